@@ -1,0 +1,242 @@
+/**
+ * TensorFlow.js kernels (BatchMatMul, _FusedMatMul, Conv2D, FusedConv2D, Conv2DBackpropInput,
+ * Conv2DBackpropFilter) computed by a native `sgemm` on the backend's own memory.
+ *
+ * Not tied to a paper: engine work (shared/bench/ENGINE-NOTES.md lists these as the slow or
+ * missing kernels of a U-Net training step on wasm). Gradients are untouched: tfjs-core defines
+ * them in terms of these same kernel names. Inputs a kernel does not handle (NCHW, dilation > 1,
+ * non-float32, broadcasting matmul batches other than 1-vs-n, fused activations other than
+ * linear, prelu) go to the kernel it replaced.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import type { BlasLibrary, Sgemm } from "./openblas.ts";
+import { conv2dBackpropFilterGemm, conv2dBackpropInputGemm, conv2dGemm } from "./conv_gemm.ts";
+import { type TensorViews, tensorViews, type ViewableBackend } from "./tensor_views.ts";
+
+/** Names of the kernels this module provides. */
+export const BLAS_KERNEL_NAMES: readonly string[] = [
+  "BatchMatMul",
+  "_FusedMatMul",
+  "Conv2D",
+  "FusedConv2D",
+  "Conv2DBackpropInput",
+  "Conv2DBackpropFilter",
+];
+
+/** Options of {@linkcode blasKernelConfigs}. */
+export interface BlasKernelOptions {
+  /** Backend the kernels run on. */
+  backend: ViewableBackend;
+  /** The kernels being replaced, by name; used for inputs the BLAS path does not handle. */
+  fallbacks: ReadonlyMap<string, tf.KernelConfig | undefined>;
+}
+
+type Args = Parameters<tf.KernelFunc>[0];
+type ConvAttrs = {
+  strides: number | [number, number];
+  pad: "valid" | "same" | number | tf.backend_util.ExplicitPadding;
+  dataFormat?: "NHWC" | "NCHW";
+  dilations?: number | [number, number];
+  dimRoundingMode?: "floor" | "round" | "ceil";
+  activation?: string;
+};
+
+/**
+ * Builds the kernel configs for `tf.registerKernel`, one per name in {@linkcode BLAS_KERNEL_NAMES}.
+ * Each carries its fallback's setup and dispose functions, so the backend can still initialize
+ * the kernel it replaced.
+ *
+ * @returns Kernel configs; registering them is the caller's job (see `register.ts`).
+ * @example Build the configs
+ * ```ts
+ * import { blasKernelConfigs } from "./kernels.ts";
+ * import { loadBlas } from "./openblas.ts";
+ * const r = loadBlas();
+ * if (r.ok) blasKernelConfigs(r.blas, { backend: "wasm", fallbacks: new Map() });
+ * ```
+ */
+export function blasKernelConfigs(
+  blas: BlasLibrary,
+  options: BlasKernelOptions,
+): tf.KernelConfig[] {
+  const { backend, fallbacks } = options;
+  const sgemm = blas.sgemm;
+  const funcs: Record<string, (args: Args, views: TensorViews) => tf.TensorInfo | null> = {
+    BatchMatMul: (args, views) => matMul(sgemm, args, views, false),
+    _FusedMatMul: (args, views) => matMul(sgemm, args, views, true),
+    Conv2D: (args, views) => conv2D(sgemm, args, views, false),
+    FusedConv2D: (args, views) => conv2D(sgemm, args, views, true),
+    Conv2DBackpropInput: (args, views) => conv2DBackpropInput(sgemm, args, views),
+    Conv2DBackpropFilter: (args, views) => conv2DBackpropFilter(sgemm, args, views),
+  };
+  return BLAS_KERNEL_NAMES.map((kernelName) => {
+    const original = fallbacks.get(kernelName);
+    const compute = funcs[kernelName];
+    const kernelFunc = ((args: Args) => {
+      const out = compute(args, tensorViews(args.backend, backend));
+      if (out !== null) return out;
+      if (original === undefined) {
+        throw new Error(
+          `${kernelName} on ${backend}: these inputs need a kernel the BLAS path lacks ` +
+            `(NCHW, dilation > 1, non-float32 or a fused activation); set DIFFUSE_BLAS=0`,
+        );
+      }
+      return original.kernelFunc(args);
+    }) as tf.KernelFunc;
+    return {
+      kernelName,
+      backendName: backend,
+      kernelFunc,
+      setupFunc: original?.setupFunc,
+      disposeFunc: original?.disposeFunc,
+    };
+  });
+}
+
+function matMul(sgemm: Sgemm, args: Args, views: TensorViews, fused: boolean) {
+  const { a, b } = args.inputs as Record<"a" | "b", tf.TensorInfo>;
+  const { bias, preluActivationWeights } = args.inputs;
+  const { transposeA = false, transposeB = false, activation = "linear" } = args.attrs as {
+    transposeA?: boolean;
+    transposeB?: boolean;
+    activation?: string;
+  };
+  if (!allFloat32(a, b, bias) || a.shape.length < 2 || b.shape.length < 2) return null;
+  if (fused && (activation !== "linear" || preluActivationWeights !== undefined)) return null;
+  const ra = a.shape.length, rb = b.shape.length;
+  const m = transposeA ? a.shape[ra - 1] : a.shape[ra - 2];
+  const k = transposeA ? a.shape[ra - 2] : a.shape[ra - 1];
+  const kb = transposeB ? b.shape[rb - 1] : b.shape[rb - 2];
+  const n = transposeB ? b.shape[rb - 2] : b.shape[rb - 1];
+  const outerA = a.shape.slice(0, -2), outerB = b.shape.slice(0, -2);
+  const batchA = size(outerA), batchB = size(outerB);
+  if (k !== kb) return null; // the original kernel reports the mismatch
+  // Only equal batches or a batch of one on either side; general broadcasting goes to the fallback.
+  const outer = batchA === batchB && sameShape(outerA, outerB)
+    ? outerA
+    : batchA === 1 && outerA.every((d) => d === 1) && outerA.length <= outerB.length
+    ? outerB
+    : batchB === 1 && outerB.every((d) => d === 1) && outerB.length <= outerA.length
+    ? outerA
+    : null;
+  if (outer === null) return null;
+  if (bias !== undefined && !(size(bias.shape) === n && bias.shape[bias.shape.length - 1] === n)) {
+    return null;
+  }
+  const batch = Math.max(batchA, batchB);
+  const out = views.alloc([...outer, m, n]);
+  const av = views.view(a), bv = views.view(b), cv = views.view(out);
+  if (k === 0 || m * n === 0) cv.fill(0);
+  else {
+    for (let i = 0; i < batch; i++) {
+      sgemm({
+        transA: transposeA,
+        transB: transposeB,
+        m,
+        n,
+        k,
+        a: av.subarray((batchA === 1 ? 0 : i) * m * k),
+        lda: transposeA ? m : k,
+        b: bv.subarray((batchB === 1 ? 0 : i) * k * n),
+        ldb: transposeB ? k : n,
+        c: cv.subarray(i * m * n),
+        ldc: n,
+      });
+    }
+  }
+  if (bias !== undefined) addRowBias(sgemm, cv, views.view(bias), n);
+  return out;
+}
+
+function conv2D(sgemm: Sgemm, args: Args, views: TensorViews, fused: boolean) {
+  const { x, filter } = args.inputs as Record<"x" | "filter", tf.TensorInfo>;
+  const { bias, preluActivationWeights } = args.inputs;
+  const attrs = args.attrs as unknown as ConvAttrs;
+  if (!allFloat32(x, filter, bias) || !supported(attrs)) return null;
+  if (fused && ((attrs.activation ?? "linear") !== "linear" || preluActivationWeights)) {
+    return null;
+  }
+  const geometry = convInfo(x.shape, filter.shape, attrs);
+  if (geometry === null) return null;
+  const co = geometry.outChannels;
+  if (
+    bias !== undefined && !(size(bias.shape) === co && bias.shape[bias.shape.length - 1] === co)
+  ) {
+    return null;
+  }
+  const out = views.alloc(geometry.outShape);
+  const y = views.view(out);
+  conv2dGemm(sgemm, { geometry, x: views.view(x), filter: views.view(filter), y });
+  if (bias !== undefined) addRowBias(sgemm, y, views.view(bias), co);
+  return out;
+}
+
+function conv2DBackpropInput(sgemm: Sgemm, args: Args, views: TensorViews) {
+  const { dy, filter } = args.inputs as Record<"dy" | "filter", tf.TensorInfo>;
+  const attrs = args.attrs as unknown as ConvAttrs & { inputShape: number[] };
+  if (!allFloat32(dy, filter) || !supported(attrs)) return null;
+  const geometry = convInfo(attrs.inputShape, filter.shape, attrs);
+  if (geometry === null || !sameShape(geometry.outShape, dy.shape)) return null;
+  const out = views.alloc([...attrs.inputShape]);
+  const dx = views.view(out);
+  conv2dBackpropInputGemm(sgemm, { geometry, dy: views.view(dy), filter: views.view(filter), dx });
+  return out;
+}
+
+function conv2DBackpropFilter(sgemm: Sgemm, args: Args, views: TensorViews) {
+  const { x, dy } = args.inputs as Record<"x" | "dy", tf.TensorInfo>;
+  const attrs = args.attrs as unknown as ConvAttrs & { filterShape: number[] };
+  if (!allFloat32(x, dy) || !supported(attrs)) return null;
+  const geometry = convInfo(x.shape, attrs.filterShape, attrs);
+  if (geometry === null || !sameShape(geometry.outShape, dy.shape)) return null;
+  const out = views.alloc([...attrs.filterShape]);
+  const dw = views.view(out);
+  conv2dBackpropFilterGemm(sgemm, { geometry, x: views.view(x), dy: views.view(dy), dw });
+  return out;
+}
+
+// NHWC, dilation 1 only; everything else goes to the fallback.
+function supported(attrs: ConvAttrs): boolean {
+  const { dataFormat = "NHWC", dilations = 1 } = attrs;
+  const d = typeof dilations === "number" ? [dilations] : dilations;
+  return dataFormat === "NHWC" && d.every((v) => v === 1);
+}
+
+function convInfo(inShape: number[], filterShape: number[], attrs: ConvAttrs) {
+  if (inShape.length !== 4 || filterShape.length !== 4) return null;
+  if (size(inShape) === 0 || size(filterShape) === 0) return null;
+  const info = tf.backend_util.computeConv2DInfo(
+    inShape as [number, number, number, number],
+    filterShape as [number, number, number, number],
+    attrs.strides,
+    1,
+    attrs.pad,
+    attrs.dimRoundingMode,
+    false,
+    "channelsLast",
+  );
+  return size(info.outShape) === 0 ? null : info;
+}
+
+const ones: { data: Float32Array } = { data: new Float32Array(0) };
+
+// c (rows x n) += 1 (rows x 1) @ bias (1 x n): a rank-1 product broadcasts the bias natively.
+function addRowBias(sgemm: Sgemm, c: Float32Array, bias: Float32Array, n: number): void {
+  const rows = c.length / n;
+  if (ones.data.length < rows) ones.data = new Float32Array(rows).fill(1);
+  sgemm({ m: rows, n, k: 1, a: ones.data, lda: 1, b: bias, ldb: n, beta: 1, c, ldc: n });
+}
+
+function allFloat32(...ts: (tf.TensorInfo | undefined)[]): boolean {
+  return ts.every((t) => t === undefined || t.dtype === "float32");
+}
+
+function size(shape: readonly number[]): number {
+  return shape.reduce((p, d) => p * d, 1);
+}
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}

@@ -1,0 +1,147 @@
+/**
+ * Turns the native BLAS kernels (`kernels.ts`) on for a backend when they can run, and off again.
+ *
+ * Not tied to a paper: engine work (shared/bench/ENGINE-NOTES.md). Acceleration is on by itself
+ * when a BLAS library is found and the process has FFI permission (`--allow-ffi`); it is off when
+ * `DIFFUSE_BLAS=0` (or `off`, `false`) or the `disable` option says so. `DIFFUSE_BLAS` may also
+ * name a library file. The kernels replaced are kept, both as fallbacks for inputs the BLAS path
+ * does not handle and to be restored when acceleration is turned off, so the rest of the graph
+ * (and every gradient) is untouched.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import { BLAS_KERNEL_NAMES, blasKernelConfigs } from "./kernels.ts";
+import { loadBlas } from "./openblas.ts";
+
+/** Options of {@linkcode registerBlasKernels}. */
+export interface RegisterBlasOptions {
+  /** Backend whose kernels are replaced; it must be registered (selectBackend does it). */
+  backend: "wasm" | "cpu";
+  /** Turn acceleration off (restoring the backend's own kernels). @default false */
+  disable?: boolean;
+  /**
+   * BLAS library file to open instead of the usual locations; falls back to a path given in
+   * `DIFFUSE_BLAS`. @default undefined
+   */
+  libraryPath?: string;
+  /** BLAS worker threads; undefined keeps the library's choice (OpenBLAS: all cores). @default undefined */
+  threads?: number;
+}
+
+/** What {@linkcode registerBlasKernels} did. */
+export interface BlasRegistration {
+  /** Whether the BLAS kernels are now registered. */
+  enabled: boolean;
+  /** One line saying which, and why; the caller prints it once. */
+  message: string;
+  /** Names of the kernels now served by BLAS (empty when off). */
+  kernels: string[];
+}
+
+const originals = new Map<string, tf.KernelConfig | undefined>();
+const ours = new WeakSet<tf.KernelFunc>();
+
+/**
+ * Registers BLAS-backed MatMul and Conv2D kernels (forward and both gradients) on a backend when
+ * possible, or restores the backend's own kernels when not. Safe to call again (e.g. to turn
+ * acceleration off); never throws for a missing library or permission.
+ *
+ * @returns Whether acceleration is on, a one-line message, and the kernels replaced.
+ * @throws {RangeError} For an unknown backend or invalid `threads`.
+ * @example Accelerate the wasm backend
+ * ```ts
+ * import { selectBackend } from "../engine.ts";
+ * import { registerBlasKernels } from "./register.ts";
+ * await selectBackend({ backend: "wasm", log: () => {} });
+ * const { message } = registerBlasKernels({ backend: "wasm" });
+ * console.error(message); // "diffuse: native BLAS on for wasm (OpenBLAS ...)"
+ * ```
+ */
+export function registerBlasKernels(options: RegisterBlasOptions): BlasRegistration {
+  const { backend, disable = false, threads } = options;
+  if (backend !== "wasm" && backend !== "cpu") {
+    throw new RangeError(`registerBlasKernels: unknown backend "${backend}"; use "wasm" or "cpu"`);
+  }
+  const env = readEnv("DIFFUSE_BLAS")?.trim();
+  const envOff = env !== undefined && ["0", "off", "false", "no"].includes(env.toLowerCase());
+  const envPath = env !== undefined && !envOff && !["1", "on", "true", "yes", ""].includes(env)
+    ? env
+    : undefined;
+  const off = (why: string): BlasRegistration => {
+    restore(backend);
+    return {
+      enabled: false,
+      message: `diffuse: native BLAS off for ${backend} (${why})`,
+      kernels: [],
+    };
+  };
+  if (disable) return off("disabled by option");
+  if (envOff) return off(`DIFFUSE_BLAS=${env}`);
+  if (!granted({ name: "ffi" })) return off("run with --allow-ffi to use OpenBLAS");
+  const loaded = loadBlas({ libraryPath: options.libraryPath ?? envPath, threads });
+  if (!loaded.ok) {
+    return off(`${loaded.why}; on Debian/Ubuntu: apt-get install libopenblas0-pthread`);
+  }
+  const { blas } = loaded;
+  for (const name of BLAS_KERNEL_NAMES) {
+    const key = `${backend}/${name}`;
+    const current = findKernel(name, backend);
+    // Keep the first original found: a later wrapper (e.g. wasm_kernels.ts registering again
+    // after us) may wrap our own kernel, and restoring it would leave BLAS on.
+    if (originals.get(key) !== undefined) continue;
+    if (current === undefined || !ours.has(current.kernelFunc)) originals.set(key, current);
+  }
+  const fallbacks = new Map(BLAS_KERNEL_NAMES.map((n) => [n, originals.get(`${backend}/${n}`)]));
+  for (const config of blasKernelConfigs(blas, { backend, fallbacks })) {
+    if (findKernel(config.kernelName, backend) !== undefined) {
+      tf.unregisterKernel(config.kernelName, backend);
+    }
+    ours.add(config.kernelFunc);
+    tf.registerKernel(config);
+  }
+  const kernels = [...BLAS_KERNEL_NAMES];
+  const threadText = `${blas.threads} thread${blas.threads === 1 ? "" : "s"}`;
+  return {
+    enabled: true,
+    message: `diffuse: native BLAS on for ${backend} (${blas.description}, ${threadText}, ` +
+      `${blas.path}): ${kernels.join(", ")}`,
+    kernels,
+  };
+}
+
+// Puts back the kernels replaced on this backend. A kernel registered over ours since then may
+// wrap ours, so it is replaced by the original too.
+function restore(backend: string): void {
+  for (const name of BLAS_KERNEL_NAMES) {
+    const key = `${backend}/${name}`;
+    if (!originals.has(key)) continue; // never replaced
+    const original = originals.get(key);
+    const current = findKernel(name, backend);
+    if (original === undefined) {
+      if (current !== undefined && ours.has(current.kernelFunc)) tf.unregisterKernel(name, backend);
+      continue;
+    }
+    if (current?.kernelFunc === original.kernelFunc) continue;
+    if (current !== undefined) tf.unregisterKernel(name, backend);
+    tf.registerKernel(original);
+  }
+}
+
+function findKernel(name: string, backend: string): tf.KernelConfig | undefined {
+  return tf.getKernel(name, backend) ?? undefined;
+}
+
+// Query, never request: a missing permission must not prompt.
+function granted(descriptor: Deno.PermissionDescriptor): boolean {
+  try {
+    return Deno.permissions.querySync(descriptor).state === "granted";
+  } catch {
+    return false;
+  }
+}
+
+function readEnv(name: string): string | undefined {
+  if (!granted({ name: "env", variable: name })) return undefined;
+  return Deno.env.get(name);
+}

@@ -1,0 +1,138 @@
+/**
+ * From a training configuration and its dataset to a network: a typed {@linkcode ModelSpec}
+ * (a discriminated union, stored in checkpoints so sampling rebuilds exactly the trained network)
+ * and the pure init/forward pair for it. The network never knows which paper trains it.
+ *
+ * @module
+ */
+import type { Rng } from "../core/rng.ts";
+import type { Params } from "../core/params.ts";
+import type { Network } from "../core/types.ts";
+import type { Dataset } from "../data/dataset.ts";
+import { initUNetParams, type UNetConfig, unetNetwork } from "./unet.ts";
+import { UNET_PRESETS } from "./unet_presets.ts";
+import { initMlpParams, type MlpConfig, mlpNetwork } from "./mlp.ts";
+
+/** A complete description of a network. */
+export type ModelSpec =
+  | { kind: "unet"; name: string; config: UNetConfig }
+  | { kind: "mlp"; name: string; config: MlpConfig };
+
+/** What {@linkcode modelSpecFor} reads from a training configuration. */
+export interface ModelChoice {
+  /** A name from `UNET_PRESETS`, or "mlp". */
+  model: string;
+  /** Base channels override. */
+  channels?: number;
+  /** Channel multipliers override. */
+  channelMult?: readonly number[];
+  /** Blocks per level override. */
+  numBlocks?: number;
+  /** Dropout probability. */
+  dropout?: number;
+  /** Condition on class labels (when the dataset has them). */
+  classConditional?: boolean;
+  /** Width of the augmentation labels fed to the network (0: none). */
+  augmentDim?: number;
+}
+
+/**
+ * Resolves the network for `choice` on `dataset`: the preset, with its resolution and channels
+ * taken from the data and the user's overrides applied.
+ *
+ * @throws {RangeError} For an unknown model name, or a U-Net on 2-D points (and vice versa).
+ * @example
+ * ```ts ignore
+ * const spec = modelSpecFor({ model: "mnist-small" }, await loadDataset("mnist"));
+ * ```
+ */
+export function modelSpecFor(choice: ModelChoice, dataset: Dataset): ModelSpec {
+  const labelDim = choice.classConditional && dataset.numClasses > 0 ? dataset.numClasses : 0;
+  if (choice.model === "mlp") {
+    if (dataset.shape.length !== 1) {
+      throw new RangeError(
+        `model "mlp" is for point data, but ${dataset.name} holds images; use a U-Net preset ` +
+          `(${Object.keys(UNET_PRESETS).join(", ")})`,
+      );
+    }
+    const config: MlpConfig = {
+      dim: dataset.shape[0],
+      hidden: choice.channels ?? 128,
+      layers: choice.numBlocks ?? 3,
+      labelDim,
+    };
+    return { kind: "mlp", name: "mlp", config };
+  }
+  const preset = (UNET_PRESETS as Record<string, UNetConfig>)[choice.model];
+  if (!preset) {
+    throw new RangeError(
+      `unknown model "${choice.model}": use one of ${Object.keys(UNET_PRESETS).join(", ")}, mlp`,
+    );
+  }
+  if (dataset.shape.length !== 3) {
+    throw new RangeError(
+      `model "${choice.model}" is a U-Net for images; use --model mlp for ${dataset.name}`,
+    );
+  }
+  const [h, w, c] = dataset.shape;
+  if (h !== w) throw new RangeError(`the U-Net needs square images; ${dataset.name} has ${h}x${w}`);
+  const config: UNetConfig = {
+    ...preset,
+    imgResolution: h,
+    inChannels: c,
+    outChannels: c,
+    modelChannels: choice.channels ?? preset.modelChannels,
+    channelMult: choice.channelMult ? [...choice.channelMult] : [...preset.channelMult],
+    numBlocks: choice.numBlocks ?? preset.numBlocks,
+    // Keep the preset's attention levels that exist at this resolution.
+    attnResolutions: preset.attnResolutions.filter((r) =>
+      levelResolutions(h, choice.channelMult?.length ?? preset.channelMult.length).includes(r)
+    ),
+    dropout: choice.dropout ?? preset.dropout ?? 0,
+    labelDim,
+    augmentDim: choice.augmentDim ?? 0,
+  };
+  return { kind: "unet", name: choice.model, config };
+}
+
+function levelResolutions(resolution: number, levels: number): number[] {
+  return Array.from({ length: levels }, (_, i) => resolution / 2 ** i);
+}
+
+/** Init and forward of one {@linkcode ModelSpec}. */
+export interface BuiltModel {
+  /** Fresh parameters drawn from `rng`. */
+  init(rng: Rng): Params;
+  /** The network applying `params` (pure; EMA weights go through the same forward). */
+  network(params: Params): Network;
+}
+
+/**
+ * The init/forward pair of a spec.
+ *
+ * @example
+ * ```ts ignore
+ * const model = buildModel(spec);
+ * const net = model.network(model.init(new Rng(0)));
+ * ```
+ */
+export function buildModel(spec: ModelSpec): BuiltModel {
+  if (spec.kind === "mlp") {
+    return {
+      init: (rng) => initMlpParams(spec.config, rng),
+      network: (params) => mlpNetwork(spec.config, params),
+    };
+  }
+  return {
+    init: (rng) => initUNetParams(spec.config, rng),
+    network: (params) => unetNetwork(spec.config, params),
+  };
+}
+
+/** One line describing a spec, for messages. */
+export function describeSpec(spec: ModelSpec): string {
+  if (spec.kind === "mlp") return `mlp(hidden ${spec.config.hidden}, layers ${spec.config.layers})`;
+  const c = spec.config;
+  return `${spec.name}(channels ${c.modelChannels}, mult [${c.channelMult}], blocks ${c.numBlocks}, ` +
+    `labels ${c.labelDim ?? 0}, augment ${c.augmentDim ?? 0})`;
+}

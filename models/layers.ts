@@ -1,0 +1,487 @@
+/**
+ * Pure functional layers for the networks (EDM, Karras et al. 2022, Appendix B.1 and the DDPM++
+ * network of Song et al. 2021 that EDM reuses): 'same' 2-D convolution, linear, GroupNorm, SiLU,
+ * the positional (transformer) and random Fourier noise embeddings, single-head self-attention,
+ * and 2x average-pool / nearest-neighbour resampling. Every layer is a function of its input and
+ * an explicit record of weights, so EMA weights run through the same code.
+ *
+ * Weight layouts are TensorFlow's: conv filters `[kh, kw, in, out]`, linear weights `[in, out]`
+ * (PyTorch stores `[out, in, kh, kw]` and `[out, in]`; a checkpoint converter must transpose).
+ *
+ * Formulations are chosen for speed on the wasm backend (shared/bench/ENGINE-NOTES.md), where
+ * kernels that reduce over leading axes or run without XNNPACK are slow: 1x1 convolutions and
+ * attention are matMuls (core/wasm_kernels.ts routes them to XNNPACK, batched and transposed ones
+ * included); the q|k|v projection is three products rather than one product and a strided split;
+ * and a few layers carry hand-written gradients that the chain rule gives in closed form:
+ * GroupNorm (`dx = r (g - mean(g) - x_hat mean(g x_hat))`, `g = gamma dy`, from per-channel sums),
+ * bias addition (`db` as a ones-row matMul), 2x average pooling (its gradient is nearest 2x
+ * upsampling / 4) and nearest 2x upsampling (its gradient is 4 x 2x2 average pooling).
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import { Rng } from "../core/rng.ts";
+
+/** Weights of a convolution or linear layer; `bias` is optional. */
+export interface DenseWeights {
+  /** Filter `[kh, kw, in, out]` (conv) or matrix `[in, out]` (linear). */
+  weight: tf.Tensor;
+  /** Bias `[out]`. */
+  bias?: tf.Tensor;
+}
+
+/** Affine weights of a normalization layer. */
+export interface NormWeights {
+  /** Per-channel scale `[C]` (gamma). */
+  weight: tf.Tensor;
+  /** Per-channel shift `[C]` (beta). */
+  bias: tf.Tensor;
+}
+
+/**
+ * Fully connected layer `x W + b` on `[N, in]` rows.
+ *
+ * @returns A new `[N, out]` tensor; the caller owns it.
+ * @example A linear layer on two rows
+ * ```ts
+ * import "@tensorflow/tfjs-backend-cpu";
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import { linear } from "./layers.ts";
+ * const y = linear(tf.ones([2, 3]), { weight: tf.ones([3, 4]), bias: tf.zeros([4]) });
+ * ```
+ */
+export function linear(x: tf.Tensor2D, layer: DenseWeights): tf.Tensor2D {
+  return tf.tidy((): tf.Tensor2D => {
+    const y = tf.matMul(x, layer.weight as tf.Tensor2D) as tf.Tensor2D;
+    return layer.bias ? biasAdd(y, layer.bias) : y;
+  });
+}
+
+/**
+ * 2-D convolution, stride 1, 'same' zero padding, NHWC, with optional bias. A 1x1 kernel runs as
+ * a matMul of the `[N*H*W, C]` pixels (fast forward and gradients on wasm).
+ *
+ * @param x Input `[N, H, W, in]`.
+ * @param layer Filter `[k, k, in, out]` (k odd) and bias `[out]`.
+ * @returns A new `[N, H, W, out]` tensor; the caller owns it.
+ * @throws {RangeError} When the filter is not square and odd, or its input channels differ.
+ * @example A 3x3 convolution keeps the spatial size
+ * ```ts
+ * import "@tensorflow/tfjs-backend-cpu";
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import { conv2d } from "./layers.ts";
+ * const y = conv2d(tf.ones([1, 4, 4, 2]), { weight: tf.ones([3, 3, 2, 5]) }); // [1, 4, 4, 5]
+ * ```
+ */
+export function conv2d(x: tf.Tensor4D, layer: DenseWeights): tf.Tensor4D {
+  const [kh, kw, ci, co] = layer.weight.shape;
+  const [n, h, w, c] = x.shape;
+  if (kh !== kw || kh % 2 !== 1 || ci !== c) {
+    throw new RangeError(
+      `conv2d: filter [${layer.weight.shape}] does not fit input [${x.shape}]: ` +
+        `use an odd square kernel with ${c} input channels`,
+    );
+  }
+  return tf.tidy(() => {
+    if (kh === 1) {
+      const rows = tf.reshape(x, [n * h * w, c]) as tf.Tensor2D;
+      const y = linear(rows, { weight: tf.reshape(layer.weight, [ci, co]), bias: layer.bias });
+      return tf.reshape(y, [n, h, w, co]) as tf.Tensor4D;
+    }
+    const filter = layer.weight as tf.Tensor4D;
+    // The fused kernel saves a pass over the output; under a gradient tape the plain op keeps
+    // whatever gradient kernels the backend registered for Conv2D in charge.
+    if (layer.bias && tf.engine().state.gradientDepth === 0) {
+      return tf.fused.conv2d({ x, filter, strides: 1, pad: "same", bias: layer.bias });
+    }
+    const y = tf.conv2d(x, filter, 1, "same");
+    return layer.bias ? biasAdd(y, layer.bias) : y;
+  });
+}
+
+/** Options of {@linkcode groupNorm}. */
+export interface GroupNormOptions {
+  /** Number of groups; must divide the channels. @default min(32, floor(C / 4)) */
+  groups?: number;
+  /** Added to the variance. @default 1e-5 */
+  eps?: number;
+}
+
+/**
+ * The default group count of EDM's GroupNorm: `min(32, floor(C / 4))` (at least 1).
+ *
+ * @example Group count for 64 channels
+ * ```ts
+ * import { defaultGroups } from "./layers.ts";
+ * defaultGroups(64); // 16
+ * ```
+ */
+export function defaultGroups(channels: number): number {
+  return Math.max(1, Math.min(32, Math.floor(channels / 4)));
+}
+
+/**
+ * Affine group normalization (Wu and He 2018) of NHWC activations: each image's channels split
+ * into `groups` contiguous groups, normalized by their mean and biased variance over H, W and
+ * the group's channels, then scaled and shifted per channel.
+ *
+ * @returns A new tensor shaped like `x`; the caller owns it.
+ * @throws {RangeError} When `groups` does not divide the channel count.
+ * @example Normalize a batch
+ * ```ts
+ * import "@tensorflow/tfjs-backend-cpu";
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import { groupNorm } from "./layers.ts";
+ * const y = groupNorm(tf.randomNormal([2, 4, 4, 8]), { weight: tf.ones([8]), bias: tf.zeros([8]) });
+ * ```
+ */
+export function groupNorm(
+  x: tf.Tensor4D,
+  layer: NormWeights,
+  options: GroupNormOptions = {},
+): tf.Tensor4D {
+  const c = x.shape[3];
+  const { groups = defaultGroups(c), eps = 1e-5 } = options;
+  if (!Number.isInteger(groups) || groups < 1 || c % groups !== 0) {
+    throw new RangeError(
+      `groupNorm: ${groups} groups do not divide ${c} channels: pick a channel count divisible ` +
+        `by min(32, floor(C / 4)) or pass a groups option that divides it`,
+    );
+  }
+  return tf.tidy(() => groupNormOp(groups, eps)(x, layer.weight, layer.bias) as tf.Tensor4D);
+}
+
+/**
+ * SiLU (swish) activation `x * sigmoid(x)`.
+ *
+ * @returns A new tensor; the caller owns it.
+ * @example Apply SiLU
+ * ```ts
+ * import "@tensorflow/tfjs-backend-cpu";
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import { silu } from "./layers.ts";
+ * const y = silu(tf.tensor1d([-1, 0, 1]));
+ * ```
+ */
+export function silu<T extends tf.Tensor>(x: T): T {
+  return tf.tidy(() => tf.mul(x, tf.sigmoid(x)));
+}
+
+/** Options of {@linkcode positionalEmbedding}. */
+export interface PositionalEmbeddingOptions {
+  /** Output channels (even): half cosines, then half sines. */
+  channels: number;
+  /** Longest period parameter of the frequencies. @default 10000 */
+  maxPositions?: number;
+  /**
+   * Frequencies `(1 / maxPositions)^(i / (half - 1))` reaching the end point when true (EDM's
+   * DDPM++), `(1 / maxPositions)^(i / half)` when false (unet-bench, the transformer's). @default false
+   */
+  endpoint?: boolean;
+}
+
+/**
+ * Transformer-style sinusoidal embedding of per-image noise labels (DDPM Appendix B; EDM's
+ * `PositionalEmbedding`): `[cos(c f_i), sin(c f_i)]`, `f_i = (1 / maxPositions)^(i / half)`.
+ *
+ * @param cNoise Noise labels `[N]`.
+ * @returns A new `[N, channels]` tensor; the caller owns it.
+ * @throws {RangeError} When `channels` is not a positive even integer.
+ * @example Embed two noise labels
+ * ```ts
+ * import "@tensorflow/tfjs-backend-cpu";
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import { positionalEmbedding } from "./layers.ts";
+ * const e = positionalEmbedding(tf.tensor1d([0, 1]), { channels: 8 }); // [2, 8]
+ * ```
+ */
+export function positionalEmbedding(
+  cNoise: tf.Tensor1D,
+  options: PositionalEmbeddingOptions,
+): tf.Tensor2D {
+  const { channels, maxPositions = 10000, endpoint = false } = options;
+  checkEvenChannels(channels, "positionalEmbedding");
+  const half = channels / 2;
+  const denom = endpoint ? Math.max(1, half - 1) : half;
+  const freqs = new Float32Array(half);
+  for (let i = 0; i < half; i++) freqs[i] = Math.pow(1 / maxPositions, i / denom);
+  return sinusoids(cNoise, freqs);
+}
+
+/** Options of {@linkcode fourierFrequencies}. */
+export interface FourierFrequencyOptions {
+  /** Standard deviation of the frequencies (EDM's NCSN++ uses 16). @default 16 */
+  scale?: number;
+  /** Seed of the generator the frequencies are drawn from. @default 0 */
+  seed?: number;
+}
+
+/**
+ * The fixed random frequencies of a Fourier embedding: `channels / 2` draws of `N(0, scale^2)`
+ * from `new Rng(seed)`, so they are recomputed exactly from the seed and never stored.
+ *
+ * @returns A new Float32Array of length `channels / 2`.
+ * @example Draw frequencies from a seed
+ * ```ts
+ * import { fourierFrequencies } from "./layers.ts";
+ * const f = fourierFrequencies(32, { seed: 1 });
+ * ```
+ */
+export function fourierFrequencies(
+  channels: number,
+  options: FourierFrequencyOptions = {},
+): Float32Array {
+  const { scale = 16, seed = 0 } = options;
+  checkEvenChannels(channels, "fourierFrequencies");
+  const rng = new Rng(seed);
+  const f = new Float32Array(channels / 2);
+  for (let i = 0; i < f.length; i++) f[i] = scale * rng.normal();
+  return f;
+}
+
+/**
+ * Random Fourier feature embedding (NCSN++; EDM's `FourierEmbedding`):
+ * `[cos(2 pi f_i c), sin(2 pi f_i c)]` with fixed frequencies `f` from {@linkcode fourierFrequencies}.
+ *
+ * @param cNoise Noise labels `[N]`.
+ * @param freqs Frequencies `f_i` (length `channels / 2`).
+ * @returns A new `[N, 2 * freqs.length]` tensor; the caller owns it.
+ * @example Embed one noise label
+ * ```ts
+ * import "@tensorflow/tfjs-backend-cpu";
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import { fourierEmbedding, fourierFrequencies } from "./layers.ts";
+ * const e = fourierEmbedding(tf.tensor1d([0.5]), fourierFrequencies(16)); // [1, 16]
+ * ```
+ */
+export function fourierEmbedding(cNoise: tf.Tensor1D, freqs: Float32Array): tf.Tensor2D {
+  return sinusoids(cNoise, freqs.map((f) => 2 * Math.PI * f));
+}
+
+/** Weights of a single-head self-attention layer (its norm and residual are the caller's). */
+export interface AttentionWeights {
+  /** 1x1 projection to q|k|v: weight `[1, 1, C, 3C]` and bias `[3C]`. */
+  qkv: DenseWeights;
+  /** 1x1 output projection: weight `[1, 1, C, C]` and bias `[C]`. */
+  proj: DenseWeights;
+}
+
+/**
+ * Single-head self-attention over the `H*W` positions of each image (DDPM++ / EDM's attention
+ * block without its norm and residual): `q|k|v = qkv(x)` split along channels,
+ * `a = softmax(q k^T / sqrt(C)) v`, output `proj(a)`.
+ *
+ * @returns A new `[N, H, W, C]` tensor; the caller owns it.
+ * @example Attend over a 2x2 image
+ * ```ts
+ * import "@tensorflow/tfjs-backend-cpu";
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import { selfAttention } from "./layers.ts";
+ * const c = 4;
+ * const y = selfAttention(tf.randomNormal([1, 2, 2, c]), {
+ *   qkv: { weight: tf.randomNormal([1, 1, c, 3 * c]) },
+ *   proj: { weight: tf.randomNormal([1, 1, c, c]) },
+ * });
+ * ```
+ */
+export function selfAttention(x: tf.Tensor4D, layer: AttentionWeights): tf.Tensor4D {
+  const [n, h, w, c] = x.shape;
+  const hw = h * w;
+  return tf.tidy(() => {
+    const rows = tf.reshape(x, [n * hw, c]) as tf.Tensor2D;
+    const wqkv = tf.reshape(layer.qkv.weight, [c, 3 * c]);
+    const bqkv = layer.qkv.bias;
+    // Three products on column blocks of the small weight, instead of one product and a strided
+    // split of the large result.
+    const project = (i: number) =>
+      tf.reshape(
+        linear(rows, {
+          weight: tf.slice(wqkv, [0, i * c], [c, c]),
+          bias: bqkv && tf.slice(bqkv, [i * c], [c]),
+        }),
+        [n, hw, c],
+      ) as tf.Tensor3D;
+    // Scaling q (HW x C) is cheaper than scaling the HW x HW logits.
+    const q = tf.mul(project(0), 1 / Math.sqrt(c)), k = project(1), v = project(2);
+    const weights = tf.softmax(tf.matMul(q, k, false, true));
+    const a = tf.reshape(tf.matMul(weights, v), [n, h, w, c]) as tf.Tensor4D;
+    return conv2d(a, layer.proj);
+  });
+}
+
+/**
+ * 2x2 average pooling with stride 2 (DDPM++'s `[1, 1]` resample filter).
+ *
+ * @returns A new `[N, H/2, W/2, C]` tensor; the caller owns it.
+ * @throws {RangeError} When H or W is odd.
+ * @example Halve the resolution
+ * ```ts
+ * import "@tensorflow/tfjs-backend-cpu";
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import { downsample } from "./layers.ts";
+ * const y = downsample(tf.ones([1, 4, 4, 1])); // [1, 2, 2, 1]
+ * ```
+ */
+export function downsample(x: tf.Tensor4D): tf.Tensor4D {
+  const [, h, w] = x.shape;
+  if (h % 2 !== 0 || w % 2 !== 0) {
+    throw new RangeError(
+      `downsample: spatial size ${h}x${w} is odd: the image resolution must divide by 2^(levels-1)`,
+    );
+  }
+  return poolOp(x) as tf.Tensor4D;
+}
+
+/**
+ * Nearest-neighbour 2x upsampling (DDPM++'s `[1, 1]` transposed resample filter).
+ *
+ * @returns A new `[N, 2H, 2W, C]` tensor; the caller owns it.
+ * @example Double the resolution
+ * ```ts
+ * import "@tensorflow/tfjs-backend-cpu";
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import { upsample } from "./layers.ts";
+ * const y = upsample(tf.ones([1, 2, 2, 1])); // [1, 4, 4, 1]
+ * ```
+ */
+export function upsample(x: tf.Tensor4D): tf.Tensor4D {
+  return unpoolOp(x) as tf.Tensor4D;
+}
+
+/** Options of {@linkcode dropout}. */
+export interface DropoutOptions {
+  /** Probability of zeroing an activation, in [0, 1). */
+  rate: number;
+  /** Uniform [0, 1) draws of a given shape; this function disposes them. */
+  uniform: (shape: number[]) => tf.Tensor;
+}
+
+/**
+ * Inverted dropout: keeps each activation where its uniform draw is `>= rate` and scales the
+ * kept ones by `1 / (1 - rate)`. Randomness comes only from `options.uniform`.
+ *
+ * @returns A new tensor shaped like `x` (a copy when rate is 0); the caller owns it.
+ * @throws {RangeError} When `rate` is outside [0, 1).
+ * @example Drop half the activations
+ * ```ts
+ * import "@tensorflow/tfjs-backend-cpu";
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import { Rng } from "../core/rng.ts";
+ * import { dropout } from "./layers.ts";
+ * const rng = new Rng(0);
+ * const uniform = (s: number[]) => tf.tensor(rng.fillUniform(new Float32Array(s.reduce((a, b) => a * b))), s);
+ * const y = dropout(tf.ones([2, 8]), { rate: 0.5, uniform });
+ * ```
+ */
+export function dropout<T extends tf.Tensor>(x: T, options: DropoutOptions): T {
+  const { rate, uniform } = options;
+  if (!(rate >= 0 && rate < 1)) {
+    throw new RangeError(`dropout rate ${rate} is outside [0, 1): pass e.g. 0.1`);
+  }
+  return tf.tidy(() => {
+    if (rate === 0) return tf.clone(x);
+    const keep = tf.cast(tf.greaterEqual(uniform(x.shape), rate), "float32");
+    return tf.mul(x, tf.mul(keep, 1 / (1 - rate)));
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+
+function sinusoids(cNoise: tf.Tensor1D, freqs: Float32Array): tf.Tensor2D {
+  return tf.tidy(() => {
+    const arg = tf.mul(
+      tf.reshape(tf.cast(cNoise, "float32"), [-1, 1]),
+      tf.tensor2d(freqs, [1, freqs.length]),
+    );
+    return tf.concat([tf.cos(arg), tf.sin(arg)], 1) as tf.Tensor2D;
+  });
+}
+
+function checkEvenChannels(channels: number, where: string): void {
+  if (!Number.isInteger(channels) || channels < 2 || channels % 2 !== 0) {
+    throw new RangeError(`${where}: channels ${channels} must be a positive even integer`);
+  }
+}
+
+// Hand-written gradients (see the module doc). Each is the exact derivative of its forward.
+
+/** `x + b` over the last axis; `db` sums `dy` over the rows with a ones-row matMul. */
+const biasAddOp = tf.customGrad((x, b) => {
+  const xt = x as tf.Tensor, bt = b as tf.Tensor1D;
+  return {
+    value: tf.add(xt, bt),
+    gradFunc: (dy: tf.Tensor) => {
+      const c = bt.shape[0];
+      const rows = tf.reshape(dy, [-1, c]) as tf.Tensor2D;
+      const db = tf.matMul(tf.ones([1, rows.shape[0]]) as tf.Tensor2D, rows);
+      return [tf.reshape(dy, xt.shape), tf.reshape(db, [c])];
+    },
+  };
+});
+
+function biasAdd<T extends tf.Tensor>(x: T, bias: tf.Tensor): T {
+  return biasAddOp(x, bias) as T;
+}
+
+/** 2x2 average pooling; its gradient spreads `dy / 4` over each 2x2 window. */
+const poolOp = tf.customGrad((x) => {
+  const xt = x as tf.Tensor4D;
+  return {
+    value: tf.avgPool(xt, 2, 2, "valid"),
+    gradFunc: (dy: tf.Tensor) => {
+      const [, h, w] = xt.shape;
+      return tf.mul(tf.image.resizeNearestNeighbor(dy as tf.Tensor4D, [h, w]), 0.25);
+    },
+  };
+});
+
+/** Nearest 2x upsampling; its gradient sums `dy` over each 2x2 window. */
+const unpoolOp = tf.customGrad((x) => {
+  const xt = x as tf.Tensor4D;
+  const [, h, w] = xt.shape;
+  return {
+    value: tf.image.resizeNearestNeighbor(xt, [2 * h, 2 * w]),
+    gradFunc: (dy: tf.Tensor) => tf.mul(tf.avgPool(dy as tf.Tensor4D, 2, 2, "valid"), 4),
+  };
+});
+
+/**
+ * Affine GroupNorm on `[N, H, W, C]` with a closed-form gradient. Per image and group, with
+ * `xc = x - mean`, `r = 1 / sqrt(var + eps)`, `x_hat = xc r`, `M = H W C/G`, and per-channel sums
+ * over pixels `s1 = sum dy`, `s2 = sum dy xc`:
+ * `dx = dy (r gamma) - xc (r^3 sum_c gamma s2 / M) - r sum_c gamma s1 / M`,
+ * `dgamma = sum_n r s2`, `dbeta = sum_n s1`.
+ */
+function groupNormOp(groups: number, eps: number) {
+  return tf.customGrad((x, gamma, beta, save) => {
+    const [n, h, w, c] = (x as tf.Tensor4D).shape;
+    const hw = h * w, cg = c / groups, m = hw * cg;
+    const xr = tf.reshape(x as tf.Tensor, [n, hw, groups, cg]);
+    const xc = tf.sub(xr, tf.mean(xr, [1, 3], true));
+    const r = tf.rsqrt(tf.add(tf.mean(tf.square(xc), [1, 3], true), eps)); // [n, 1, G, 1]
+    const g4 = tf.reshape(gamma as tf.Tensor, [1, 1, groups, cg]);
+    // gamma folds into the small [n, 1, G, Cg] factor: one mul and one add at full size.
+    const y = tf.add(tf.mul(xc, tf.mul(r, g4)), tf.reshape(beta as tf.Tensor, [1, 1, groups, cg]));
+    (save as tf.GradSaveFunc)([xc, r, g4]);
+    return {
+      value: tf.reshape(y, [n, h, w, c]),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xcS, rS, gS] = saved;
+        const dyr = tf.reshape(dy, [n, hw, groups, cg]);
+        const s1 = tf.sum(dyr, 1, true); // [n, 1, G, Cg]
+        const s2 = tf.sum(tf.mul(dyr, xcS), 1, true);
+        const m1 = tf.div(tf.sum(tf.mul(s1, gS), 3, true), m); // mean of g = gamma dy
+        const m2 = tf.div(tf.sum(tf.mul(s2, gS), 3, true), m); // mean of g xc
+        const dx = tf.sub(
+          tf.sub(tf.mul(dyr, tf.mul(rS, gS)), tf.mul(xcS, tf.mul(tf.pow(rS, 3), m2))),
+          tf.mul(rS, m1),
+        );
+        return [
+          tf.reshape(dx, [n, h, w, c]),
+          tf.reshape(tf.sum(tf.mul(s2, rS), [0, 1]), [c]),
+          tf.reshape(tf.sum(s1, [0, 1]), [c]),
+        ];
+      },
+    };
+  });
+}

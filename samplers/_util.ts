@@ -1,0 +1,273 @@
+/**
+ * Shared step maths of the EDM samplers (EDM Algorithm 1 and 2): the ODE derivative of EDM eq. 4
+ * for any sigma(t), s(t), the plan of noise levels and coefficients per time step, and the step
+ * loop that yields to the event loop, honours an AbortSignal, reports each step and disposes
+ * what it made.
+ *
+ * Scalars (times, noise levels, coefficients) are float64 JS numbers; only x lives in tensors.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import type { Conditioning, Denoiser } from "../core/types.ts";
+import type { OdeSamplerOptions, SamplerOptions, StepRecord } from "./types.ts";
+
+/**
+ * The ODE of EDM eq. 4 at one time t, written as `dx/dt = a x - b D(x / s; sigma)` with
+ * `a = sigma'/sigma + s'/s` and `b = sigma' s / sigma` (Algorithm 1, lines 4 and 7).
+ * With sigma(t) = t and s(t) = 1 this is `dx/dt = (x - D(x; t)) / t`.
+ */
+export interface OdeNode {
+  /** Time t. */
+  t: number;
+  /** Noise level sigma(t). */
+  sigma: number;
+  /** Scale s(t). */
+  s: number;
+  /** Coefficient of x in dx/dt. */
+  a: number;
+  /** Coefficient of the denoiser output in dx/dt. */
+  b: number;
+}
+
+/**
+ * The node of EDM's own process (sigma(t) = t, s(t) = 1) at noise level `sigma` > 0.
+ *
+ * @example EDM node at sigma = 2
+ * ```ts
+ * import { sigmaNode } from "./_util.ts";
+ * const node = sigmaNode(2); // { t: 2, sigma: 2, s: 1, a: 0.5, b: 0.5 }
+ * ```
+ */
+export function sigmaNode(sigma: number): OdeNode {
+  return { t: sigma, sigma, s: 1, a: 1 / sigma, b: 1 / sigma };
+}
+
+/**
+ * Checks a list of noise levels: at least two, finite, non-negative, all but the last positive.
+ *
+ * @throws {RangeError} Naming the offending entry.
+ * @example Accept Karras sigmas
+ * ```ts
+ * import { checkSigmas } from "./_util.ts";
+ * checkSigmas(new Float64Array([80, 1, 0]), "sigmas");
+ * ```
+ */
+export function checkSigmas(sigmas: ArrayLike<number>, name: string): void {
+  if (sigmas === undefined || sigmas === null || typeof sigmas.length !== "number") {
+    throw new TypeError(`${name} must be a Float64Array of noise levels, got ${sigmas}`);
+  }
+  if (sigmas.length < 2) {
+    throw new RangeError(
+      `${name} needs at least 2 entries (one step), got ${sigmas.length}; use e.g. karrasSigmas()`,
+    );
+  }
+  for (let i = 0; i < sigmas.length; i++) {
+    const v = sigmas[i];
+    const last = i === sigmas.length - 1;
+    if (!Number.isFinite(v) || v < 0 || (!last && v === 0)) {
+      throw new RangeError(
+        `${name}[${i}] = ${v}: noise levels must be finite, positive before the last entry, ` +
+          `and non-negative at the end`,
+      );
+    }
+  }
+}
+
+/**
+ * Resolves the step plan of an ODE sampler: one {@linkcode OdeNode} per time step. With `sigmas`
+ * the nodes use sigma(t) = t, s(t) = 1; with `timeSteps` and `schedule` they use the schedule.
+ * A final node whose sigma is 0 gets `a = b = NaN` (it is only ever a step target).
+ *
+ * @throws {TypeError} When neither or both of `sigmas` and `timeSteps` are given, or
+ *   `timeSteps` comes without `schedule`.
+ * @throws {RangeError} For invalid noise levels or scales.
+ * @example Plan EDM noise levels
+ * ```ts
+ * import { planOdeSteps } from "./_util.ts";
+ * const nodes = planOdeSteps({ sigmas: new Float64Array([10, 1, 0]) });
+ * ```
+ */
+export function planOdeSteps(options: OdeSamplerOptions): OdeNode[] {
+  const { sigmas, timeSteps, schedule } = options;
+  if (sigmas !== undefined && timeSteps !== undefined) {
+    throw new TypeError("give either sigmas or timeSteps with schedule, not both");
+  }
+  if (sigmas !== undefined) {
+    checkSigmas(sigmas, "sigmas");
+    return Array.from(sigmas, (sigma) => sigma > 0 ? sigmaNode(sigma) : zeroNode(sigma, 1));
+  }
+  if (timeSteps === undefined) {
+    throw new TypeError(
+      "missing steps: pass sigmas (e.g. karrasSigmas()) or timeSteps together with schedule",
+    );
+  }
+  if (schedule === undefined) {
+    throw new TypeError("timeSteps needs a schedule (a SigmaSchedule giving sigma(t) and s(t))");
+  }
+  const sigmaOfT = Array.from(timeSteps, (t) => schedule.sigma(t));
+  checkSigmas(sigmaOfT, `schedule "${schedule.name}" sigma(timeSteps)`);
+  return Array.from(timeSteps, (t, i) => {
+    const sigma = sigmaOfT[i], s = schedule.s(t);
+    if (!Number.isFinite(t) || !(s > 0) || !Number.isFinite(s)) {
+      throw new RangeError(
+        `timeSteps[${i}] = ${t} gives s(t) = ${s}; times must be finite with s(t) > 0`,
+      );
+    }
+    if (sigma === 0) return zeroNode(t, s);
+    const sigmaDeriv = schedule.sigmaDeriv(t);
+    return {
+      t,
+      sigma,
+      s,
+      a: sigmaDeriv / sigma + schedule.sDeriv(t) / s,
+      b: sigmaDeriv * s / sigma,
+    };
+  });
+}
+
+function zeroNode(t: number, s: number): OdeNode {
+  return { t, sigma: 0, s, a: NaN, b: NaN };
+}
+
+/**
+ * Evaluates `dx/dt = a x - b D(x / s; sigma)` at one node. Call inside `tf.tidy`.
+ *
+ * @returns The derivative and the denoiser output (clean-data estimate, unscaled space).
+ * @example dx/dt toward data at the origin
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import { selectBackend } from "../core/engine.ts";
+ * import { odeDerivative, sigmaNode } from "./_util.ts";
+ * await selectBackend({ backend: "cpu", log: () => {} });
+ * const zero = (x: tf.Tensor) => tf.zerosLike(x);
+ * const { d } = tf.tidy(() => odeDerivative(zero, tf.ones([1, 2]), sigmaNode(2)));
+ * ```
+ */
+export function odeDerivative(
+  denoiser: Denoiser,
+  x: tf.Tensor,
+  node: OdeNode,
+  cond?: Conditioning,
+): { d: tf.Tensor; denoised: tf.Tensor } {
+  const sigma = tf.fill([x.shape[0]], node.sigma) as tf.Tensor1D;
+  const denoised = denoiser(node.s === 1 ? x : tf.div(x, node.s), sigma, cond);
+  // sigma(t) = t, s(t) = 1 gives a = b = 1/sigma: (x - D) / sigma is cheaper and more accurate.
+  const d = node.a === node.b
+    ? tf.mul(tf.sub(x, denoised), node.a)
+    : tf.sub(tf.mul(x, node.a), tf.mul(denoised, node.b));
+  return { d, denoised };
+}
+
+/**
+ * One Euler step `x + h d` with an optional Heun (explicit trapezoidal) correction at `to`
+ * (EDM Algorithm 1, lines 4-8). Call inside `tf.tidy`.
+ *
+ * @returns The new sample, the first denoiser output and the number of evaluations (1 or 2).
+ * @example One Heun step
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import { selectBackend } from "../core/engine.ts";
+ * import { heunStep, sigmaNode } from "./_util.ts";
+ * await selectBackend({ backend: "cpu", log: () => {} });
+ * const zero = (x: tf.Tensor) => tf.zerosLike(x);
+ * const out = tf.tidy(() => heunStep(zero, tf.ones([1, 2]), sigmaNode(2), sigmaNode(1), true));
+ * ```
+ */
+export function heunStep(
+  denoiser: Denoiser,
+  x: tf.Tensor,
+  from: OdeNode,
+  to: OdeNode,
+  correct: boolean,
+  cond?: Conditioning,
+): { x: tf.Tensor; denoised: tf.Tensor; nfe: number } {
+  const h = to.t - from.t;
+  const { d, denoised } = odeDerivative(denoiser, x, from, cond);
+  const xEuler = tf.add(x, tf.mul(d, h));
+  if (!correct) return { x: xEuler, denoised, nfe: 1 };
+  const { d: dNext } = odeDerivative(denoiser, xEuler, to, cond);
+  return { x: tf.add(x, tf.mul(tf.add(d, dNext), h / 2)), denoised, nfe: 2 };
+}
+
+/** What one step of a sampler returns to {@linkcode runSteps}. */
+export interface StepOutput {
+  /** The new sample x_{i+1}; handed over to the loop. */
+  x: tf.Tensor;
+  /** The first denoiser output of the step; handed over to the loop. */
+  denoised: tf.Tensor;
+  /** The scalar part of the {@linkcode StepRecord}. */
+  info: Omit<StepRecord, "i" | "x" | "denoised">;
+}
+
+/**
+ * The sampler loop: for each step, yield to the event loop, stop if `signal` is aborted, run
+ * `step`, report the record, dispose the previous sample. Never disposes `x0`.
+ *
+ * @returns The final sample (a new tensor, owned by the caller).
+ * @example Halve x twice
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import { selectBackend } from "../core/engine.ts";
+ * import { runSteps } from "./_util.ts";
+ * await selectBackend({ backend: "cpu", log: () => {} });
+ * const x = await runSteps(tf.ones([1, 2]), 2, {}, (x, i) => ({
+ *   x: tf.mul(x, 0.5), denoised: tf.zerosLike(x),
+ *   info: { t: i, tNext: i + 1, sigma: 0, sigmaNext: 0, sigmaHat: 0, nfe: i + 1 },
+ * }));
+ * ```
+ */
+export async function runSteps(
+  x0: tf.Tensor,
+  numSteps: number,
+  options: SamplerOptions,
+  step: (x: tf.Tensor, i: number) => StepOutput,
+): Promise<tf.Tensor> {
+  const { onStep, signal } = options;
+  const pause = eventLoopYielder();
+  let x = x0;
+  try {
+    for (let i = 0; i < numSteps; i++) {
+      await pause();
+      signal?.throwIfAborted();
+      const out = step(x, i);
+      if (x !== x0) x.dispose();
+      x = out.x;
+      try {
+        onStep?.({ i, x: out.x, denoised: out.denoised, ...out.info });
+      } finally {
+        out.denoised.dispose();
+      }
+    }
+  } catch (e) {
+    if (x !== x0) x.dispose();
+    throw e;
+  }
+  return x === x0 ? tf.clone(x0) : x;
+}
+
+// Longest time the loop runs without a macrotask turn of the event loop, in milliseconds.
+const YIELD_INTERVAL_MS = 10;
+
+/**
+ * Creates the loop's yield: every call yields to the microtask queue, and whenever at least
+ * 10 ms have passed since the last macrotask turn (always on the first call) it waits on
+ * `setTimeout(0)`, so timers, signal handlers and I/O run between steps.
+ * Nested `setTimeout(0)` is clamped to about 2-4 ms and a MessageChannel message can starve
+ * timers in Deno, so a macrotask turn on every step would slow fast toy denoisers a lot.
+ *
+ * @example Yield in a loop
+ * ```ts
+ * import { eventLoopYielder } from "./_util.ts";
+ * const pause = eventLoopYielder();
+ * for (let i = 0; i < 3; i++) await pause();
+ * ```
+ */
+export function eventLoopYielder(): () => Promise<void> {
+  let last = -Infinity;
+  return async () => {
+    if (performance.now() - last < YIELD_INTERVAL_MS) return await Promise.resolve();
+    await new Promise<void>((resolve) => setTimeout(resolve, 0));
+    last = performance.now();
+  };
+}

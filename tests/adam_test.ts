@@ -1,0 +1,229 @@
+import * as tf from "@tensorflow/tfjs-core";
+import assert from "node:assert/strict";
+import { selectBackend } from "../core/engine.ts";
+import type { Params } from "../core/params.ts";
+import {
+  adamScalars,
+  adamStateTensors,
+  adamStep,
+  createAdam,
+  disposeAdam,
+  rampedLearningRate,
+  restoreAdam,
+} from "../training/adam.ts";
+
+await selectBackend({ backend: "cpu", log: () => {} });
+
+function makeParams(values: Record<string, number[]>): Params {
+  const out: Params = {};
+  for (const [k, v] of Object.entries(values)) out[k] = tf.tidy(() => tf.variable(tf.tensor1d(v)));
+  return out;
+}
+
+function read(params: Params): Record<string, number[]> {
+  const out: Record<string, number[]> = {};
+  for (const [k, v] of Object.entries(params)) out[k] = Array.from(v.dataSync());
+  return out;
+}
+
+function dispose(params: Params): void {
+  for (const v of Object.values(params)) v.dispose();
+}
+
+function assertClose(actual: number, expected: number, tol: number, what: string): void {
+  assert.ok(
+    Math.abs(actual - expected) <= tol * Math.max(1, Math.abs(expected)),
+    `${what}: got ${actual}, expected ${expected}`,
+  );
+}
+
+Deno.test("adamStep() matches Kingma and Ba's Algorithm 1 step by step", () => {
+  const start = { a: [0.5, -1.25], b: [2] };
+  const gradSeq = [
+    { a: [0.3, -2], b: [1e-3] },
+    { a: [-0.1, 0.5], b: [4] },
+    { a: [0.7, 0.2], b: [-0.5] },
+    { a: [0, 1], b: [2] },
+  ];
+  const lr = 0.01, beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+  const params = makeParams(start);
+  const adam = createAdam(params);
+  // Float64 textbook reference: bias-corrected moments mHat, vHat.
+  const ref = structuredClone(start) as Record<string, number[]>;
+  const m: Record<string, number[]> = { a: [0, 0], b: [0] };
+  const v: Record<string, number[]> = { a: [0, 0], b: [0] };
+  gradSeq.forEach((gs, step) => {
+    const t = step + 1;
+    for (const k of Object.keys(ref)) {
+      ref[k] = ref[k].map((theta, i) => {
+        const g = gs[k as "a" | "b"][i];
+        m[k][i] = beta1 * m[k][i] + (1 - beta1) * g;
+        v[k][i] = beta2 * v[k][i] + (1 - beta2) * g * g;
+        const mHat = m[k][i] / (1 - beta1 ** t), vHat = v[k][i] / (1 - beta2 ** t);
+        return theta - lr * mHat / (Math.sqrt(vHat) + eps);
+      });
+    }
+    const grads = { a: tf.tensor1d(gs.a), b: tf.tensor1d(gs.b) };
+    adamStep(adam, grads, { lr });
+    tf.dispose(grads);
+    const got = read(params);
+    for (const k of Object.keys(ref)) {
+      ref[k].forEach((x, i) => assertClose(got[k][i], x, 1e-6, `step ${t} ${k}[${i}]`));
+    }
+  });
+  assert.equal(adam.t, gradSeq.length);
+  disposeAdam(adam);
+  dispose(params);
+});
+
+Deno.test("adamStep() first step moves each parameter by about -lr * sign(g)", () => {
+  const params = makeParams({ w: [1, 1, 1, 1] });
+  const adam = createAdam(params);
+  const grads = { w: tf.tensor1d([3, -0.02, 1e-3, -50]) };
+  adamStep(adam, grads, { lr: 0.1 });
+  const got = Array.from(params.w.dataSync());
+  [0.9, 1.1, 0.9, 1.1].forEach((x, i) => assertClose(got[i], x, 1e-5, `w[${i}]`));
+  tf.dispose(grads);
+  disposeAdam(adam);
+  dispose(params);
+});
+
+Deno.test("adamStep() minimizes a quadratic", () => {
+  const target = [3, -1, 0.5];
+  const params = makeParams({ w: [0, 0, 0] });
+  const adam = createAdam(params);
+  const c = tf.tensor1d(target);
+  for (let i = 0; i < 600; i++) {
+    const grads = { w: tf.tidy(() => tf.mul(tf.sub(params.w, c), 2)) };
+    adamStep(adam, grads, { lr: 0.05 });
+    tf.dispose(grads);
+  }
+  const got = Array.from(params.w.dataSync());
+  target.forEach((x, i) => assert.ok(Math.abs(got[i] - x) < 1e-2, `w[${i}] = ${got[i]} vs ${x}`));
+  c.dispose();
+  disposeAdam(adam);
+  dispose(params);
+});
+
+Deno.test("rampedLearningRate() follows EDM's linear warm-up in images", () => {
+  assert.equal(rampedLearningRate(1e-3, { imagesSeen: 0 }), 0);
+  assertClose(rampedLearningRate(1e-3, { imagesSeen: 2.5e6 }), 2.5e-4, 1e-12, "quarter");
+  assert.equal(rampedLearningRate(1e-3, { imagesSeen: 2e7 }), 1e-3);
+  assert.equal(rampedLearningRate(2e-4, { imagesSeen: 0, rampupImages: 0 }), 2e-4);
+  assert.throws(() => rampedLearningRate(1e-3, { imagesSeen: -1 }), RangeError);
+  assert.throws(() => rampedLearningRate(-1, { imagesSeen: 0 }), RangeError);
+});
+
+Deno.test("adamStep() applies the warm-up: zero rate at zero images, half at half way", () => {
+  const params = makeParams({ w: [1] });
+  const adam = createAdam(params);
+  const grads = { w: tf.tensor1d([5]) };
+  assert.equal(adamStep(adam, grads, { lr: 0.1, imagesSeen: 0, rampupImages: 100 }), 0);
+  assert.equal(params.w.dataSync()[0], 1);
+  assert.equal(adam.t, 1);
+  // Step 2 with constant g: mHat / sqrt(vHat) = 1, so the move is the ramped rate 0.05.
+  const lr = adamStep(adam, grads, { lr: 0.1, imagesSeen: 50, rampupImages: 100 });
+  assertClose(lr, 0.05, 1e-12, "lr");
+  assertClose(params.w.dataSync()[0], 0.95, 1e-6, "w");
+  tf.dispose(grads);
+  disposeAdam(adam);
+  dispose(params);
+});
+
+Deno.test("adamStep() sanitizes NaN and infinite gradients like torch.nan_to_num", () => {
+  const params = makeParams({ w: [1, 1, 1] });
+  const adam = createAdam(params);
+  const grads = { w: tf.tensor1d([NaN, Infinity, -Infinity]) };
+  adamStep(adam, grads, { lr: 0.1 });
+  const got = Array.from(params.w.dataSync());
+  assert.equal(got[0], 1); // NaN -> 0: no move
+  assertClose(got[1], 0.9, 1e-6, "+inf");
+  assertClose(got[2], 1.1, 1e-6, "-inf");
+  const v = Array.from(adam.v.w.dataSync());
+  assertClose(v[1], 0.001 * 1e10, 1e-6, "v of +inf is (1 - beta2) * 1e5^2");
+  disposeAdam(adam);
+
+  const raw = createAdam(params, { nanToNum: false });
+  adamStep(raw, grads, { lr: 0.1 });
+  assert.ok(Number.isNaN(params.w.dataSync()[0]), "without sanitizing NaN propagates");
+  tf.dispose(grads);
+  disposeAdam(raw);
+  dispose(params);
+});
+
+Deno.test("restoreAdam() round-trips the state: next steps are identical", () => {
+  const start = { a: [0.1, 0.2, 0.3], b: [-1] };
+  const pA = makeParams(start), pB = makeParams(start);
+  const grad = (i: number) => ({
+    a: tf.tensor1d([Math.sin(i), Math.cos(i), 0.1 * i]),
+    b: tf.tensor1d([1 / (i + 1)]),
+  });
+  const adamA = createAdam(pA);
+  for (let i = 0; i < 3; i++) {
+    const g = grad(i);
+    adamStep(adamA, g, { lr: 0.01 });
+    tf.dispose(g);
+  }
+  // Serialize as a checkpoint would: plain arrays and JSON.
+  const saved = adamStateTensors(adamA);
+  assert.deepEqual(Object.keys(saved).sort(), ["adam.m.a", "adam.m.b", "adam.v.a", "adam.v.b"]);
+  const tensors: Record<string, tf.Tensor> = {};
+  for (const [k, t] of Object.entries(saved)) tensors[k] = tf.tensor(t.dataSync(), t.shape);
+  const scalars = JSON.parse(JSON.stringify(adamScalars(adamA)));
+  assert.deepEqual(scalars, { t: 3 });
+  for (const k of Object.keys(pA)) pB[k].assign(pA[k]);
+  const adamB = restoreAdam(pB, { tensors, scalars });
+  tf.dispose(tensors); // the restored state must not depend on the caller's tensors
+  for (let i = 3; i < 6; i++) {
+    const g = grad(i);
+    adamStep(adamA, g, { lr: 0.01 });
+    adamStep(adamB, g, { lr: 0.01 });
+    tf.dispose(g);
+    assert.deepEqual(read(pB), read(pA), `step ${i}`);
+  }
+  assert.equal(adamB.t, 6);
+  assert.throws(
+    () => restoreAdam(pB, { tensors: {}, scalars: { t: 0 } }),
+    /adam\.m\.a/,
+  );
+  disposeAdam(adamA);
+  disposeAdam(adamB);
+  dispose(pA);
+  dispose(pB);
+});
+
+Deno.test("adamStep() rejects unknown names and shape mismatches", () => {
+  const params = makeParams({ w: [1, 2] });
+  const adam = createAdam(params);
+  const bad = { x: tf.tensor1d([1, 2]) };
+  assert.throws(() => adamStep(adam, bad, { lr: 0.1 }), RangeError);
+  const wrong = { w: tf.tensor1d([1, 2, 3]) };
+  assert.throws(() => adamStep(adam, wrong, { lr: 0.1 }), RangeError);
+  assert.throws(() => createAdam(params, { beta1: 1 }), RangeError);
+  assert.throws(() => createAdam(params, { eps: 0 }), RangeError);
+  tf.dispose([bad.x, wrong.w]);
+  disposeAdam(adam);
+  dispose(params);
+});
+
+Deno.test("Adam leaks no tensors: steps keep the count, dispose frees the moments", () => {
+  const before = tf.memory().numTensors;
+  const params = makeParams({ a: [1, 2, 3], b: [4] });
+  const afterParams = tf.memory().numTensors;
+  const adam = createAdam(params);
+  assert.equal(tf.memory().numTensors, afterParams + 4);
+  const grads = { a: tf.tensor1d([NaN, 1, 2]), b: tf.tensor1d([3]) };
+  const mid = tf.memory().numTensors;
+  for (let i = 0; i < 3; i++) adamStep(adam, grads, { lr: 0.1, imagesSeen: i, rampupImages: 2 });
+  assert.equal(tf.memory().numTensors, mid);
+  const restored = restoreAdam(params, {
+    tensors: adamStateTensors(adam),
+    scalars: adamScalars(adam),
+  });
+  assert.equal(tf.memory().numTensors, mid + 4);
+  disposeAdam(restored);
+  tf.dispose(grads);
+  disposeAdam(adam);
+  dispose(params);
+  assert.equal(tf.memory().numTensors, before);
+});

@@ -1,0 +1,296 @@
+import assert from "node:assert/strict";
+import * as tf from "@tensorflow/tfjs-core";
+import { selectBackend } from "../core/engine.ts";
+import { loadBlas } from "../core/blas/openblas.ts";
+import { registerBlasKernels } from "../core/blas/register.ts";
+import { Rng } from "../core/rng.ts";
+
+// The user's DIFFUSE_BLAS setting must not decide what these tests expect.
+Deno.env.delete("DIFFUSE_BLAS");
+
+// The BLAS kernels need --allow-ffi and an installed library: without either, skip with a reason.
+const ffi = Deno.permissions.querySync({ name: "ffi" }).state === "granted";
+const probe = ffi ? loadBlas() : { ok: false as const, why: "no --allow-ffi permission" };
+const noBlas = !probe.ok;
+if (!probe.ok) {
+  console.warn(
+    `blas_kernels_test: BLAS tests skipped (${probe.why}); run with --allow-ffi ` +
+      `after apt-get install libopenblas0-pthread`,
+  );
+}
+
+// Count native products, to tell the BLAS path from a silent fallback (registration captures
+// the library's sgemm, so wrap it before anything registers).
+let gemmCalls = 0;
+if (probe.ok) {
+  const inner = probe.blas.sgemm;
+  probe.blas.sgemm = (op) => {
+    gemmCalls++;
+    inner(op);
+  };
+}
+
+type Backend = "wasm" | "cpu";
+type Pad = "same" | "valid" | [[0, 0], [number, number], [number, number], [0, 0]];
+
+/** Runs `fn` on a backend with BLAS on or off and returns plain arrays (no tensors survive). */
+async function on(backend: Backend, blas: boolean, fn: () => tf.Tensor[]): Promise<Float32Array[]> {
+  await selectBackend({ backend, log: () => {} });
+  const r = registerBlasKernels({ backend, disable: !blas });
+  assert.equal(r.enabled, blas, r.message);
+  const before = tf.memory().numTensors;
+  const out = tf.tidy(fn);
+  const data = out.map((t) => t.dataSync() as Float32Array);
+  tf.dispose(out);
+  assert.equal(tf.memory().numTensors, before, `tensors leaked on ${backend}`);
+  return data;
+}
+
+function randn(shape: number[], seed: number): tf.Tensor {
+  const values = new Rng(seed).fillNormal(new Float32Array(shape.reduce((p, d) => p * d, 1)));
+  return tf.tensor(values, shape, "float32");
+}
+
+/** Largest |a - b| relative to the largest |b| (float32 sums of up to ~200 terms: ~1e-6). */
+function assertClose(actual: Float32Array, expected: Float32Array, what: string): void {
+  assert.equal(actual.length, expected.length, `${what}: length`);
+  let err = 0, scale = 1e-6;
+  for (let i = 0; i < expected.length; i++) {
+    err = Math.max(err, Math.abs(actual[i] - expected[i]));
+    scale = Math.max(scale, Math.abs(expected[i]));
+  }
+  assert.ok(err <= 2e-5 * scale, `${what}: max error ${err} vs scale ${scale}`);
+}
+
+interface ConvCase {
+  x: [number, number, number, number];
+  filter: [number, number, number, number];
+  stride: number;
+  pad: Pad;
+}
+
+// Odd sizes, batch 1, channels not a multiple of 8, non-square and 1x1 filters, every padding.
+const CONV_CASES: ConvCase[] = [
+  { x: [2, 7, 9, 5], filter: [3, 3, 5, 6], stride: 1, pad: "same" },
+  { x: [1, 7, 9, 5], filter: [3, 3, 5, 7], stride: 1, pad: "valid" },
+  { x: [2, 7, 9, 3], filter: [3, 3, 3, 6], stride: 2, pad: "same" },
+  { x: [1, 8, 6, 5], filter: [3, 3, 5, 3], stride: 2, pad: "valid" },
+  { x: [3, 5, 7, 6], filter: [1, 1, 6, 5], stride: 1, pad: "valid" },
+  { x: [2, 5, 7, 6], filter: [1, 1, 6, 5], stride: 2, pad: "same" },
+  { x: [1, 6, 5, 3], filter: [2, 3, 3, 4], stride: 1, pad: [[0, 0], [2, 1], [0, 3], [0, 0]] },
+  { x: [2, 6, 5, 3], filter: [2, 3, 3, 4], stride: 2, pad: [[0, 0], [1, 0], [2, 1], [0, 0]] },
+  { x: [1, 4, 4, 2], filter: [5, 5, 2, 3], stride: 1, pad: "same" },
+];
+
+// Forward and both gradient kernels, called directly (no gradient registry needed).
+function convKernels(c: ConvCase, seed: number): tf.Tensor[] {
+  const x = randn(c.x, seed), filter = randn(c.filter, seed + 1);
+  const y = tf.conv2d(x as tf.Tensor4D, filter as tf.Tensor4D, c.stride, c.pad);
+  const dy = randn(y.shape, seed + 2);
+  const attrs = { strides: c.stride, pad: c.pad, dataFormat: "NHWC" };
+  const dx = tf.engine().runKernel("Conv2DBackpropInput", { dy, filter }, {
+    ...attrs,
+    inputShape: c.x,
+  }) as tf.Tensor;
+  const dw = tf.engine().runKernel("Conv2DBackpropFilter", { x, dy }, {
+    ...attrs,
+    filterShape: c.filter,
+  }) as tf.Tensor;
+  const bias = randn([c.filter[3]], seed + 3);
+  const fused = tf.fused.conv2d({
+    x: x as tf.Tensor4D,
+    filter: filter as tf.Tensor4D,
+    strides: c.stride,
+    pad: c.pad,
+    bias,
+  });
+  return [y, dx, dw, fused];
+}
+
+interface MatMulCase {
+  a: number[];
+  b: number[];
+  transposeA: boolean;
+  transposeB: boolean;
+  bias?: number[];
+  activation?: "linear" | "relu";
+}
+
+const MATMUL_CASES: MatMulCase[] = [
+  { a: [5, 7], b: [7, 3], transposeA: false, transposeB: false },
+  { a: [7, 5], b: [7, 3], transposeA: true, transposeB: false },
+  { a: [3, 5, 7], b: [3, 9, 7], transposeA: false, transposeB: true },
+  { a: [2, 7, 5], b: [3, 7], transposeA: true, transposeB: true },
+  { a: [1, 5, 7], b: [4, 7, 3], transposeA: false, transposeB: false },
+  { a: [2, 3, 5, 7], b: [7, 1], transposeA: false, transposeB: false },
+  { a: [2, 1, 5, 7], b: [1, 3, 7, 3], transposeA: false, transposeB: false }, // fallback
+  { a: [5, 7], b: [7, 3], transposeA: false, transposeB: false, bias: [3] },
+  { a: [7, 5], b: [3, 7], transposeA: true, transposeB: true, bias: [1, 3] },
+  { a: [5, 7], b: [7, 3], transposeA: false, transposeB: false, bias: [3], activation: "relu" },
+];
+
+function matMulKernel(c: MatMulCase, seed: number): tf.Tensor[] {
+  const a = randn(c.a, seed), b = randn(c.b, seed + 1);
+  if (c.bias === undefined) return [tf.matMul(a, b, c.transposeA, c.transposeB)];
+  return [tf.fused.matMul({
+    a,
+    b,
+    transposeA: c.transposeA,
+    transposeB: c.transposeB,
+    bias: randn(c.bias, seed + 2),
+    activation: c.activation ?? "linear",
+  })];
+}
+
+for (const backend of ["wasm", "cpu"] as const) {
+  Deno.test({
+    name: `BLAS conv kernels on ${backend} match the cpu kernels (forward, input and filter ` +
+      `gradients, fused bias) on odd shapes, strides 1 and 2, same/valid/explicit padding`,
+    ignore: noBlas,
+    async fn() {
+      for (const [i, c] of CONV_CASES.entries()) {
+        const expected = await on("cpu", false, () => convKernels(c, 10 * i));
+        const calls = gemmCalls;
+        const actual = await on(backend, true, () => convKernels(c, 10 * i));
+        assert.ok(gemmCalls > calls, "the BLAS path ran");
+        const names = ["Conv2D", "Conv2DBackpropInput", "Conv2DBackpropFilter", "FusedConv2D"];
+        names.forEach((n, k) => assertClose(actual[k], expected[k], `${n} ${JSON.stringify(c)}`));
+      }
+    },
+  });
+
+  Deno.test({
+    name: `BLAS matMul kernels on ${backend} match the cpu kernels with transposes, batches ` +
+      `and fused bias, and fall back for broadcasting batches and relu`,
+    ignore: noBlas,
+    async fn() {
+      for (const [i, c] of MATMUL_CASES.entries()) {
+        const [expected] = await on("cpu", false, () => matMulKernel(c, 10 * i));
+        const calls = gemmCalls;
+        const [actual] = await on(backend, true, () => matMulKernel(c, 10 * i));
+        const fallback = c.activation === "relu" || c.a.length === 4 && c.b.length === 4;
+        assert.equal(gemmCalls > calls, !fallback, `BLAS path ran: ${!fallback}`);
+        assertClose(actual, expected, JSON.stringify(c));
+      }
+    },
+  });
+
+  Deno.test({
+    name: `BLAS kernels on ${backend} leave no tensors or backend buffers behind`,
+    ignore: noBlas,
+    async fn() {
+      await selectBackend({ backend, log: () => {} });
+      assert.ok(registerBlasKernels({ backend }).enabled);
+      const c = CONV_CASES[0];
+      tf.dispose(tf.tidy(() => convKernels(c, 1))); // warm-up allocations
+      const tensors = tf.memory().numTensors;
+      const buffers = tf.engine().backend.numDataIds();
+      tf.dispose(tf.tidy(() => [...convKernels(c, 1), ...matMulKernel(MATMUL_CASES[3], 1)]));
+      assert.equal(tf.memory().numTensors, tensors);
+      assert.equal(tf.engine().backend.numDataIds(), buffers);
+    },
+  });
+}
+
+Deno.test({
+  name: "BLAS Conv2D falls back to the backend's own kernel for dilation 2",
+  ignore: noBlas,
+  async fn() {
+    const dilated = () => {
+      const x = randn([1, 9, 8, 3], 5) as tf.Tensor4D, f = randn([3, 3, 3, 2], 6) as tf.Tensor4D;
+      return [tf.conv2d(x, f, 1, "same", "NHWC", 2)];
+    };
+    const [expected] = await on("cpu", false, dilated);
+    const calls = gemmCalls;
+    const [actual] = await on("wasm", true, dilated);
+    assert.equal(gemmCalls, calls, "no native product for a dilated conv");
+    assertClose(actual, expected, "dilated conv");
+  },
+});
+
+Deno.test({
+  name: "BLAS gradients of conv2d and matMul through tf.grads match the cpu backend",
+  ignore: noBlas || !(() => {
+    try {
+      tf.dispose(tf.grad((v: tf.Tensor) => tf.sum(v))(tf.ones([1])));
+      return true;
+    } catch {
+      return false; // tfjs-core registers no gradients itself
+    }
+  })(),
+  async fn() {
+    const grads = () => {
+      const x = randn([2, 5, 7, 3], 1), f = randn([3, 3, 3, 4], 2), w = randn([2, 3, 4, 4], 3);
+      const g = tf.grads((x: tf.Tensor, f: tf.Tensor) =>
+        tf.sum(tf.mul(tf.conv2d(x as tf.Tensor4D, f as tf.Tensor4D, 2, "same"), w))
+      );
+      const a = randn([3, 4, 5], 4), b = randn([3, 6, 5], 5);
+      const h = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
+        tf.sum(tf.square(tf.matMul(a, b, false, true)))
+      );
+      return [...g([x, f]), ...h([a, b])];
+    };
+    const expected = await on("cpu", false, grads);
+    const actual = await on("wasm", true, grads);
+    expected.forEach((e, k) => assertClose(actual[k], e, `gradient ${k}`));
+  },
+});
+
+Deno.test("registerBlasKernels with disable restores the backend's own kernels, one message", async () => {
+  await selectBackend({ backend: "wasm", log: () => {} });
+  registerBlasKernels({ backend: "wasm", disable: true });
+  const own = tf.getKernel("Conv2D", "wasm").kernelFunc;
+  const on = registerBlasKernels({ backend: "wasm" });
+  assert.equal(on.message.includes("\n"), false);
+  if (on.enabled) assert.notEqual(tf.getKernel("Conv2D", "wasm").kernelFunc, own);
+  const off = registerBlasKernels({ backend: "wasm", disable: true });
+  assert.deepEqual([off.enabled, off.kernels], [false, []]);
+  assert.match(off.message, /^diffuse: native BLAS off for wasm \(disabled by option\)$/);
+  assert.equal(tf.getKernel("Conv2D", "wasm").kernelFunc, own);
+});
+
+Deno.test("registerBlasKernels with a bogus library path falls back with one message", async () => {
+  await selectBackend({ backend: "cpu", log: () => {} });
+  registerBlasKernels({ backend: "cpu", disable: true });
+  const own = tf.getKernel("BatchMatMul", "cpu").kernelFunc;
+  registerBlasKernels({ backend: "cpu" });
+  const r = registerBlasKernels({ backend: "cpu", libraryPath: "/nonexistent/libnoblas.so" });
+  assert.deepEqual([r.enabled, r.kernels], [false, []]);
+  assert.equal(r.message.split("\n").length, 1);
+  assert.match(r.message, ffi ? /libnoblas\.so/ : /--allow-ffi/);
+  assert.equal(tf.getKernel("BatchMatMul", "cpu").kernelFunc, own);
+  // And the result is still right, through the cpu backend's own kernel.
+  const c = tf.tidy(() => tf.matMul(tf.tensor2d([[1, 2], [3, 4]]), tf.tensor2d([[5], [6]])));
+  assert.deepEqual([...c.dataSync()], [17, 39]);
+  c.dispose();
+});
+
+Deno.test("DIFFUSE_BLAS=0 turns native BLAS off", async () => {
+  await selectBackend({ backend: "cpu", log: () => {} });
+  const previous = Deno.env.get("DIFFUSE_BLAS");
+  Deno.env.set("DIFFUSE_BLAS", "0");
+  try {
+    const r = registerBlasKernels({ backend: "cpu" });
+    assert.equal(r.enabled, false);
+    assert.match(r.message, /DIFFUSE_BLAS=0/);
+  } finally {
+    if (previous === undefined) Deno.env.delete("DIFFUSE_BLAS");
+    else Deno.env.set("DIFFUSE_BLAS", previous);
+  }
+});
+
+Deno.test({
+  name: "sgemm rejects a view too short for its shape instead of reading past it",
+  ignore: noBlas,
+  fn() {
+    if (!probe.ok) return;
+    const a = new Float32Array(6), c = new Float32Array(4);
+    assert.throws(
+      () => probe.blas.sgemm({ m: 2, n: 2, k: 4, a, lda: 4, b: a, ldb: 2, c, ldc: 2 }),
+      RangeError,
+    );
+    const b = new Float32Array([1, 2, 3, 4]);
+    probe.blas.sgemm({ m: 2, n: 2, k: 2, a: b, lda: 2, b, ldb: 2, c, ldc: 2 });
+    assert.deepEqual([...c], [7, 10, 15, 22]);
+  },
+});

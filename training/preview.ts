@@ -1,0 +1,63 @@
+/**
+ * Sample previews during training: a PNG grid of images (or an SVG scatter of 2-D samples over
+ * the data) drawn with Heun's sampler (EDM Algorithm 1) from fixed seeds 0..n-1, so successive
+ * grids show the same latents as training proceeds.
+ *
+ * @module
+ */
+import type { Preconditioned } from "../models/precond.ts";
+import type { Dataset } from "../data/dataset.ts";
+import { writeImageGrid } from "../data/png.ts";
+import { scatterSvg } from "../data/svg_scatter.ts";
+import { writeFileAtomic } from "../core/atomic_write.ts";
+import { generateSamples, samplingSigmaRange } from "../samplers/generate.ts";
+import { karrasSigmas } from "../schedules/karras_steps.ts";
+
+/** Options of {@linkcode writePreview}. */
+export interface PreviewOptions {
+  /** The run's settings (number of images, steps, conditioning). */
+  config: { gridImages: number; gridSteps: number; classConditional: boolean };
+  /** The training data (shape; for 2-D sets, drawn beside the samples). */
+  dataset: Dataset;
+  /** Output path; `.png` for images, replaced by `.svg` for 2-D data. */
+  path: string;
+}
+
+/**
+ * Samples `config.gridImages` images and writes them; returns the path written.
+ *
+ * @example
+ * ```ts ignore
+ * await writePreview(emaDenoiser, { config, dataset, path: "runs/x/samples.png" });
+ * ```
+ */
+export async function writePreview(
+  denoiser: Preconditioned,
+  options: PreviewOptions,
+): Promise<string> {
+  const { config, dataset } = options;
+  const { sigmaMin, sigmaMax } = samplingSigmaRange(denoiser);
+  const n = config.gridImages;
+  const seeds = Array.from({ length: n }, (_, i) => i);
+  const conditional = config.classConditional && dataset.numClasses > 0;
+  const out = await generateSamples(denoiser, {
+    seeds,
+    shape: dataset.shape,
+    sigmas: karrasSigmas({ numSteps: config.gridSteps, sigmaMin, sigmaMax }),
+    classLabels: conditional ? seeds.map((i) => i % dataset.numClasses) : undefined,
+    numClasses: dataset.numClasses,
+    batchSize: dataset.shape.length === 1 ? 1024 : 64,
+  });
+  if (dataset.shape.length === 1) {
+    const path = options.path.replace(/\.png$/, ".svg");
+    const data = dataset.images.subarray(0, Math.min(dataset.images.length, 2 * 2000));
+    await writeFileAtomic(
+      path,
+      scatterSvg([data, out.images], { title: "data (blue), samples (red)" }),
+    );
+    return path;
+  }
+  const columns = conditional ? dataset.numClasses : Math.ceil(Math.sqrt(n));
+  await writeImageGrid(options.path, { data: out.images, shape: out.shape }, { columns });
+  return options.path;
+}

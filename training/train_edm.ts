@@ -1,0 +1,384 @@
+/**
+ * The EDM training loop (EDM Section 5, Appendix F; the shape of NVlabs/edm `training_loop.py`):
+ * seeded batches, optional non-leaky augmentation, the Table 1 loss of the chosen preconditioner,
+ * Adam with learning-rate warm-up, EMA with half-life in images, JSON-lines metrics, periodic
+ * atomic checkpoints and sample grids, exact resume, clean stop on abort, and a hard stop on a
+ * non-finite loss that keeps the last good checkpoint.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import { join } from "node:path";
+import { Rng } from "../core/rng.ts";
+import { UserError } from "../core/errors.ts";
+import { createProgress } from "../core/progress.ts";
+import { countParams, type Params } from "../core/params.ts";
+import { loadDataset } from "../data/load_dataset.ts";
+import { type Batch, batches, type BatchPosition } from "../data/dataset.ts";
+import {
+  adamScalars,
+  adamStateTensors,
+  adamStep,
+  createAdam,
+  disposeAdam,
+  restoreAdam,
+} from "./adam.ts";
+import { createEma, emaUpdate } from "./ema.ts";
+import { augment, augmentLabelDim } from "./augment.ts";
+import type { EdmTrainConfig } from "./edm_config.ts";
+import { buildModel, describeSpec, type ModelSpec, modelSpecFor } from "../models/build_network.ts";
+import { objectiveFor } from "./objective.ts";
+import { rngNoise } from "../core/noise.ts";
+import { CHECKPOINT_FILE, readRunCheckpoint, writeRunCheckpoint } from "./run_checkpoint.ts";
+import { writePreview } from "./preview.ts";
+import { appendMetrics, truncateMetrics, writeLossPlot } from "./metrics_log.ts";
+
+/** Options of {@linkcode trainEdm}. */
+export interface TrainEdmOptions {
+  /** Directory for checkpoint, metrics and sample grids; created when missing. */
+  runDir: string;
+  /** Continue from `runDir`'s checkpoint. @default false */
+  resume?: boolean;
+  /** Stops training between steps; a checkpoint is saved first. @default undefined */
+  signal?: AbortSignal;
+  /** Show a progress bar on stderr. @default true */
+  progress?: boolean;
+  /** Where one-line messages go. @default console.error */
+  log?: (message: string) => void;
+  /** Called after every step with its loss (tests, recipes). @default undefined */
+  onStep?: (record: { step: number; imagesSeen: number; loss: number }) => void;
+  /** Stop after this many steps of this call (tests). @default Infinity */
+  maxSteps?: number;
+}
+
+/** What {@linkcode trainEdm} returns. */
+export interface TrainEdmResult {
+  /** Steps taken in total (across resumes). */
+  step: number;
+  /** Images seen in total. */
+  imagesSeen: number;
+  /** Loss of the last step (lambda-weighted, mean per pixel-channel). */
+  lastLoss: number;
+  /** Wall time of this call in seconds. */
+  seconds: number;
+  /** Path of the checkpoint written last. */
+  checkpointPath: string;
+  /** Path of the last sample grid, if one was written. */
+  gridPath?: string;
+  /** Why training ended before `kimg`, if it did ("interrupted", "time limit", "maxSteps"). */
+  stoppedEarly?: string;
+}
+
+/** Scalar training state stored in a checkpoint beside the tensors. */
+export interface EdmRunState {
+  /** Format tag. */
+  format: "diffuse-edm/1";
+  /** The configuration the run was started with (run-length fields may change on resume). */
+  config: EdmTrainConfig;
+  /** The network's full description. */
+  model: ModelSpec;
+  /** Steps taken. */
+  step: number;
+  /** Images seen. */
+  imagesSeen: number;
+  /** Main generator state (sigmas, noise, augmentation, dropout). */
+  rng: ReturnType<Rng["state"]>;
+  /** Batch iterator position. */
+  data: BatchPosition | null;
+  /** Adam step count. */
+  adam: { t: number };
+  /** Loss of the last step. */
+  lastLoss: number;
+  /** Training seconds so far, across resumes. */
+  trainSeconds: number;
+}
+
+// Fields that must match between a checkpoint and a resumed run; the rest (length, logging) may change.
+const FROZEN: (keyof EdmTrainConfig)[] = ["data", "precond", "classConditional", "augmentP"];
+
+/**
+ * Trains an EDM model from `config`, writing into `options.runDir`.
+ *
+ * @throws {UserError} For bad data, a run directory that already holds a checkpoint (without
+ *   `resume`), a checkpoint that does not match, or a non-finite loss (the last good checkpoint
+ *   is kept and named in the message).
+ * @example A tiny toy run
+ * ```ts ignore
+ * import { EDM_PRESETS } from "./edm_config.ts";
+ * import { trainEdm } from "./train_edm.ts";
+ * await trainEdm({ ...EDM_PRESETS.toy, kimg: 1 }, { runDir: "runs/toy" });
+ * ```
+ */
+export async function trainEdm(
+  config: EdmTrainConfig,
+  options: TrainEdmOptions,
+): Promise<TrainEdmResult> {
+  const { runDir, resume = false, signal, progress = true, maxSteps = Infinity } = options;
+  const log = options.log ?? ((m: string) => console.error(m));
+  const started = performance.now();
+  const ckptPath = join(runDir, CHECKPOINT_FILE);
+  const saved = resume ? await readRunCheckpoint<EdmRunState>(ckptPath) : null;
+  if (!resume && await exists(ckptPath)) {
+    throw new UserError(
+      `${ckptPath} already exists: pass --resume to continue that run, or choose another --out`,
+    );
+  }
+  if (saved) checkResumable(saved.state.config, config, ckptPath);
+
+  const dataset = await loadDataset(config.data);
+  const rng = new Rng(config.seed);
+  let spec: ModelSpec, params: Params;
+  try {
+    spec = modelSpecFor(
+      { ...config, augmentDim: config.augmentP > 0 ? augmentLabelDim() : 0 },
+      dataset,
+    );
+    if (saved) checkSameModel(saved.state.model, spec, ckptPath);
+    params = buildModel(spec).init(rng);
+  } catch (e) {
+    if (e instanceof RangeError) throw new UserError(`train:edm: ${e.message}`);
+    throw e;
+  }
+  const model = buildModel(spec);
+  const ema = createEma(params);
+  let adam = createAdam(params);
+  let step = 0, imagesSeen = 0, trainSeconds = 0, lastLoss = NaN;
+  let position: BatchPosition | null = null;
+  if (saved) {
+    saved.assign("net.", params);
+    saved.assign("ema.", ema);
+    disposeAdam(adam);
+    adam = restoreAdam(params, {
+      tensors: saved.tensorsWithPrefix("adam."),
+      scalars: saved.state.adam,
+    });
+    step = saved.state.step;
+    imagesSeen = saved.state.imagesSeen;
+    trainSeconds = saved.state.trainSeconds;
+    lastLoss = saved.state.lastLoss;
+    position = saved.state.data;
+    rng.restore(saved.state.rng);
+    saved.dispose();
+    await truncateMetrics(join(runDir, "metrics.jsonl"), step);
+    log(`resumed ${ckptPath} at step ${step} (${(imagesSeen / 1000).toFixed(1)} kimg)`);
+  }
+  await Deno.mkdir(runDir, { recursive: true });
+  log(
+    `model ${spec.name}: ${countParams(params).toLocaleString("en-US")} parameters; ` +
+      `data ${dataset.name}: ${dataset.count} examples of shape [${dataset.shape}]`,
+  );
+
+  const objective = objectiveFor(config.precond);
+  const denoiser = objective.precond(model.network(params));
+  const emaDenoiser = objective.precond(model.network(ema));
+  const noiseSource = rngNoise(rng);
+  const trainable = Object.values(params).filter((v) => v.trainable);
+  const it = batches(
+    dataset,
+    position ? { batchSize: config.batchSize, resume: position } : {
+      batchSize: config.batchSize,
+      rng,
+    },
+  );
+
+  const totalImages = Math.round(config.kimg * 1000);
+  const bar = progress ? createProgress({ total: totalImages, label: "train", unit: "img" }) : null;
+  let nextCkpt = nextMultiple(imagesSeen, config.checkpointKimg * 1000);
+  let nextGrid = nextMultiple(imagesSeen, config.sampleKimg * 1000);
+  let gridPath: string | undefined;
+  let stoppedEarly: string | undefined;
+  let lossSum = 0, lossCount = 0, windowStart = performance.now(), windowImages = 0;
+  let stepsThisCall = 0;
+  // Gradients wait here between trainStep and applyUpdate, until the loss is known to be finite.
+  let pending: { grads: Record<string, tf.Tensor>; imagesBefore: number; size: number } | null =
+    null;
+  const pixelsPerImage = dataset.shape.reduce((a, b) => a * b, 1);
+
+  const save = async (): Promise<void> => {
+    const state: EdmRunState = {
+      format: "diffuse-edm/1",
+      config,
+      model: spec,
+      step,
+      imagesSeen,
+      rng: rng.state(),
+      data: position,
+      adam: adamScalars(adam),
+      lastLoss,
+      trainSeconds,
+    };
+    await writeRunCheckpoint(ckptPath, { params, ema, adam: adamStateTensors(adam), state });
+  };
+
+  while (imagesSeen < totalImages) {
+    if (signal?.aborted) {
+      stoppedEarly = "interrupted";
+      break;
+    }
+    if (config.maxMinutes > 0 && (performance.now() - started) / 60000 >= config.maxMinutes) {
+      stoppedEarly = "time limit";
+      break;
+    }
+    if (stepsThisCall >= maxSteps) {
+      stoppedEarly = "maxSteps";
+      break;
+    }
+    const t0 = performance.now();
+    const batch: Batch = it.next().value as Batch;
+    const value = trainStep(batch);
+    const lossValue = (await value.data())[0] / pixelsPerImage;
+    value.dispose();
+    if (!Number.isFinite(lossValue)) {
+      bar?.finish();
+      const kept = (await exists(ckptPath))
+        ? `the last good checkpoint is kept at ${ckptPath}`
+        : "no checkpoint had been written yet";
+      throw new UserError(
+        `loss became ${lossValue} at step ${step + 1}; training stopped and ${kept}. ` +
+          `Lower --lr (now ${config.lr}) or raise --lr-rampup, then --resume or start a new --out`,
+      );
+    }
+    // The update is applied only once the loss is known to be finite.
+    applyUpdate();
+    lastLoss = lossValue;
+    step++;
+    stepsThisCall++;
+    imagesSeen += batch.size;
+    position = batch.next;
+    trainSeconds += (performance.now() - t0) / 1000;
+    lossSum += lossValue;
+    lossCount++;
+    windowImages += batch.size;
+    options.onStep?.({ step, imagesSeen, loss: lossValue });
+    bar?.update(Math.min(imagesSeen, totalImages), { loss: lossValue, kimg: imagesSeen / 1000 });
+
+    if (step % config.logEvery === 0) {
+      const now = performance.now();
+      await appendMetrics(join(runDir, "metrics.jsonl"), {
+        step,
+        kimg: imagesSeen / 1000,
+        loss: lossSum / lossCount,
+        lr: currentLr(),
+        imagesPerSecond: windowImages / ((now - windowStart) / 1000),
+        trainSeconds,
+        numTensors: tf.memory().numTensors,
+      });
+      lossSum = 0, lossCount = 0, windowImages = 0, windowStart = now;
+    }
+    if (imagesSeen >= nextCkpt && imagesSeen < totalImages) {
+      await save();
+      nextCkpt = nextMultiple(imagesSeen, config.checkpointKimg * 1000);
+    }
+    if (imagesSeen >= nextGrid && imagesSeen < totalImages) {
+      gridPath = await writePreview(emaDenoiser, {
+        config,
+        dataset,
+        path: join(runDir, `samples-${String(Math.round(imagesSeen / 1000)).padStart(6, "0")}.png`),
+      });
+      nextGrid = nextMultiple(imagesSeen, config.sampleKimg * 1000);
+    }
+    // Yield so Ctrl-C and timers run between steps.
+    await new Promise((r) => setTimeout(r, 0));
+  }
+  bar?.finish({ loss: lastLoss });
+  await save();
+  if (stoppedEarly !== "maxSteps") {
+    gridPath = await writePreview(emaDenoiser, {
+      config,
+      dataset,
+      path: join(runDir, "samples.png"),
+    });
+    await writeLossPlot(join(runDir, "metrics.jsonl"), join(runDir, "loss.svg"));
+  }
+  const seconds = (performance.now() - started) / 1000;
+  log(`checkpoint saved to ${ckptPath}` + (stoppedEarly ? ` (${stoppedEarly})` : ""));
+  return { step, imagesSeen, lastLoss, seconds, checkpointPath: ckptPath, gridPath, stoppedEarly };
+
+  function currentLr(): number {
+    return config.lr * Math.min(imagesSeen / Math.max(config.lrRampupKimg * 1000, 1e-8), 1);
+  }
+
+  function trainStep(batch: Batch): tf.Scalar {
+    const draws = tf.tidy(() => {
+      const y0 = tf.tensor(batch.images, batch.shape, "float32");
+      const aug = config.augmentP > 0
+        ? augment(y0 as tf.Tensor4D, rng, { p: config.augmentP })
+        : { images: y0, labels: undefined };
+      const classLabels = config.classConditional && batch.labels && dataset.numClasses > 0
+        ? tf.cast(
+          tf.oneHot(tf.tensor1d(batch.labels, "int32"), dataset.numClasses),
+          "float32",
+        ) as tf.Tensor2D
+        : undefined;
+      return { y: aug.images, augmentLabels: aug.labels as tf.Tensor2D | undefined, classLabels };
+    });
+    const sigma = tf.tensor1d(objective.drawSigmas(batch.size, rng));
+    const noise = noiseSource.randn(draws.y.shape);
+    const uniform = (shape: number[]) =>
+      tf.tensor(rng.fillUniform(new Float32Array(shape.reduce((a, b) => a * b, 1))), shape);
+    const { value, grads } = tf.variableGrads(
+      () =>
+        objective.loss(denoiser, draws.y, { sigma, noise }, {
+          classLabels: draws.classLabels,
+          augmentLabels: draws.augmentLabels,
+        }, { training: config.dropout > 0, uniform }),
+      trainable,
+    );
+    tf.dispose([draws.y, draws.augmentLabels, draws.classLabels, sigma, noise]);
+    const named: Record<string, tf.Tensor> = {};
+    for (const [name, v] of Object.entries(params)) if (v.trainable) named[name] = grads[v.name];
+    pending = { grads: named, imagesBefore: imagesSeen, size: batch.size };
+    return value;
+  }
+
+  function applyUpdate(): void {
+    if (!pending) return;
+    adamStep(adam, pending.grads, {
+      lr: config.lr,
+      imagesSeen: pending.imagesBefore,
+      rampupImages: config.lrRampupKimg * 1000,
+    });
+    tf.dispose(Object.values(pending.grads));
+    emaUpdate(ema, params, {
+      batchSize: pending.size,
+      imagesSeen: pending.imagesBefore,
+      halfLifeImages: config.emaHalfLifeKimg * 1000,
+      rampupRatio: config.emaRampupRatio,
+    });
+    pending = null;
+  }
+}
+
+function checkResumable(saved: EdmTrainConfig, now: EdmTrainConfig, path: string): void {
+  for (const key of FROZEN) {
+    if (JSON.stringify(saved[key]) !== JSON.stringify(now[key])) {
+      throw new UserError(
+        `cannot resume ${path}: it was trained with ${key}=${JSON.stringify(saved[key])}, ` +
+          `not ${JSON.stringify(now[key])}; use the same value or start a new --out`,
+      );
+    }
+  }
+}
+
+function checkSameModel(saved: ModelSpec, now: ModelSpec, path: string): void {
+  const a = JSON.stringify(saved), b = JSON.stringify(now);
+  if (a === b) return;
+  throw new UserError(
+    `cannot resume ${path}: the checkpoint's network is ${describeSpec(saved)}, but the flags ` +
+      `ask for ${describeSpec(now)}; pass the same --model/--channels/--channel-mult/--blocks ` +
+      `as the checkpoint, or start a new --out`,
+  );
+}
+
+function nextMultiple(x: number, every: number): number {
+  return (Math.floor(x / every) + 1) * every;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
