@@ -227,7 +227,8 @@ async function benchNetwork(flags: BenchFlags): Promise<Figures> {
     } else {
       const batch = flags.quick ? 16 : 32;
       const loss = edmLoss();
-      const adam = createAdam(params);
+      // Plain Adam, as torch.optim.Adam in torch_ref.py (no nan_to_num pass).
+      const adam = createAdam(params, { nanToNum: false });
       const y = image(batch, 0.5);
       const noise = rngNoise(rng);
       const step = () => {
@@ -237,7 +238,7 @@ async function benchNetwork(flags: BenchFlags): Promise<Figures> {
         const named: Record<string, tf.Tensor> = {};
         for (const [name, v] of Object.entries(params)) named[name] = grads[v.name];
         adamStep(adam, named, { lr: 2e-4 });
-        value.dataSync(); // wait for the step, as PyTorch's .item() does not need to on CPU
+        value.dataSync(); // wasm computes synchronously: this reads one scalar
         tf.dispose([sigma, n, value, ...Object.values(grads)]);
       };
       const t = await bestTime(step, {
@@ -294,7 +295,15 @@ async function runTorch(flags: BenchFlags): Promise<Figures | string> {
     const err = new TextDecoder().decode(r.stderr).trim().split("\n").pop();
     return `failed: ${err || text.split("\n").pop()}`;
   }
-  return JSON.parse(text.split("\n").pop()!) as Figures;
+  const out = JSON.parse(text.split("\n").pop()!) as Figures & Record<string, unknown>;
+  console.error(
+    `PyTorch ${out.torch_version}, ${out.threads} threads, ${out.layout}, BLAS ` +
+      `${(out.blas as unknown as string[] | undefined)?.join(", ") || "?"}, ${
+        Number(out.wall_s).toFixed(0)
+      } s` +
+      (out.blas_warning ? `; WARNING: ${out.blas_warning}` : ""),
+  );
+  return out;
 }
 
 const ROWS: [string, string][] = [

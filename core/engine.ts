@@ -21,6 +21,7 @@ import "@tensorflow/tfjs-backend-wasm";
 import "@tensorflow/tfjs-layers";
 import { registerWasmTrainingKernels } from "./wasm_kernels.ts";
 import { resizeNearestNeighborGradCpuConfig } from "./kernels/resize_nearest_neighbor_grad.ts";
+import { registerBlasKernels } from "./blas/register.ts";
 
 /** Names of the backends this toolkit runs on. */
 export type BackendName = "tensorflow" | "wasm" | "cpu";
@@ -32,6 +33,11 @@ export const BACKEND_CHOICES = ["auto", "tensorflow", "wasm", "cpu"] as const;
 export interface SelectBackendOptions {
   /** Requested backend; falls back to `DIFFUSE_BACKEND`, then `auto`. @default "auto" */
   backend?: string;
+  /**
+   * Native BLAS for the heavy kernels on `wasm` and `cpu` (OpenBLAS or Accelerate through Deno
+   * FFI; needs `--allow-ffi`). `false` turns it off, as does `DIFFUSE_BLAS=0`. @default true
+   */
+  blas?: boolean;
   /** Where the one-line choice is reported; pass `() => {}` to silence. @default console.error */
   log?: (message: string) => void;
 }
@@ -51,7 +57,7 @@ let reported: string | null = null;
  * ```
  */
 export async function selectBackend(options: SelectBackendOptions = {}): Promise<BackendName> {
-  const { log = (m: string) => console.error(m) } = options;
+  const { log = (m: string) => console.error(m), blas = true } = options;
   const requested = options.backend ?? readEnv("DIFFUSE_BACKEND") ?? "auto";
   if (!(BACKEND_CHOICES as readonly string[]).includes(requested)) {
     throw new RangeError(
@@ -84,7 +90,13 @@ export async function selectBackend(options: SelectBackendOptions = {}): Promise
   await tf.ready();
   if (chosen === "wasm") registerWasmTrainingKernels();
   if (chosen === "cpu") fixCpuKernels();
-  const line = `diffuse: backend ${chosen}${note}`;
+  // Registered after (and on every call, on top of) the wasm kernels, which wrap what they find.
+  const accel = chosen === "tensorflow"
+    ? null
+    : registerBlasKernels({ backend: chosen, disable: !blas });
+  const line = `diffuse: backend ${chosen}${note}${
+    accel ? `; ${accel.message.replace(/^diffuse: /, "").replace(/\): .*$/, ")")}` : ""
+  }`;
   if (reported !== line) {
     reported = line;
     log(line);

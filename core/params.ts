@@ -10,34 +10,33 @@ import type { Rng } from "./rng.ts";
 /** Named trainable parameters. */
 export type Params = Record<string, tf.Variable>;
 
-/** Total number of scalars in `params`. */
+/**
+ * Total number of scalars in `params`.
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import { countParams } from "./params.ts";
+ * await tf.setBackend("cpu");
+ * const n = countParams({ w: tf.variable(tf.zeros([3, 4])) }); // 12
+ * ```
+ */
 export function countParams(params: Params): number {
   return Object.values(params).reduce((n, v) => n + v.size, 0);
 }
 
 /**
- * A tf.Variable filled with `N(0, std^2)` draws from `rng` (or zeros when std is 0).
+ * A tf.Variable filled with `U(-bound, bound)` draws from `rng`.
  *
  * @example
  * ```ts
+ * import * as tf from "@tensorflow/tfjs-core";
  * import { Rng } from "./rng.ts";
- * import { normalVariable } from "./params.ts";
- * const w = normalVariable([3, 3, 1, 8], 0.1, new Rng(0), "conv.weight");
+ * import { uniformVariable } from "./params.ts";
+ * await tf.setBackend("cpu");
+ * const w = uniformVariable([3, 3, 1, 8], 0.1, new Rng(0), "conv.weight");
  * ```
  */
-export function normalVariable(
-  shape: number[],
-  std: number,
-  rng: Rng,
-  name?: string,
-): tf.Variable {
-  const n = shape.reduce((a, b) => a * b, 1);
-  const data = new Float32Array(n);
-  if (std !== 0) { for (let i = 0; i < n; i++) data[i] = std * rng.normal(); }
-  return tf.variable(tf.tensor(data, shape, "float32"), true, uniqueName(name));
-}
-
-/** A tf.Variable filled with `U(-bound, bound)` draws from `rng`. */
 export function uniformVariable(
   shape: number[],
   bound: number,
@@ -47,26 +46,38 @@ export function uniformVariable(
   const n = shape.reduce((a, b) => a * b, 1);
   const data = new Float32Array(n);
   for (let i = 0; i < n; i++) data[i] = bound * (2 * rng.uniform() - 1);
-  return tf.variable(tf.tensor(data, shape, "float32"), true, uniqueName(name));
+  // tidy frees the initial tensor; the variable keeps its own reference to the data.
+  return tf.tidy(() => tf.variable(tf.tensor(data, shape, "float32"), true, uniqueName(name)));
 }
 
-/** A tf.Variable of constant value. */
+/**
+ * A tf.Variable of constant value.
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import { constantVariable } from "./params.ts";
+ * await tf.setBackend("cpu");
+ * const b = constantVariable([8], 0, "conv.bias");
+ * ```
+ */
 export function constantVariable(shape: number[], value: number, name?: string): tf.Variable {
-  return tf.variable(tf.fill(shape, value, "float32"), true, uniqueName(name));
+  return tf.tidy(() => tf.variable(tf.fill(shape, value, "float32"), true, uniqueName(name)));
 }
 
-/** Disposes every variable in `params`. */
+/**
+ * Disposes every variable in `params`.
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import { disposeParams } from "./params.ts";
+ * await tf.setBackend("cpu");
+ * disposeParams({ w: tf.variable(tf.zeros([2])) });
+ * ```
+ */
 export function disposeParams(params: Params): void {
   for (const v of Object.values(params)) v.dispose();
-}
-
-/** Copies values of `src` into the same-named variables of `dst` (shapes must match). */
-export function assignParams(dst: Params, src: Record<string, tf.Tensor>): void {
-  for (const [k, v] of Object.entries(dst)) {
-    const s = src[k];
-    if (!s) throw new RangeError(`missing parameter ${k}`);
-    v.assign(s);
-  }
 }
 
 let counter = 0;

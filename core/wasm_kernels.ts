@@ -2,7 +2,9 @@
  * The project's training kernels for the wasm backend (DESIGN.md "Engine"): the one gradient
  * kernel wasm lacks (Conv2DBackpropFilter) and replacements for kernels wasm runs slowly
  * (Conv2DBackpropInput; BatchMatMul with transposed operands or batch > 1; Transpose of matrices
- * and of rank >= 5), and a fix of ResizeNearestNeighborGrad with halfPixelCenters. Each is built
+ * and of rank >= 5; Slice, SplitV and Concat as strided row copies; Sum and Mean over leading or
+ * middle axes; Identity and same-dtype Cast as shared buffers instead of copies), and a fix of
+ * ResizeNearestNeighborGrad with halfPixelCenters. Each is built
  * from wasm's own XNNPACK kernels or plain loops on the wasm heap; see the modules under
  * `kernels/` for the formulations and measured speed-ups.
  *
@@ -18,6 +20,11 @@ import { makeConv2dBackpropInputWasm } from "./kernels/conv2d_backprop_input.ts"
 import { makeBatchMatMulWasm } from "./kernels/batch_mat_mul.ts";
 import { makeTransposeWasm } from "./kernels/transpose.ts";
 import { makeResizeNearestNeighborGradWasm } from "./kernels/resize_nearest_neighbor_grad.ts";
+import { makeCastWasm, makeIdentityWasm } from "./kernels/identity.ts";
+import { makeSliceWasm } from "./kernels/slice.ts";
+import { makeSplitVWasm } from "./kernels/split_v.ts";
+import { makeConcatWasm } from "./kernels/concat.ts";
+import { makeReduceWasm } from "./kernels/reduce.ts";
 
 const BACKEND = "wasm";
 
@@ -27,6 +34,13 @@ const OVERRIDES: { name: string; make: (original: KernelFunc) => KernelFunc }[] 
   { name: "BatchMatMul", make: makeBatchMatMulWasm },
   { name: "Transpose", make: makeTransposeWasm },
   { name: "ResizeNearestNeighborGrad", make: makeResizeNearestNeighborGradWasm },
+  { name: "Identity", make: makeIdentityWasm },
+  { name: "Cast", make: makeCastWasm },
+  { name: "Slice", make: makeSliceWasm },
+  { name: "SplitV", make: makeSplitVWasm },
+  { name: "Concat", make: makeConcatWasm },
+  { name: "Sum", make: makeReduceWasm("Sum") },
+  { name: "Mean", make: makeReduceWasm("Mean") },
 ];
 
 /** Kernel functions installed by this module, to recognise them on a second call. */

@@ -13,9 +13,11 @@
  * attention are matMuls (core/wasm_kernels.ts routes them to XNNPACK, batched and transposed ones
  * included); the q|k|v projection is three products rather than one product and a strided split;
  * and a few layers carry hand-written gradients that the chain rule gives in closed form:
- * GroupNorm (`dx = r (g - mean(g) - x_hat mean(g x_hat))`, `g = gamma dy`, from per-channel sums),
- * bias addition (`db` as a ones-row matMul), 2x average pooling (its gradient is nearest 2x
- * upsampling / 4) and nearest 2x upsampling (its gradient is 4 x 2x2 average pooling).
+ * GroupNorm (`dx = r (g - mean(g) - x_hat mean(g x_hat))`, `g = gamma dy`, from per-channel sums
+ * taken as whole-image average pools),
+ * SiLU (`dx = dy (s + y (1 - s))`, four ops instead of autodiff's six), bias addition (`db` as a
+ * ones-row matMul), 2x average pooling (its gradient is nearest 2x upsampling / 4) and nearest 2x
+ * upsampling (its gradient is 4 x 2x2 average pooling).
  *
  * @module
  */
@@ -164,7 +166,7 @@ export function groupNorm(
  * ```
  */
 export function silu<T extends tf.Tensor>(x: T): T {
-  return tf.tidy(() => tf.mul(x, tf.sigmoid(x)));
+  return tf.tidy(() => siluOp(x) as T);
 }
 
 /** Options of {@linkcode positionalEmbedding}. */
@@ -423,6 +425,21 @@ function biasAdd<T extends tf.Tensor>(x: T, bias: tf.Tensor): T {
   return biasAddOp(x, bias) as T;
 }
 
+/**
+ * SiLU `y = x s`, `s = sigmoid(x)`, with the gradient `dx = dy (s + y (1 - s))`: four full-size
+ * ops, where automatic differentiation of the product and the sigmoid takes six.
+ */
+const siluOp = tf.customGrad((x, save) => {
+  const s = tf.sigmoid(x as tf.Tensor);
+  const y = tf.mul(x as tf.Tensor, s);
+  (save as tf.GradSaveFunc)([s, y]);
+  return {
+    value: y,
+    gradFunc: (dy: tf.Tensor, [sS, yS]: tf.Tensor[]) =>
+      tf.mul(dy, tf.add(sS, tf.mul(yS, tf.sub(1, sS)))),
+  };
+});
+
 /** 2x2 average pooling; its gradient spreads `dy / 4` over each 2x2 window. */
 const poolOp = tf.customGrad((x) => {
   const xt = x as tf.Tensor4D;
@@ -451,35 +468,52 @@ const unpoolOp = tf.customGrad((x) => {
  * over pixels `s1 = sum dy`, `s2 = sum dy xc`:
  * `dx = dy (r gamma) - xc (r^3 sum_c gamma s2 / M) - r sum_c gamma s1 / M`,
  * `dgamma = sum_n r s2`, `dbeta = sum_n s1`.
+ *
+ * Per-channel means over pixels are an average pool over the whole image (`HW s / M` is their
+ * mean over a group's channels), and every per-group factor is spread to `[N, 1, 1, C]` before it
+ * meets a full-size tensor: on the wasm backend a reduction over a middle axis, or a broadcast
+ * over a short last axis (`[N, HW, G, C/G]` against `[N, 1, G, 1]`), is many times slower.
  */
 function groupNormOp(groups: number, eps: number) {
   return tf.customGrad((x, gamma, beta, save) => {
     const [n, h, w, c] = (x as tf.Tensor4D).shape;
-    const hw = h * w, cg = c / groups, m = hw * cg;
-    const xr = tf.reshape(x as tf.Tensor, [n, hw, groups, cg]);
-    const xc = tf.sub(xr, tf.mean(xr, [1, 3], true));
-    const r = tf.rsqrt(tf.add(tf.mean(tf.square(xc), [1, 3], true), eps)); // [n, 1, G, 1]
-    const g4 = tf.reshape(gamma as tf.Tensor, [1, 1, groups, cg]);
-    // gamma folds into the small [n, 1, G, Cg] factor: one mul and one add at full size.
-    const y = tf.add(tf.mul(xc, tf.mul(r, g4)), tf.reshape(beta as tf.Tensor, [1, 1, groups, cg]));
-    (save as tf.GradSaveFunc)([xc, r, g4]);
+    const hw = h * w, cg = c / groups;
+    // Means over pixels, per image and channel: [N, H, W, C] -> [N, G, C/G].
+    const pixelMeans = (t: tf.Tensor) =>
+      tf.reshape(tf.avgPool(t as tf.Tensor4D, [h, w], [h, w], "valid"), [n, groups, cg]);
+    // A per-group factor [N, G, 1] repeated over the group's channels: [N, 1, 1, C].
+    // (A broadcast product with ones: wasm's Tile takes ~0.5 ms even on tiny tensors.)
+    const perChannel = (t: tf.Tensor) => tf.reshape(tf.mul(t, tf.ones([1, 1, cg])), [n, 1, 1, c]);
+    const groupMean = (t: tf.Tensor) => tf.mean(t, 2, true); // [N, G, C/G] -> [N, G, 1]
+    const xc = tf.sub(x as tf.Tensor, perChannel(groupMean(pixelMeans(x as tf.Tensor))));
+    const r = tf.rsqrt(tf.add(groupMean(pixelMeans(tf.square(xc))), eps)); // [N, G, 1]
+    const gC = tf.reshape(gamma as tf.Tensor, [1, 1, 1, c]);
+    // gamma folds into the small [N, 1, 1, C] factor: one mul and one add at full size.
+    const y = tf.add(
+      tf.mul(xc, tf.mul(perChannel(r), gC)),
+      tf.reshape(beta as tf.Tensor, [1, 1, 1, c]),
+    );
+    (save as tf.GradSaveFunc)([xc, r]);
     return {
-      value: tf.reshape(y, [n, h, w, c]),
+      value: y,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [xcS, rS, gS] = saved;
-        const dyr = tf.reshape(dy, [n, hw, groups, cg]);
-        const s1 = tf.sum(dyr, 1, true); // [n, 1, G, Cg]
-        const s2 = tf.sum(tf.mul(dyr, xcS), 1, true);
-        const m1 = tf.div(tf.sum(tf.mul(s1, gS), 3, true), m); // mean of g = gamma dy
-        const m2 = tf.div(tf.sum(tf.mul(s2, gS), 3, true), m); // mean of g xc
+        const [xcS, rS] = saved;
+        const g = tf.reshape(gamma as tf.Tensor, [1, groups, cg]);
+        const p1 = pixelMeans(dy); // s1 / HW, [N, G, C/G]
+        const p2 = pixelMeans(tf.mul(dy, xcS)); // s2 / HW
+        const m1 = groupMean(tf.mul(p1, g)); // mean of g = gamma dy; [N, G, 1]
+        const m2 = groupMean(tf.mul(p2, g)); // mean of g xc
         const dx = tf.sub(
-          tf.sub(tf.mul(dyr, tf.mul(rS, gS)), tf.mul(xcS, tf.mul(tf.pow(rS, 3), m2))),
-          tf.mul(rS, m1),
+          tf.sub(
+            tf.mul(dy, tf.mul(perChannel(rS), tf.reshape(g, [1, 1, 1, c]))),
+            tf.mul(xcS, perChannel(tf.mul(tf.pow(rS, 3), m2))),
+          ),
+          perChannel(tf.mul(rS, m1)),
         );
         return [
-          tf.reshape(dx, [n, h, w, c]),
-          tf.reshape(tf.sum(tf.mul(s2, rS), [0, 1]), [c]),
-          tf.reshape(tf.sum(s1, [0, 1]), [c]),
+          dx,
+          tf.reshape(tf.mul(tf.sum(tf.mul(p2, rS), 0), hw), [c]),
+          tf.reshape(tf.mul(tf.sum(p1, 0), hw), [c]),
         ];
       },
     };

@@ -7,16 +7,34 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { perImageNoise } from "../core/noise.ts";
+import { type NoiseSource, perImageNoise } from "../core/noise.ts";
 import type { Conditioning, Denoiser } from "../core/types.ts";
 import { sampleEuler } from "./euler.ts";
 import { sampleHeun } from "./heun.ts";
 import { sampleEdmStochastic } from "./edm_stochastic.ts";
+import type { SampleResult } from "./types.ts";
 
 /** Samplers {@linkcode generateSamples} can run. */
 export const SAMPLER_NAMES = ["heun", "euler", "stochastic"] as const;
 /** One of {@linkcode SAMPLER_NAMES}. */
 export type SamplerName = typeof SAMPLER_NAMES[number];
+
+/**
+ * A sampler other than the built-in three, e.g. the S2N backward family: how to scale the initial
+ * noise, how to run one batch, and how to map its output back to data space.
+ */
+export interface CustomSampler {
+  /** Standard deviation of the initial sample: x_0 = initialScale * n. */
+  initialScale: number;
+  /** Samples one batch; `context.noise` continues each image's own generator. */
+  run(
+    denoiser: Denoiser,
+    x: tf.Tensor,
+    context: { noise: NoiseSource; cond: Conditioning; signal?: AbortSignal },
+  ): Promise<SampleResult>;
+  /** The final sample is divided by this (z-space samplers end at z = alpha x). @default 1 */
+  finalScale?: number;
+}
 
 /** Options of {@linkcode generateSamples}. */
 export interface GenerateOptions {
@@ -24,10 +42,10 @@ export interface GenerateOptions {
   seeds: readonly number[];
   /** Shape of one image, e.g. [28, 28, 1], or [D] for points. Required. */
   shape: readonly number[];
-  /** Noise levels, decreasing, ending in 0 (see `karrasSigmas`). Required. */
-  sigmas: Float64Array;
-  /** Which sampler. @default "heun" */
-  sampler?: SamplerName;
+  /** Noise levels, decreasing, ending in 0 (see `karrasSigmas`); required unless `sampler` is custom. */
+  sigmas?: Float64Array;
+  /** Which sampler: a built-in name or a {@linkcode CustomSampler}. @default "heun" */
+  sampler?: SamplerName | CustomSampler;
   /** Images per batch. @default 64 */
   batchSize?: number;
   /** Stochastic sampler's S_churn. @default 0 */
@@ -107,8 +125,12 @@ export async function generateSamples(
     onBatch,
     signal,
   } = options;
-  if (!(SAMPLER_NAMES as readonly string[]).includes(sampler)) {
+  const custom = typeof sampler === "object" ? sampler : null;
+  if (!custom && !(SAMPLER_NAMES as readonly string[]).includes(sampler as string)) {
     throw new RangeError(`unknown sampler "${sampler}": use one of ${SAMPLER_NAMES.join(", ")}`);
+  }
+  if (!custom && !sigmas) {
+    throw new TypeError("generateSamples needs `sigmas` for a built-in sampler");
   }
   if (!Number.isInteger(batchSize) || batchSize < 1) {
     throw new RangeError(`batchSize must be a positive integer, got ${batchSize}`);
@@ -123,7 +145,8 @@ export async function generateSamples(
     const batchSeeds = seeds.slice(start, start + batchSize);
     const n = batchSeeds.length;
     const noise = perImageNoise(batchSeeds);
-    const latent = tf.tidy(() => tf.mul(noise.randn([n, ...shape]), sigmas[0]));
+    const scale = custom ? custom.initialScale : sigmas![0];
+    const latent = tf.tidy(() => tf.mul(noise.randn([n, ...shape]), scale));
     const cond: Conditioning = {};
     if (classLabels) {
       const labels = classLabels.slice(start, start + n);
@@ -132,12 +155,14 @@ export async function generateSamples(
       ) as tf.Tensor2D;
     }
     try {
-      const result = sampler === "heun"
+      const result = custom
+        ? await custom.run(denoiser, latent, { noise, cond, signal })
+        : sampler === "heun"
         ? await sampleHeun(denoiser, latent, { sigmas, cond, signal })
         : sampler === "euler"
         ? await sampleEuler(denoiser, latent, { sigmas, cond, signal })
         : await sampleEdmStochastic(denoiser, latent, {
-          sigmas,
+          sigmas: sigmas!,
           cond,
           signal,
           noise,
@@ -146,7 +171,10 @@ export async function generateSamples(
           sTmax: options.sTmax,
           sNoise: options.sNoise,
         });
-      images.set(await result.x.data() as Float32Array, start * per);
+      const finalScale = custom?.finalScale ?? 1;
+      const data = await result.x.data() as Float32Array;
+      if (finalScale !== 1) { for (let i = 0; i < data.length; i++) data[i] /= finalScale; }
+      images.set(data, start * per);
       result.x.dispose();
       nfe = result.nfe;
     } finally {

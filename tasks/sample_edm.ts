@@ -5,14 +5,11 @@
  *
  * @module
  */
-import { join } from "node:path";
 import { formatHelp, parseFlags, wantsHelp } from "../core/flags.ts";
 import { UserError } from "../core/errors.ts";
 import { selectBackend } from "../core/engine.ts";
 import { createProgress } from "../core/progress.ts";
-import { writeImageGrid, writePng } from "../data/png.ts";
-import { scatterSvg } from "../data/svg_scatter.ts";
-import { writeFileAtomic } from "../core/atomic_write.ts";
+import { writeSamples } from "./_write_samples.ts";
 import { loadDenoiser } from "../training/load_denoiser.ts";
 import { generateSamples, SAMPLER_NAMES, samplingSigmaRange } from "../samplers/generate.ts";
 import { karrasSigmas } from "../schedules/karras_steps.ts";
@@ -108,28 +105,11 @@ await runTask(async (args) => {
     onBatch: (done) => bar.update(done),
   });
   bar.finish({ nfe: out.nfe });
-  if (shape.length === 1) {
-    const path = f.out!.replace(/\.png$/, ".svg");
-    await writeFileAtomic(path, scatterSvg([out.images], { title: `${seeds.length} samples` }));
-    console.log(`wrote ${path} (${seeds.length} points, ${out.nfe} evaluations each)`);
-  } else {
-    const columns = numClasses > 0 && f.class === undefined
-      ? numClasses
-      : Math.ceil(Math.sqrt(seeds.length));
-    await writeImageGrid(f.out!, { data: out.images, shape: out.shape }, { columns });
-    console.log(`wrote ${f.out} (${seeds.length} images, ${out.nfe} evaluations each)`);
-    if (f["images-dir"]) {
-      await Deno.mkdir(f["images-dir"], { recursive: true });
-      const per = shape.reduce((a, b) => a * b, 1);
-      for (let i = 0; i < seeds.length; i++) {
-        const data = out.images.subarray(i * per, (i + 1) * per);
-        await writePng(join(f["images-dir"], `seed${String(seeds[i]).padStart(6, "0")}.png`), {
-          data,
-          shape,
-        });
-      }
-      console.log(`wrote ${seeds.length} PNGs to ${f["images-dir"]}`);
-    }
-  }
+  await writeSamples(out, {
+    out: f.out!,
+    seeds,
+    columns: numClasses > 0 && f.class === undefined ? numClasses : undefined,
+    imagesDir: f["images-dir"],
+  });
   loaded.dispose();
 });

@@ -5,8 +5,19 @@ import { loadBlas } from "../core/blas/openblas.ts";
 import { registerBlasKernels } from "../core/blas/register.ts";
 import { Rng } from "../core/rng.ts";
 
+await selectBackend({ backend: "cpu", log: () => {} });
+
 // The user's DIFFUSE_BLAS setting must not decide what these tests expect.
 Deno.env.delete("DIFFUSE_BLAS");
+
+const hasGradients = (() => {
+  try {
+    tf.dispose(tf.grad((v: tf.Tensor) => tf.sum(v))(tf.ones([1])));
+    return true;
+  } catch {
+    return false; // tfjs-core registers no gradients itself (the engine brings them in)
+  }
+})();
 
 // The BLAS kernels need --allow-ffi and an installed library: without either, skip with a reason.
 const ffi = Deno.permissions.querySync({ name: "ffi" }).state === "granted";
@@ -193,6 +204,19 @@ for (const backend of ["wasm", "cpu"] as const) {
 }
 
 Deno.test({
+  name: "BLAS conv kernels match wasm's own kernels on an image large enough for several chunks",
+  ignore: noBlas,
+  async fn() {
+    // 3 x 152 x 152 grid rows exceed one product's chunk (2^18 floats / 5 channels).
+    const c: ConvCase = { x: [3, 150, 150, 3], filter: [3, 3, 3, 5], stride: 1, pad: "same" };
+    const expected = await on("wasm", false, () => convKernels(c, 7));
+    const actual = await on("wasm", true, () => convKernels(c, 7));
+    const names = ["Conv2D", "Conv2DBackpropInput", "Conv2DBackpropFilter", "FusedConv2D"];
+    names.forEach((n, k) => assertClose(actual[k], expected[k], n));
+  },
+});
+
+Deno.test({
   name: "BLAS Conv2D falls back to the backend's own kernel for dilation 2",
   ignore: noBlas,
   async fn() {
@@ -210,14 +234,7 @@ Deno.test({
 
 Deno.test({
   name: "BLAS gradients of conv2d and matMul through tf.grads match the cpu backend",
-  ignore: noBlas || !(() => {
-    try {
-      tf.dispose(tf.grad((v: tf.Tensor) => tf.sum(v))(tf.ones([1])));
-      return true;
-    } catch {
-      return false; // tfjs-core registers no gradients itself
-    }
-  })(),
+  ignore: noBlas || !hasGradients,
   async fn() {
     const grads = () => {
       const x = randn([2, 5, 7, 3], 1), f = randn([3, 3, 3, 4], 2), w = randn([2, 3, 4, 4], 3);
@@ -231,7 +248,9 @@ Deno.test({
       return [...g([x, f]), ...h([a, b])];
     };
     const expected = await on("cpu", false, grads);
+    const calls = gemmCalls;
     const actual = await on("wasm", true, grads);
+    assert.ok(gemmCalls > calls, "the BLAS path ran");
     expected.forEach((e, k) => assertClose(actual[k], e, `gradient ${k}`));
   },
 });

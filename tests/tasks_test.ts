@@ -138,6 +138,24 @@ Deno.test("train -> interrupt-free resume -> sample on PNG images, with class la
   assert.equal(sampled.code, 0, sampled.stderr);
   assert.match(sampled.stdout, /4 images, 5 evaluations each/);
   assert.equal([...Deno.readDirSync(each)].length, 4);
+  const s2n = await task("sample_s2n", [
+    "--checkpoint",
+    join(out, "checkpoint.safetensors"),
+    "--seeds",
+    "0-1",
+    "--steps",
+    "3",
+    "--rho",
+    "1",
+    "--gamma",
+    "1.25",
+    "--delta",
+    "0.95",
+    "--out",
+    join(dir, "s2n.png"),
+  ]);
+  assert.equal(s2n.code, 0, s2n.stderr);
+  assert.match(s2n.stdout, /2 images, 3 evaluations each/);
   assert.ok((await Deno.stat(grid)).size > 100);
   assert.equal(tf.memory().numTensors, 0);
   await Deno.remove(dir, { recursive: true });

@@ -88,7 +88,16 @@ const BASE: Omit<EdmTrainConfig, "data" | "model"> = {
  * ```
  */
 export const EDM_PRESETS = {
-  mnist: { ...BASE, data: "mnist", model: "mnist-small", kimg: 120, maxMinutes: 14 },
+  mnist: {
+    ...BASE,
+    data: "mnist",
+    model: "mnist-small",
+    kimg: 50,
+    lr: 2e-3,
+    checkpointKimg: 5,
+    sampleKimg: 10,
+    maxMinutes: 13,
+  },
   cifar10: {
     ...BASE,
     data: "cifar10:data/cifar-10-batches-bin",

@@ -10,7 +10,7 @@ import type { Dataset } from "../data/dataset.ts";
 import { writeImageGrid } from "../data/png.ts";
 import { scatterSvg } from "../data/svg_scatter.ts";
 import { writeFileAtomic } from "../core/atomic_write.ts";
-import { generateSamples, samplingSigmaRange } from "../samplers/generate.ts";
+import { type CustomSampler, generateSamples, samplingSigmaRange } from "../samplers/generate.ts";
 import { karrasSigmas } from "../schedules/karras_steps.ts";
 
 /** Options of {@linkcode writePreview}. */
@@ -21,6 +21,8 @@ export interface PreviewOptions {
   dataset: Dataset;
   /** Output path; `.png` for images, replaced by `.svg` for 2-D data. */
   path: string;
+  /** Another sampler (e.g. DDPM's ancestral one, `ddpmSampler`) instead of Heun. @default undefined */
+  sampler?: CustomSampler;
 }
 
 /**
@@ -36,14 +38,16 @@ export async function writePreview(
   options: PreviewOptions,
 ): Promise<string> {
   const { config, dataset } = options;
-  const { sigmaMin, sigmaMax } = samplingSigmaRange(denoiser);
   const n = config.gridImages;
   const seeds = Array.from({ length: n }, (_, i) => i);
   const conditional = config.classConditional && dataset.numClasses > 0;
   const out = await generateSamples(denoiser, {
     seeds,
     shape: dataset.shape,
-    sigmas: karrasSigmas({ numSteps: config.gridSteps, sigmaMin, sigmaMax }),
+    sigmas: options.sampler
+      ? undefined
+      : karrasSigmas({ numSteps: config.gridSteps, ...samplingSigmaRange(denoiser) }),
+    sampler: options.sampler,
     classLabels: conditional ? seeds.map((i) => i % dataset.numClasses) : undefined,
     numClasses: dataset.numClasses,
     batchSize: dataset.shape.length === 1 ? 1024 : 64,

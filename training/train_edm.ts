@@ -26,12 +26,21 @@ import {
 import { createEma, emaUpdate } from "./ema.ts";
 import { augment, augmentLabelDim } from "./augment.ts";
 import type { EdmTrainConfig } from "./edm_config.ts";
-import { buildModel, describeSpec, type ModelSpec, modelSpecFor } from "../models/build_network.ts";
+import { buildModel, type ModelSpec, modelSpecFor } from "../models/build_network.ts";
 import { objectiveFor } from "./objective.ts";
 import { rngNoise } from "../core/noise.ts";
-import { CHECKPOINT_FILE, readRunCheckpoint, writeRunCheckpoint } from "./run_checkpoint.ts";
+import { CHECKPOINT_FILE, writeRunCheckpoint } from "./run_checkpoint.ts";
 import { writePreview } from "./preview.ts";
 import { appendMetrics, truncateMetrics, writeLossPlot } from "./metrics_log.ts";
+import {
+  checkResumable,
+  checkSameModel,
+  createLossWindow,
+  nextMultiple,
+  nonFiniteLossError,
+  openRun,
+  stopReason,
+} from "./_loop_utils.ts";
 
 /** Options of {@linkcode trainEdm}. */
 export interface TrainEdmOptions {
@@ -117,13 +126,8 @@ export async function trainEdm(
   const log = options.log ?? ((m: string) => console.error(m));
   const started = performance.now();
   const ckptPath = join(runDir, CHECKPOINT_FILE);
-  const saved = resume ? await readRunCheckpoint<EdmRunState>(ckptPath) : null;
-  if (!resume && await exists(ckptPath)) {
-    throw new UserError(
-      `${ckptPath} already exists: pass --resume to continue that run, or choose another --out`,
-    );
-  }
-  if (saved) checkResumable(saved.state.config, config, ckptPath);
+  const saved = await openRun<EdmRunState>(ckptPath, resume);
+  if (saved) checkResumable(saved.state.config, config, { keys: FROZEN, path: ckptPath });
 
   const dataset = await loadDataset(config.data);
   const rng = new Rng(config.seed);
@@ -187,7 +191,7 @@ export async function trainEdm(
   let nextGrid = nextMultiple(imagesSeen, config.sampleKimg * 1000);
   let gridPath: string | undefined;
   let stoppedEarly: string | undefined;
-  let lossSum = 0, lossCount = 0, windowStart = performance.now(), windowImages = 0;
+  const window = createLossWindow();
   let stepsThisCall = 0;
   // Gradients wait here between trainStep and applyUpdate, until the loss is known to be finite.
   let pending: { grads: Record<string, tf.Tensor>; imagesBefore: number; size: number } | null =
@@ -211,18 +215,14 @@ export async function trainEdm(
   };
 
   while (imagesSeen < totalImages) {
-    if (signal?.aborted) {
-      stoppedEarly = "interrupted";
-      break;
-    }
-    if (config.maxMinutes > 0 && (performance.now() - started) / 60000 >= config.maxMinutes) {
-      stoppedEarly = "time limit";
-      break;
-    }
-    if (stepsThisCall >= maxSteps) {
-      stoppedEarly = "maxSteps";
-      break;
-    }
+    stoppedEarly = stopReason({
+      signal,
+      started,
+      maxMinutes: config.maxMinutes,
+      stepsThisCall,
+      maxSteps,
+    });
+    if (stoppedEarly) break;
     const t0 = performance.now();
     const batch: Batch = it.next().value as Batch;
     const value = trainStep(batch);
@@ -230,13 +230,12 @@ export async function trainEdm(
     value.dispose();
     if (!Number.isFinite(lossValue)) {
       bar?.finish();
-      const kept = (await exists(ckptPath))
-        ? `the last good checkpoint is kept at ${ckptPath}`
-        : "no checkpoint had been written yet";
-      throw new UserError(
-        `loss became ${lossValue} at step ${step + 1}; training stopped and ${kept}. ` +
+      throw await nonFiniteLossError(lossValue, {
+        step: step + 1,
+        checkpointPath: ckptPath,
+        hint:
           `Lower --lr (now ${config.lr}) or raise --lr-rampup, then --resume or start a new --out`,
-      );
+      });
     }
     // The update is applied only once the loss is known to be finite.
     applyUpdate();
@@ -246,24 +245,21 @@ export async function trainEdm(
     imagesSeen += batch.size;
     position = batch.next;
     trainSeconds += (performance.now() - t0) / 1000;
-    lossSum += lossValue;
-    lossCount++;
-    windowImages += batch.size;
+    window.add(lossValue, batch.size);
     options.onStep?.({ step, imagesSeen, loss: lossValue });
     bar?.update(Math.min(imagesSeen, totalImages), { loss: lossValue, kimg: imagesSeen / 1000 });
 
     if (step % config.logEvery === 0) {
-      const now = performance.now();
+      const { loss, imagesPerSecond } = window.flush();
       await appendMetrics(join(runDir, "metrics.jsonl"), {
         step,
         kimg: imagesSeen / 1000,
-        loss: lossSum / lossCount,
+        loss,
         lr: currentLr(),
-        imagesPerSecond: windowImages / ((now - windowStart) / 1000),
+        imagesPerSecond,
         trainSeconds,
         numTensors: tf.memory().numTensors,
       });
-      lossSum = 0, lossCount = 0, windowImages = 0, windowStart = now;
     }
     if (imagesSeen >= nextCkpt && imagesSeen < totalImages) {
       await save();
@@ -326,7 +322,8 @@ export async function trainEdm(
     );
     tf.dispose([draws.y, draws.augmentLabels, draws.classLabels, sigma, noise]);
     const named: Record<string, tf.Tensor> = {};
-    for (const [name, v] of Object.entries(params)) if (v.trainable) named[name] = grads[v.name];
+    // Unused parameters (e.g. the augmentation map of an unaugmented batch) get no gradient.
+    for (const [name, v] of Object.entries(params)) if (grads[v.name]) named[name] = grads[v.name];
     pending = { grads: named, imagesBefore: imagesSeen, size: batch.size };
     return value;
   }
@@ -346,39 +343,5 @@ export async function trainEdm(
       rampupRatio: config.emaRampupRatio,
     });
     pending = null;
-  }
-}
-
-function checkResumable(saved: EdmTrainConfig, now: EdmTrainConfig, path: string): void {
-  for (const key of FROZEN) {
-    if (JSON.stringify(saved[key]) !== JSON.stringify(now[key])) {
-      throw new UserError(
-        `cannot resume ${path}: it was trained with ${key}=${JSON.stringify(saved[key])}, ` +
-          `not ${JSON.stringify(now[key])}; use the same value or start a new --out`,
-      );
-    }
-  }
-}
-
-function checkSameModel(saved: ModelSpec, now: ModelSpec, path: string): void {
-  const a = JSON.stringify(saved), b = JSON.stringify(now);
-  if (a === b) return;
-  throw new UserError(
-    `cannot resume ${path}: the checkpoint's network is ${describeSpec(saved)}, but the flags ` +
-      `ask for ${describeSpec(now)}; pass the same --model/--channels/--channel-mult/--blocks ` +
-      `as the checkpoint, or start a new --out`,
-  );
-}
-
-function nextMultiple(x: number, every: number): number {
-  return (Math.floor(x / every) + 1) * every;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
   }
 }

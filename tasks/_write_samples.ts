@@ -1,0 +1,61 @@
+/**
+ * Writing generated samples the way every sampling task does: a PNG grid (an SVG scatter for
+ * 2-D data) and, on request, one PNG per image named after its seed.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { writeImageGrid, writePng } from "../data/png.ts";
+import { scatterSvg } from "../data/svg_scatter.ts";
+import { writeFileAtomic } from "../core/atomic_write.ts";
+import type { GeneratedSamples } from "../samplers/generate.ts";
+
+/** Options of {@linkcode writeSamples}. */
+export interface WriteSamplesOptions {
+  /** Grid path (".png"; ".svg" is used for 2-D data). */
+  out: string;
+  /** Seeds of the images, in order. */
+  seeds: readonly number[];
+  /** Grid columns. @default ceil(sqrt(n)) */
+  columns?: number;
+  /** Folder for one PNG per image. @default undefined */
+  imagesDir?: string;
+}
+
+/**
+ * Writes `samples` and prints one line per file written.
+ *
+ * @example
+ * ```ts ignore
+ * await writeSamples(samples, { out: "samples.png", seeds: [0, 1, 2, 3] });
+ * ```
+ */
+export async function writeSamples(
+  samples: GeneratedSamples,
+  options: WriteSamplesOptions,
+): Promise<void> {
+  const { seeds, imagesDir } = options;
+  const shape = samples.shape.slice(1);
+  const what = `${seeds.length} ${shape.length === 1 ? "points" : "images"}, ` +
+    `${samples.nfe} evaluations each`;
+  if (shape.length === 1) {
+    const path = options.out.replace(/\.png$/, ".svg");
+    await writeFileAtomic(path, scatterSvg([samples.images], { title: `${seeds.length} samples` }));
+    console.log(`wrote ${path} (${what})`);
+    return;
+  }
+  const columns = options.columns ?? Math.ceil(Math.sqrt(seeds.length));
+  await writeImageGrid(options.out, { data: samples.images, shape: samples.shape }, { columns });
+  console.log(`wrote ${options.out} (${what})`);
+  if (!imagesDir) return;
+  await Deno.mkdir(imagesDir, { recursive: true });
+  const per = shape.reduce((a, b) => a * b, 1);
+  for (let i = 0; i < seeds.length; i++) {
+    const data = samples.images.subarray(i * per, (i + 1) * per);
+    await writePng(join(imagesDir, `seed${String(seeds[i]).padStart(6, "0")}.png`), {
+      data,
+      shape,
+    });
+  }
+  console.log(`wrote ${seeds.length} PNGs to ${imagesDir}`);
+}

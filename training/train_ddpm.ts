@@ -1,0 +1,396 @@
+/**
+ * The DDPM training loop (Ho et al. 2020, Algorithm 1; improved DDPM's importance-sampled
+ * L_vlb, Nichol and Dhariwal 2021, Section 3.3): seeded batches, t drawn uniformly (or by
+ * importance for the bound), `L_simple` (eq. 14) or the bound (eq. 5) on an eps-predicting
+ * network (the raw network gets `c_noise = t - 1`), Adam with learning-rate warm-up, EMA,
+ * JSON-lines metrics, periodic atomic checkpoints and ancestral sample grids (Algorithm 2),
+ * exact resume, clean stop on abort, and a hard stop on a non-finite loss that keeps the last
+ * good checkpoint. The shape follows `train_edm.ts`; the shared bookkeeping is `_loop_utils.ts`.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import { join } from "node:path";
+import { Rng } from "../core/rng.ts";
+import { UserError } from "../core/errors.ts";
+import { createProgress } from "../core/progress.ts";
+import { countParams, type Params } from "../core/params.ts";
+import { rngNoise } from "../core/noise.ts";
+import { loadDataset } from "../data/load_dataset.ts";
+import { type Batch, batches, type BatchPosition } from "../data/dataset.ts";
+import { buildModel, type ModelSpec, modelSpecFor } from "../models/build_network.ts";
+import { ddpmDenoiser, ddpmEpsNetwork } from "../models/ddpm_param.ts";
+import { ddpmProcess, respaceDdpm, spaceTimesteps } from "../schedules/ddpm.ts";
+import { ddpmSampler } from "../samplers/ddpm_generate.ts";
+import {
+  adamScalars,
+  adamStateTensors,
+  adamStep,
+  createAdam,
+  disposeAdam,
+  restoreAdam,
+} from "./adam.ts";
+import { createEma, emaUpdate } from "./ema.ts";
+import type { DdpmTrainConfig } from "./ddpm_config.ts";
+import { type DdpmDecoder, ddpmSimpleLoss, ddpmVlbTerms } from "./ddpm_loss.ts";
+import {
+  createTimestepHistory,
+  drawTimesteps,
+  recordTimestepLosses,
+  type TimestepHistory,
+  timestepProbabilities,
+} from "./ddpm_importance.ts";
+import { CHECKPOINT_FILE, writeRunCheckpoint } from "./run_checkpoint.ts";
+import { writePreview } from "./preview.ts";
+import { appendMetrics, truncateMetrics, writeLossPlot } from "./metrics_log.ts";
+import {
+  checkResumable,
+  checkSameModel,
+  createLossWindow,
+  nextMultiple,
+  nonFiniteLossError,
+  openRun,
+  stopReason,
+} from "./_loop_utils.ts";
+
+/** Options of {@linkcode trainDdpm}. */
+export interface TrainDdpmOptions {
+  /** Directory for checkpoint, metrics and sample grids; created when missing. */
+  runDir: string;
+  /** Continue from `runDir`'s checkpoint. @default false */
+  resume?: boolean;
+  /** Stops training between steps; a checkpoint is saved first. @default undefined */
+  signal?: AbortSignal;
+  /** Show a progress bar on stderr. @default true */
+  progress?: boolean;
+  /** Where one-line messages go. @default console.error */
+  log?: (message: string) => void;
+  /** Called after every step with its loss (tests, recipes). @default undefined */
+  onStep?: (record: { step: number; imagesSeen: number; loss: number }) => void;
+  /** Stop after this many steps of this call (tests). @default Infinity */
+  maxSteps?: number;
+}
+
+/** What {@linkcode trainDdpm} returns. */
+export interface TrainDdpmResult {
+  /** Steps taken in total (across resumes). */
+  step: number;
+  /** Images seen in total. */
+  imagesSeen: number;
+  /** Loss of the last step (L_simple per pixel, or the weighted bound term in bits/dim). */
+  lastLoss: number;
+  /** Wall time of this call in seconds. */
+  seconds: number;
+  /** Path of the checkpoint written last. */
+  checkpointPath: string;
+  /** Path of the last sample grid, if one was written. */
+  gridPath?: string;
+  /** Why training ended before `kimg`, if it did ("interrupted", "time limit", "maxSteps"). */
+  stoppedEarly?: string;
+}
+
+/** Scalar training state stored in a checkpoint beside the tensors. */
+export interface DdpmRunState {
+  /** Format tag. */
+  format: "diffuse-ddpm/1";
+  /** The configuration the run was started with (run-length fields may change on resume). */
+  config: DdpmTrainConfig;
+  /** The network's full description. */
+  model: ModelSpec;
+  /** Steps taken. */
+  step: number;
+  /** Images seen. */
+  imagesSeen: number;
+  /** Main generator state (steps t, noise, dropout). */
+  rng: ReturnType<Rng["state"]>;
+  /** Batch iterator position. */
+  data: BatchPosition | null;
+  /** Adam step count. */
+  adam: { t: number };
+  /** Loss of the last step. */
+  lastLoss: number;
+  /** Training seconds so far, across resumes. */
+  trainSeconds: number;
+  /** Loss history of the importance sampler of t (loss "vlb"); null for L_simple. */
+  importance: TimestepHistory | null;
+}
+
+// Fields that must match between a checkpoint and a resumed run; the rest (length, logging) may change.
+const FROZEN: (keyof DdpmTrainConfig)[] = ["data", "T", "schedule", "loss", "variance"];
+
+/**
+ * Trains a DDPM eps predictor from `config`, writing into `options.runDir`.
+ *
+ * @param config The run's configuration (see `DDPM_PRESETS`).
+ * @param options Run directory, resume, signal, logging.
+ * @returns Steps, images, last loss and paths.
+ * @throws {UserError} For bad data, a run directory that already holds a checkpoint (without
+ *   `resume`), a checkpoint that does not match, or a non-finite loss (the last good checkpoint
+ *   is kept and named in the message).
+ * @example A tiny toy run
+ * ```ts ignore
+ * import { DDPM_PRESETS } from "./ddpm_config.ts";
+ * import { trainDdpm } from "./train_ddpm.ts";
+ * await trainDdpm({ ...DDPM_PRESETS.toy, kimg: 1 }, { runDir: "runs/ddpm-toy" });
+ * ```
+ */
+export async function trainDdpm(
+  config: DdpmTrainConfig,
+  options: TrainDdpmOptions,
+): Promise<TrainDdpmResult> {
+  const { runDir, resume = false, signal, progress = true, maxSteps = Infinity } = options;
+  const log = options.log ?? ((m: string) => console.error(m));
+  const started = performance.now();
+  const ckptPath = join(runDir, CHECKPOINT_FILE);
+  const saved = await openRun<DdpmRunState>(ckptPath, resume);
+  if (saved) {
+    if (saved.state.format !== "diffuse-ddpm/1") {
+      throw new UserError(
+        `cannot resume ${ckptPath}: it is a ${saved.state.format ?? "unknown"} checkpoint, ` +
+          `not a train:ddpm one; start a new --out`,
+      );
+    }
+    checkResumable(saved.state.config, config, { keys: FROZEN, path: ckptPath });
+  }
+
+  const dataset = await loadDataset(config.data);
+  const rng = new Rng(config.seed);
+  let spec: ModelSpec, params: Params;
+  const process = (() => {
+    try {
+      return ddpmProcess({ T: config.T, schedule: config.schedule });
+    } catch (e) {
+      throw new UserError(`train:ddpm: ${(e as Error).message}`);
+    }
+  })();
+  try {
+    spec = modelSpecFor({ ...config, classConditional: false }, dataset);
+    if (saved) checkSameModel(saved.state.model, spec, ckptPath);
+    params = buildModel(spec).init(rng);
+  } catch (e) {
+    if (e instanceof RangeError) throw new UserError(`train:ddpm: ${e.message}`);
+    throw e;
+  }
+  const model = buildModel(spec);
+  const ema = createEma(params);
+  let adam = createAdam(params);
+  let step = 0, imagesSeen = 0, trainSeconds = 0, lastLoss = NaN;
+  let position: BatchPosition | null = null;
+  let history = config.loss === "vlb" ? createTimestepHistory(config.T) : null;
+  if (saved) {
+    saved.assign("net.", params);
+    saved.assign("ema.", ema);
+    disposeAdam(adam);
+    adam = restoreAdam(params, {
+      tensors: saved.tensorsWithPrefix("adam."),
+      scalars: saved.state.adam,
+    });
+    step = saved.state.step;
+    imagesSeen = saved.state.imagesSeen;
+    trainSeconds = saved.state.trainSeconds;
+    lastLoss = saved.state.lastLoss;
+    position = saved.state.data;
+    history = saved.state.importance ?? history;
+    rng.restore(saved.state.rng);
+    saved.dispose();
+    await truncateMetrics(join(runDir, "metrics.jsonl"), step);
+    log(`resumed ${ckptPath} at step ${step} (${(imagesSeen / 1000).toFixed(1)} kimg)`);
+  }
+  await Deno.mkdir(runDir, { recursive: true });
+  log(
+    `model ${spec.name}: ${countParams(params).toLocaleString("en-US")} parameters; ` +
+      `data ${dataset.name}: ${dataset.count} examples of shape [${dataset.shape}]; ` +
+      `DDPM T=${config.T} ${config.schedule}, loss ${config.loss}`,
+  );
+
+  // 8-bit images get the discretized decoder of eq. 13; 2-D points a Gaussian density.
+  const decoder: DdpmDecoder = dataset.shape.length === 1 ? "gaussian" : "discretized";
+  const simpleLoss = ddpmSimpleLoss({ process });
+  const eps = ddpmEpsNetwork(model.network(params));
+  const emaDenoiser = ddpmDenoiser(ddpmEpsNetwork(model.network(ema)), process);
+  const gridProcess = respaceDdpm(
+    process,
+    spaceTimesteps(config.T, { numSteps: config.gridSteps }),
+  );
+  const gridSampler = ddpmSampler(gridProcess, { variance: config.variance });
+  const previewConfig = { ...config, classConditional: false };
+  const noiseSource = rngNoise(rng);
+  const trainable = Object.values(params).filter((v) => v.trainable);
+  const it = batches(
+    dataset,
+    position ? { batchSize: config.batchSize, resume: position } : {
+      batchSize: config.batchSize,
+      rng,
+    },
+  );
+
+  const totalImages = Math.round(config.kimg * 1000);
+  const bar = progress ? createProgress({ total: totalImages, label: "train", unit: "img" }) : null;
+  let nextCkpt = nextMultiple(imagesSeen, config.checkpointKimg * 1000);
+  let nextGrid = nextMultiple(imagesSeen, config.sampleKimg * 1000);
+  let gridPath: string | undefined;
+  let stoppedEarly: string | undefined;
+  const window = createLossWindow();
+  let stepsThisCall = 0;
+  // Gradients (and the bound's terms) wait here until the loss is known to be finite.
+  let pending: {
+    grads: Record<string, tf.Tensor>;
+    imagesBefore: number;
+    size: number;
+    t: Int32Array;
+    terms?: Float32Array;
+  } | null = null;
+
+  const save = async (): Promise<void> => {
+    const state: DdpmRunState = {
+      format: "diffuse-ddpm/1",
+      config,
+      model: spec,
+      step,
+      imagesSeen,
+      rng: rng.state(),
+      data: position,
+      adam: adamScalars(adam),
+      lastLoss,
+      trainSeconds,
+      importance: history,
+    };
+    await writeRunCheckpoint(ckptPath, { params, ema, adam: adamStateTensors(adam), state });
+  };
+  const preview = (path: string) =>
+    writePreview(emaDenoiser, { config: previewConfig, dataset, path, sampler: gridSampler });
+
+  while (imagesSeen < totalImages) {
+    stoppedEarly = stopReason({
+      signal,
+      started,
+      maxMinutes: config.maxMinutes,
+      stepsThisCall,
+      maxSteps,
+    });
+    if (stoppedEarly) break;
+    const t0 = performance.now();
+    const batch: Batch = it.next().value as Batch;
+    const lossValue = await trainStep(batch);
+    if (!Number.isFinite(lossValue)) {
+      bar?.finish();
+      discardPending();
+      throw await nonFiniteLossError(lossValue, {
+        step: step + 1,
+        checkpointPath: ckptPath,
+        hint: `Lower --lr (now ${config.lr}), then --resume or start a new --out`,
+      });
+    }
+    applyUpdate();
+    lastLoss = lossValue;
+    step++;
+    stepsThisCall++;
+    imagesSeen += batch.size;
+    position = batch.next;
+    trainSeconds += (performance.now() - t0) / 1000;
+    window.add(lossValue, batch.size);
+    options.onStep?.({ step, imagesSeen, loss: lossValue });
+    bar?.update(Math.min(imagesSeen, totalImages), { loss: lossValue, kimg: imagesSeen / 1000 });
+
+    if (step % config.logEvery === 0) {
+      const { loss, imagesPerSecond } = window.flush();
+      await appendMetrics(join(runDir, "metrics.jsonl"), {
+        step,
+        kimg: imagesSeen / 1000,
+        loss,
+        lr: currentLr(),
+        imagesPerSecond,
+        trainSeconds,
+        numTensors: tf.memory().numTensors,
+      });
+    }
+    if (imagesSeen >= nextCkpt && imagesSeen < totalImages) {
+      await save();
+      nextCkpt = nextMultiple(imagesSeen, config.checkpointKimg * 1000);
+    }
+    if (imagesSeen >= nextGrid && imagesSeen < totalImages) {
+      const kimg = String(Math.round(imagesSeen / 1000)).padStart(6, "0");
+      gridPath = await preview(join(runDir, `samples-${kimg}.png`));
+      nextGrid = nextMultiple(imagesSeen, config.sampleKimg * 1000);
+    }
+    // Yield so Ctrl-C and timers run between steps.
+    await new Promise((r) => setTimeout(r, 0));
+  }
+  bar?.finish({ loss: lastLoss });
+  await save();
+  if (stoppedEarly !== "maxSteps") {
+    gridPath = await preview(join(runDir, "samples.png"));
+    await writeLossPlot(join(runDir, "metrics.jsonl"), join(runDir, "loss.svg"));
+  }
+  const seconds = (performance.now() - started) / 1000;
+  log(`checkpoint saved to ${ckptPath}` + (stoppedEarly ? ` (${stoppedEarly})` : ""));
+  return { step, imagesSeen, lastLoss, seconds, checkpointPath: ckptPath, gridPath, stoppedEarly };
+
+  function currentLr(): number {
+    return config.lr * Math.min(imagesSeen / Math.max(config.lrRampupKimg * 1000, 1e-8), 1);
+  }
+
+  // One loss and gradient evaluation (Algorithm 1, lines 2-5); returns the loss value.
+  async function trainStep(batch: Batch): Promise<number> {
+    const { t, weights } = drawTimesteps(
+      rng,
+      history
+        ? { count: batch.size, probabilities: timestepProbabilities(history) }
+        : { count: batch.size, T: config.T },
+    );
+    const x0 = tf.tensor(batch.images, batch.shape, "float32");
+    const noise = noiseSource.randn(x0.shape);
+    const uniform = (shape: number[]) =>
+      tf.tensor(rng.fillUniform(new Float32Array(shape.reduce((a, b) => a * b, 1))), shape);
+    const opts = { training: config.dropout > 0, uniform };
+    let terms: tf.Tensor | undefined;
+    const { value, grads } = tf.variableGrads(() => {
+      if (!history) return simpleLoss(eps, x0, { t, noise }, undefined, opts);
+      const out = ddpmVlbTerms(eps, x0, {
+        process,
+        variance: config.variance,
+        decoder,
+        t,
+        noise,
+        opts,
+      });
+      terms = tf.keep(out.terms);
+      return tf.mean(tf.mul(out.terms, tf.tensor1d(weights))) as tf.Scalar;
+    }, trainable);
+    tf.dispose([x0, noise]);
+    const named: Record<string, tf.Tensor> = {};
+    for (const [name, v] of Object.entries(params)) if (grads[v.name]) named[name] = grads[v.name];
+    const termValues = terms ? await terms.data() as Float32Array : undefined;
+    terms?.dispose();
+    pending = { grads: named, imagesBefore: imagesSeen, size: batch.size, t, terms: termValues };
+    const loss = (await value.data())[0];
+    value.dispose();
+    // A finite mean can hide a non-finite term only through a zero weight; check the terms too.
+    return termValues && !termValues.every(Number.isFinite) ? NaN : loss;
+  }
+
+  function discardPending(): void {
+    if (pending) tf.dispose(Object.values(pending.grads));
+    pending = null;
+  }
+
+  function applyUpdate(): void {
+    if (!pending) return;
+    adamStep(adam, pending.grads, {
+      lr: config.lr,
+      imagesSeen: pending.imagesBefore,
+      rampupImages: config.lrRampupKimg * 1000,
+    });
+    tf.dispose(Object.values(pending.grads));
+    emaUpdate(ema, params, {
+      batchSize: pending.size,
+      imagesSeen: pending.imagesBefore,
+      halfLifeImages: config.emaHalfLifeKimg * 1000,
+      rampupRatio: config.emaRampupRatio,
+    });
+    if (history && pending.terms) {
+      history = recordTimestepLosses(history, { t: pending.t, losses: pending.terms });
+    }
+    pending = null;
+  }
+}
