@@ -16,6 +16,8 @@ export interface BitsPerDimOptions extends Omit<LikelihoodOptions, "rng"> {
   rng: Rng;
   /** Images per ODE solve. @default 64 */
   batchSize?: number;
+  /** Called after each batch with the images done. @default undefined */
+  onBatch?: (done: number, total: number) => void;
 }
 
 /** Pooled bits/dim. */
@@ -42,7 +44,7 @@ export async function bitsPerDimOf(
   shape: readonly number[],
   options: BitsPerDimOptions,
 ): Promise<BitsPerDim> {
-  const { batchSize = 64, ...likelihood } = options;
+  const { batchSize = 64, onBatch, ...likelihood } = options;
   const [n, ...one] = shape;
   const per = one.reduce((a, b) => a * b, 1);
   const perImage: number[] = [];
@@ -55,6 +57,7 @@ export async function bitsPerDimOf(
     } finally {
       x.dispose();
     }
+    onBatch?.(start + m, n);
   }
   const mean = perImage.reduce((a, b) => a + b, 0) / perImage.length;
   const variance = perImage.reduce((a, b) => a + (b - mean) ** 2, 0) /

@@ -24,6 +24,7 @@ import { compareFeatures, type EvaluationReport, extractFeatures } from "../eval
 import { bitsPerDimOf } from "../eval/bits_per_dim.ts";
 import type { FeatureNetwork } from "../eval/types.ts";
 import { runTask } from "./_main.ts";
+import { BACKEND_FLAG, SAMPLE_BATCH_FLAG } from "./_flags.ts";
 
 const FLAGS = {
   checkpoint: {
@@ -36,7 +37,7 @@ const FLAGS = {
   "ref-n": { type: "int", min: 2, help: "reference images used [default: all]" },
   n: { type: "int", default: 1000, min: 2, help: "generated images" },
   seed: { type: "int", default: 0, min: 0, help: "first image seed; also seeds KID subsets" },
-  batch: { type: "int", default: 64, min: 1, help: "images per batch" },
+  batch: SAMPLE_BATCH_FLAG,
   sampler: { type: "string", default: "heun", choices: SAMPLER_NAMES, help: "sampler" },
   steps: { type: "int", default: 18, min: 1, help: "noise levels N" },
   sweep: { type: "list", help: "evaluate at each of these step counts, e.g. 4,8,12,18" },
@@ -52,11 +53,7 @@ const FLAGS = {
   k: { type: "int", default: 3, min: 1, help: "neighbours for precision/recall" },
   bpd: { type: "int", default: 0, min: 0, help: "also bits/dim on this many reference images" },
   "out-dir": { type: "string", default: "runs/eval", help: "where eval.json and plots go" },
-  backend: {
-    type: "string",
-    choices: ["auto", "tensorflow", "wasm", "cpu"],
-    help: "tfjs backend (env DIFFUSE_BACKEND)",
-  },
+  backend: BACKEND_FLAG,
 } as const;
 
 const HELP = {
@@ -149,10 +146,13 @@ await runTask(async (args) => {
     const count = Math.min(f.bpd!, dataset.count);
     // The last images of the set: with MNIST's fixed order, digits of every class.
     const x = dataset.images.subarray((dataset.count - count) * per);
+    const bar = createProgress({ total: count, label: "bits/dim", unit: "img" });
     bpd = await bitsPerDimOf(loaded.denoiser, x, [count, ...dataset.shape], {
       rng: new Rng(f.seed!),
       batchSize: f.batch,
+      onBatch: (d) => bar.update(d),
     });
+    bar.finish();
     console.log(
       `bits/dim: ${bpd.mean.toFixed(4)} +- ${bpd.stdError.toFixed(4)} on the last ${count} ` +
         `images of ${dataset.name} (PF-ODE, RK45, Hutchinson)`,

@@ -25,6 +25,7 @@ import { progressiveGeneration, writeProgressiveStrip } from "../eval/ddpm_progr
 import { ddpmInterpolate } from "../eval/ddpm_interpolate.ts";
 import { loadDdpm } from "../training/load_ddpm.ts";
 import { runTask } from "./_main.ts";
+import { BACKEND_FLAG, SAMPLE_BATCH_FLAG, WEIGHTS_FLAG } from "./_flags.ts";
 
 const FLAGS = {
   checkpoint: {
@@ -35,7 +36,7 @@ const FLAGS = {
   data: { type: "string", help: "dataset to evaluate on [default: the training run's]" },
   n: { type: "int", default: 256, min: 1, help: "held-out images: the last n of the dataset" },
   steps: { type: "int", min: 1, help: "steps of the chain, respaced from T [default: T]" },
-  batch: { type: "int", default: 64, min: 1, help: "images per batch" },
+  batch: SAMPLE_BATCH_FLAG,
   seed: { type: "int", default: 0, help: "seed of the x_t draws and of the pictures" },
   variance: {
     type: "string",
@@ -47,13 +48,9 @@ const FLAGS = {
     default: "0-7",
     help: "seeds of the progressive generation rows",
   },
-  weights: { type: "string", default: "ema", choices: ["ema", "raw"], help: "which weights" },
+  weights: WEIGHTS_FLAG,
   "out-dir": { type: "string", help: "output folder [default: <checkpoint folder>/eval]" },
-  backend: {
-    type: "string",
-    choices: ["auto", "tensorflow", "wasm", "cpu"],
-    help: "tfjs backend (env DIFFUSE_BACKEND)",
-  },
+  backend: BACKEND_FLAG,
 } as const;
 
 const HELP = {

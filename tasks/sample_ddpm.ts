@@ -16,6 +16,13 @@ import { DDPM_SAMPLER_NAMES, ddpmSampler } from "../samplers/ddpm_generate.ts";
 import { loadDdpm } from "../training/load_ddpm.ts";
 import { writeSamples } from "./_write_samples.ts";
 import { runTask } from "./_main.ts";
+import {
+  BACKEND_FLAG,
+  IMAGES_DIR_FLAG,
+  SAMPLE_BATCH_FLAG,
+  SEEDS_FLAG,
+  WEIGHTS_FLAG,
+} from "./_flags.ts";
 
 const FLAGS = {
   checkpoint: {
@@ -42,16 +49,12 @@ const FLAGS = {
     help: "ancestral: sigma_t^2 [default: the training run's]",
   },
   clip: { type: "boolean", help: "ancestral: clip x0-hat to [-1, 1] at every step" },
-  seeds: { type: "string", default: "0-63", help: "seeds, one image each: 0-63 or 1,5,9" },
-  batch: { type: "int", default: 64, min: 1, help: "images per batch" },
-  weights: { type: "string", default: "ema", choices: ["ema", "raw"], help: "which weights" },
+  seeds: SEEDS_FLAG,
+  batch: SAMPLE_BATCH_FLAG,
+  weights: WEIGHTS_FLAG,
   out: { type: "string", default: "samples.png", help: "grid PNG (SVG scatter for 2-D data)" },
-  "images-dir": { type: "string", help: "also write one PNG per image here" },
-  backend: {
-    type: "string",
-    choices: ["auto", "tensorflow", "wasm", "cpu"],
-    help: "tfjs backend (env DIFFUSE_BACKEND)",
-  },
+  "images-dir": IMAGES_DIR_FLAG,
+  backend: BACKEND_FLAG,
 } as const;
 
 const HELP = {

@@ -15,6 +15,13 @@ import { generateSamples, SAMPLER_NAMES, samplingSigmaRange } from "../samplers/
 import { karrasSigmas } from "../schedules/karras_steps.ts";
 import { parseSeeds } from "../core/seeds.ts";
 import { runTask } from "./_main.ts";
+import {
+  BACKEND_FLAG,
+  IMAGES_DIR_FLAG,
+  SAMPLE_BATCH_FLAG,
+  SEEDS_FLAG,
+  WEIGHTS_FLAG,
+} from "./_flags.ts";
 
 const FLAGS = {
   checkpoint: {
@@ -22,8 +29,8 @@ const FLAGS = {
     default: "runs/edm-mnist/checkpoint.safetensors",
     help: "checkpoint written by train:edm",
   },
-  seeds: { type: "string", default: "0-63", help: "seeds, one image each: 0-63 or 1,5,9" },
-  batch: { type: "int", default: 64, min: 1, help: "images per batch" },
+  seeds: SEEDS_FLAG,
+  batch: SAMPLE_BATCH_FLAG,
   steps: { type: "int", default: 18, min: 1, help: "noise levels N (Heun: 2N-1 evaluations)" },
   sampler: { type: "string", default: "heun", choices: SAMPLER_NAMES, help: "sampler" },
   "sigma-min": {
@@ -41,15 +48,11 @@ const FLAGS = {
   "s-tmin": { type: "number", default: 0, min: 0, help: "stochastic: S_tmin" },
   "s-tmax": { type: "number", min: 0, help: "stochastic: S_tmax [default: infinity]" },
   "s-noise": { type: "number", default: 1, gt: 0, help: "stochastic: S_noise" },
-  weights: { type: "string", default: "ema", choices: ["ema", "raw"], help: "which weights" },
+  weights: WEIGHTS_FLAG,
   class: { type: "int", min: 0, help: "class label for conditional models [default: cycle]" },
   out: { type: "string", default: "samples.png", help: "grid PNG (SVG scatter for 2-D data)" },
-  "images-dir": { type: "string", help: "also write one PNG per image here" },
-  backend: {
-    type: "string",
-    choices: ["auto", "tensorflow", "wasm", "cpu"],
-    help: "tfjs backend (env DIFFUSE_BACKEND)",
-  },
+  "images-dir": IMAGES_DIR_FLAG,
+  backend: BACKEND_FLAG,
 } as const;
 
 const HELP = {

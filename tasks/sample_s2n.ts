@@ -18,6 +18,13 @@ import { S2N_SCHEDULE_NAMES, s2nSchedule } from "../schedules/s2n_schedules.ts";
 import { s2nTimeGrid } from "../schedules/s2n_grids.ts";
 import { writeSamples } from "./_write_samples.ts";
 import { runTask } from "./_main.ts";
+import {
+  BACKEND_FLAG,
+  IMAGES_DIR_FLAG,
+  SAMPLE_BATCH_FLAG,
+  SEEDS_FLAG,
+  WEIGHTS_FLAG,
+} from "./_flags.ts";
 
 const FLAGS = {
   checkpoint: {
@@ -25,8 +32,8 @@ const FLAGS = {
     default: "runs/edm-mnist/checkpoint.safetensors",
     help: "checkpoint written by train:edm",
   },
-  seeds: { type: "string", default: "0-63", help: "seeds, one image each: 0-63 or 1,5,9" },
-  batch: { type: "int", default: 64, min: 1, help: "images per batch" },
+  seeds: SEEDS_FLAG,
+  batch: SAMPLE_BATCH_FLAG,
   steps: { type: "int", default: 35, min: 1, help: "steps N (one network evaluation each)" },
   schedule: { type: "string", default: "vp", choices: S2N_SCHEDULE_NAMES, help: "noise process" },
   spacing: {
@@ -43,14 +50,10 @@ const FLAGS = {
     min: 0,
     help: "S2N delta: noise between eq. 6 (0) and posterior (1)",
   },
-  weights: { type: "string", default: "ema", choices: ["ema", "raw"], help: "which weights" },
+  weights: WEIGHTS_FLAG,
   out: { type: "string", default: "samples-s2n.png", help: "grid PNG" },
-  "images-dir": { type: "string", help: "also write one PNG per image here" },
-  backend: {
-    type: "string",
-    choices: ["auto", "tensorflow", "wasm", "cpu"],
-    help: "tfjs backend (env DIFFUSE_BACKEND)",
-  },
+  "images-dir": IMAGES_DIR_FLAG,
+  backend: BACKEND_FLAG,
 } as const;
 
 const HELP = {

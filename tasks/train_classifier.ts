@@ -18,6 +18,7 @@ import { loadMnist } from "../data/mnist.ts";
 import { MNIST_CLASSIFIER_NAME } from "../eval/mnist_classifier.ts";
 import { trainMnistClassifier } from "../training/train_classifier.ts";
 import { runTask } from "./_main.ts";
+import { BACKEND_FLAG } from "./_flags.ts";
 
 const FLAGS = {
   epochs: { type: "int", default: 16, min: 1, help: "passes over the 8,000 training digits" },
@@ -30,11 +31,7 @@ const FLAGS = {
     default: "eval/weights/mnist_classifier.safetensors",
     help: "weights file to write",
   },
-  backend: {
-    type: "string",
-    choices: ["auto", "tensorflow", "wasm", "cpu"],
-    help: "tfjs backend (env DIFFUSE_BACKEND)",
-  },
+  backend: BACKEND_FLAG,
   "dry-run": { type: "boolean", help: "print the resolved options and exit" },
 } as const;
 

@@ -12,6 +12,7 @@ import { selectBackend } from "../core/engine.ts";
 import { DDPM_PRESETS, type DdpmTrainConfig, validateDdpmConfig } from "../training/ddpm_config.ts";
 import { trainDdpm } from "../training/train_ddpm.ts";
 import { runTask } from "./_main.ts";
+import { BACKEND_FLAG } from "./_flags.ts";
 
 const FLAGS = {
   preset: {
@@ -51,11 +52,7 @@ const FLAGS = {
   },
   out: { type: "string", default: "runs/ddpm-mnist", help: "run directory" },
   resume: { type: "boolean", help: "continue from the run directory's checkpoint" },
-  backend: {
-    type: "string",
-    choices: ["auto", "tensorflow", "wasm", "cpu"],
-    help: "tfjs backend (env DIFFUSE_BACKEND)",
-  },
+  backend: BACKEND_FLAG,
   "dry-run": { type: "boolean", help: "print the resolved options and exit" },
 } as const;
 

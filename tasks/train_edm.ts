@@ -10,6 +10,7 @@ import { selectBackend } from "../core/engine.ts";
 import { EDM_PRESETS, type EdmTrainConfig, validateEdmConfig } from "../training/edm_config.ts";
 import { trainEdm } from "../training/train_edm.ts";
 import { runTask } from "./_main.ts";
+import { BACKEND_FLAG } from "./_flags.ts";
 
 const FLAGS = {
   preset: {
@@ -43,11 +44,7 @@ const FLAGS = {
   },
   out: { type: "string", default: "runs/edm-mnist", help: "run directory" },
   resume: { type: "boolean", help: "continue from the run directory's checkpoint" },
-  backend: {
-    type: "string",
-    choices: ["auto", "tensorflow", "wasm", "cpu"],
-    help: "tfjs backend (env DIFFUSE_BACKEND)",
-  },
+  backend: BACKEND_FLAG,
   "dry-run": { type: "boolean", help: "print the resolved options and exit" },
 } as const;
 

@@ -52,42 +52,13 @@ import {
   openRun,
   stopReason,
 } from "./_loop_utils.ts";
+import type { TrainLoopOptions, TrainLoopResult } from "./train_loop_types.ts";
 
 /** Options of {@linkcode trainDdpm}. */
-export interface TrainDdpmOptions {
-  /** Directory for checkpoint, metrics and sample grids; created when missing. */
-  runDir: string;
-  /** Continue from `runDir`'s checkpoint. @default false */
-  resume?: boolean;
-  /** Stops training between steps; a checkpoint is saved first. @default undefined */
-  signal?: AbortSignal;
-  /** Show a progress bar on stderr. @default true */
-  progress?: boolean;
-  /** Where one-line messages go. @default console.error */
-  log?: (message: string) => void;
-  /** Called after every step with its loss (tests, recipes). @default undefined */
-  onStep?: (record: { step: number; imagesSeen: number; loss: number }) => void;
-  /** Stop after this many steps of this call (tests). @default Infinity */
-  maxSteps?: number;
-}
+export type TrainDdpmOptions = TrainLoopOptions;
 
 /** What {@linkcode trainDdpm} returns. */
-export interface TrainDdpmResult {
-  /** Steps taken in total (across resumes). */
-  step: number;
-  /** Images seen in total. */
-  imagesSeen: number;
-  /** Loss of the last step (L_simple per pixel, or the weighted bound term in bits/dim). */
-  lastLoss: number;
-  /** Wall time of this call in seconds. */
-  seconds: number;
-  /** Path of the checkpoint written last. */
-  checkpointPath: string;
-  /** Path of the last sample grid, if one was written. */
-  gridPath?: string;
-  /** Why training ended before `kimg`, if it did ("interrupted", "time limit", "maxSteps"). */
-  stoppedEarly?: string;
-}
+export type TrainDdpmResult = TrainLoopResult;
 
 /** Scalar training state stored in a checkpoint beside the tensors. */
 export interface DdpmRunState {
