@@ -21,7 +21,7 @@ export interface DdpmSamplerOptions {
   variance?: ReverseVariance;
   /** DDIM: eta (0 deterministic, 1 ancestral with betaTilde). @default 0 */
   eta?: number;
-  /** Ancestral: clip x0-hat to [-1, 1]. @default false */
+  /** Clip x0-hat to [-1, 1] at every step (ancestral and DDIM). @default false */
   clipX0?: boolean;
 }
 
@@ -54,7 +54,7 @@ export function ddpmSampler(process: DdpmProcess, options: DdpmSamplerOptions = 
     initialScale: 1,
     run: (denoiser, x, { noise, cond, signal }) =>
       sampler === "ddim"
-        ? sampleDdim(denoiser, x, { process, eta, noise, cond, signal })
+        ? sampleDdim(denoiser, x, { process, eta, noise, cond, signal, clipX0 })
         : sampleDdpmAncestral(denoiser, x, { process, variance, noise, cond, signal, clipX0 }),
   };
 }

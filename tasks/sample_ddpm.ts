@@ -48,7 +48,7 @@ const FLAGS = {
     choices: ["beta", "betaTilde"],
     help: "ancestral: sigma_t^2 [default: the training run's]",
   },
-  clip: { type: "boolean", help: "ancestral: clip x0-hat to [-1, 1] at every step" },
+  clip: { type: "boolean", help: "clip x0-hat to [-1, 1] at every step" },
   seeds: SEEDS_FLAG,
   batch: SAMPLE_BATCH_FLAG,
   weights: WEIGHTS_FLAG,

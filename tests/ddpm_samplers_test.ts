@@ -287,3 +287,23 @@ Deno.test("ddpmInterpolate() decodes mixtures of x_t and x'_t into a grid over s
   assert.equal(tf.memory().numTensors, before);
   tf.dispose([a, b, pair]);
 });
+
+Deno.test("ddpmSampler() passes clipX0 to DDIM as well as to the ancestral sampler", async () => {
+  const { ddpmSampler } = await import("../samplers/ddpm_generate.ts");
+  const { generateSamples } = await import("../samplers/generate.ts");
+  const { ddpmProcess: makeProcess } = await import("../schedules/ddpm.ts");
+  const process = makeProcess({ T: 20 });
+  // A denoiser that always predicts the clean image 5: far outside the data range [-1, 1].
+  const far = (x: tf.Tensor) => tf.fill(x.shape, 5);
+  for (const sampler of ["ddim", "ancestral"] as const) {
+    const run = (clipX0: boolean) =>
+      generateSamples(far, {
+        seeds: [0, 1],
+        shape: [3],
+        sampler: ddpmSampler(process, { sampler, clipX0 }),
+      });
+    const clipped = await run(true), free = await run(false);
+    assert.ok(Math.max(...clipped.images) <= 1 + 1e-5, `${sampler} clipped: ${clipped.images}`);
+    assert.ok(Math.max(...free.images) > 4, `${sampler} unclipped: ${free.images}`);
+  }
+});
