@@ -52,7 +52,7 @@ import {
   openRun,
   stopReason,
 } from "./_loop_utils.ts";
-import type { TrainLoopOptions, TrainLoopResult } from "./train_loop_types.ts";
+import type { RunStateBase, TrainLoopOptions, TrainLoopResult } from "./train_loop_types.ts";
 
 /** Options of {@linkcode trainDdpm}. */
 export type TrainDdpmOptions = TrainLoopOptions;
@@ -61,27 +61,11 @@ export type TrainDdpmOptions = TrainLoopOptions;
 export type TrainDdpmResult = TrainLoopResult;
 
 /** Scalar training state stored in a checkpoint beside the tensors. */
-export interface DdpmRunState {
+export interface DdpmRunState extends RunStateBase {
   /** Format tag. */
   format: "diffuse-ddpm/1";
   /** The configuration the run was started with (run-length fields may change on resume). */
   config: DdpmTrainConfig;
-  /** The network's full description. */
-  model: ModelSpec;
-  /** Steps taken. */
-  step: number;
-  /** Images seen. */
-  imagesSeen: number;
-  /** Main generator state (steps t, noise, dropout). */
-  rng: ReturnType<Rng["state"]>;
-  /** Batch iterator position. */
-  data: BatchPosition | null;
-  /** Adam step count. */
-  adam: { t: number };
-  /** Loss of the last step. */
-  lastLoss: number;
-  /** Training seconds so far, across resumes. */
-  trainSeconds: number;
   /** Loss history of the importance sampler of t (loss "vlb"); null for L_simple. */
   importance: TimestepHistory | null;
 }

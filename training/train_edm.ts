@@ -41,7 +41,7 @@ import {
   openRun,
   stopReason,
 } from "./_loop_utils.ts";
-import type { TrainLoopOptions, TrainLoopResult } from "./train_loop_types.ts";
+import type { RunStateBase, TrainLoopOptions, TrainLoopResult } from "./train_loop_types.ts";
 
 /** Options of {@linkcode trainEdm}. */
 export type TrainEdmOptions = TrainLoopOptions;
@@ -50,27 +50,11 @@ export type TrainEdmOptions = TrainLoopOptions;
 export type TrainEdmResult = TrainLoopResult;
 
 /** Scalar training state stored in a checkpoint beside the tensors. */
-export interface EdmRunState {
+export interface EdmRunState extends RunStateBase {
   /** Format tag. */
   format: "diffuse-edm/1";
   /** The configuration the run was started with (run-length fields may change on resume). */
   config: EdmTrainConfig;
-  /** The network's full description. */
-  model: ModelSpec;
-  /** Steps taken. */
-  step: number;
-  /** Images seen. */
-  imagesSeen: number;
-  /** Main generator state (sigmas, noise, augmentation, dropout). */
-  rng: ReturnType<Rng["state"]>;
-  /** Batch iterator position. */
-  data: BatchPosition | null;
-  /** Adam step count. */
-  adam: { t: number };
-  /** Loss of the last step. */
-  lastLoss: number;
-  /** Training seconds so far, across resumes. */
-  trainSeconds: number;
 }
 
 // Fields that must match between a checkpoint and a resumed run; the rest (length, logging) may change.

@@ -4,6 +4,9 @@
  *
  * @module
  */
+import type { RngState } from "../core/rng.ts";
+import type { BatchPosition } from "../data/dataset.ts";
+import type { ModelSpec } from "../models/build_network.ts";
 
 /**
  * Options of a training loop.
@@ -55,4 +58,33 @@ export interface TrainLoopResult {
   gridPath?: string;
   /** Why training ended before `kimg`, if it did ("interrupted", "time limit", "maxSteps"). */
   stoppedEarly?: string;
+}
+
+/**
+ * The scalar state every training run stores in its checkpoint beside the tensors; each loop
+ * extends it with its format tag, its config and its own extras.
+ *
+ * @example
+ * ```ts
+ * import type { RunStateBase } from "./train_loop_types.ts";
+ * const progress = (s: RunStateBase) => `${s.step} steps, ${s.imagesSeen / 1000} kimg`;
+ * ```
+ */
+export interface RunStateBase {
+  /** The network's full description. */
+  model: ModelSpec;
+  /** Steps taken. */
+  step: number;
+  /** Images seen. */
+  imagesSeen: number;
+  /** Main generator state (noise levels or steps, noise, augmentation, dropout). */
+  rng: RngState;
+  /** Batch iterator position. */
+  data: BatchPosition | null;
+  /** Adam step count. */
+  adam: { t: number };
+  /** Loss of the last step. */
+  lastLoss: number;
+  /** Training seconds so far, across resumes. */
+  trainSeconds: number;
 }
