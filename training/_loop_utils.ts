@@ -6,9 +6,12 @@
  *
  * @module
  */
+import * as tf from "@tensorflow/tfjs-core";
+import { join } from "node:path";
 import { UserError } from "../core/errors.ts";
 import { describeSpec, type ModelSpec } from "../models/build_network.ts";
 import { readRunCheckpoint, type RunCheckpoint } from "./run_checkpoint.ts";
+import { appendMetrics } from "./metrics_log.ts";
 
 /**
  * Whether a file exists.
@@ -201,6 +204,89 @@ export function createLossWindow(): LossWindow {
       const out = { loss: sum / count, imagesPerSecond: images / ((now - start) / 1000) };
       sum = 0, count = 0, images = 0, start = now;
       return out;
+    },
+  };
+}
+
+/** What {@linkcode createRunCadence} needs to know about a run. */
+export interface RunCadenceOptions {
+  /** The run directory (metrics.jsonl and sample grids go here). */
+  runDir: string;
+  /** Images the run trains on in total. */
+  totalImages: number;
+  /** Images seen when this call started (resume). */
+  imagesSeen: number;
+  /** Steps between metric lines. */
+  logEvery: number;
+  /** Thousands of images between checkpoints. */
+  checkpointKimg: number;
+  /** Thousands of images between sample grids. */
+  sampleKimg: number;
+  /** The learning rate now, for the metric line. */
+  lr(): number;
+  /** Saves a checkpoint. */
+  save(): Promise<void>;
+  /** Writes a sample grid to `path` and returns the path written. */
+  preview(path: string): Promise<string>;
+}
+
+/** The bookkeeping after each finite training step. */
+export interface RunCadence {
+  /**
+   * Adds the step's loss to the metric window, then writes a metric line, a checkpoint and a
+   * sample grid when each is due; returns the grid's path when one was written.
+   */
+  afterStep(r: {
+    step: number;
+    imagesSeen: number;
+    loss: number;
+    batchSize: number;
+    trainSeconds: number;
+  }): Promise<string | undefined>;
+}
+
+/**
+ * The metric / checkpoint / sample-grid cadence every training loop shares. Checkpoints and grids
+ * due at the very end are left to the loop's own final save.
+ *
+ * @example
+ * ```ts ignore
+ * const cadence = createRunCadence({ runDir, totalImages, imagesSeen, logEvery: 20,
+ *   checkpointKimg: 5, sampleKimg: 10, lr: () => 1e-3, save, preview });
+ * await cadence.afterStep({ step, imagesSeen, loss, batchSize: 64, trainSeconds });
+ * ```
+ */
+export function createRunCadence(options: RunCadenceOptions): RunCadence {
+  const { runDir, totalImages, logEvery, checkpointKimg, sampleKimg } = options;
+  const window = createLossWindow();
+  let nextCkpt = nextMultiple(options.imagesSeen, checkpointKimg * 1000);
+  let nextGrid = nextMultiple(options.imagesSeen, sampleKimg * 1000);
+  return {
+    async afterStep({ step, imagesSeen, loss, batchSize, trainSeconds }) {
+      window.add(loss, batchSize);
+      if (step % logEvery === 0) {
+        const flushed = window.flush();
+        await appendMetrics(join(runDir, "metrics.jsonl"), {
+          step,
+          kimg: imagesSeen / 1000,
+          loss: flushed.loss,
+          lr: options.lr(),
+          imagesPerSecond: flushed.imagesPerSecond,
+          trainSeconds,
+          numTensors: tf.memory().numTensors,
+        });
+      }
+      if (imagesSeen >= nextCkpt && imagesSeen < totalImages) {
+        await options.save();
+        nextCkpt = nextMultiple(imagesSeen, checkpointKimg * 1000);
+      }
+      if (imagesSeen >= nextGrid && imagesSeen < totalImages) {
+        const kimg = String(Math.round(imagesSeen / 1000)).padStart(6, "0");
+        const path = await options.preview(join(runDir, `samples-${kimg}.png`));
+        nextGrid = nextMultiple(imagesSeen, sampleKimg * 1000);
+        return path;
+      }
+      return undefined;
     },
   };
 }

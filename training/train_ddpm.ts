@@ -42,12 +42,11 @@ import {
 } from "./ddpm_importance.ts";
 import { CHECKPOINT_FILE, writeRunCheckpoint } from "./run_checkpoint.ts";
 import { writePreview } from "./preview.ts";
-import { appendMetrics, truncateMetrics, writeLossPlot } from "./metrics_log.ts";
+import { truncateMetrics, writeLossPlot } from "./metrics_log.ts";
 import {
   checkResumable,
   checkSameModel,
-  createLossWindow,
-  nextMultiple,
+  createRunCadence,
   nonFiniteLossError,
   openRun,
   stopReason,
@@ -181,11 +180,8 @@ export async function trainDdpm(
 
   const totalImages = Math.round(config.kimg * 1000);
   const bar = progress ? createProgress({ total: totalImages, label: "train", unit: "img" }) : null;
-  let nextCkpt = nextMultiple(imagesSeen, config.checkpointKimg * 1000);
-  let nextGrid = nextMultiple(imagesSeen, config.sampleKimg * 1000);
   let gridPath: string | undefined;
   let stoppedEarly: string | undefined;
-  const window = createLossWindow();
   let stepsThisCall = 0;
   // Gradients (and the bound's terms) wait here until the loss is known to be finite.
   let pending: {
@@ -214,6 +210,17 @@ export async function trainDdpm(
   };
   const preview = (path: string) =>
     writePreview(emaDenoiser, { config: previewConfig, dataset, path, sampler: gridSampler });
+  const cadence = createRunCadence({
+    runDir,
+    totalImages,
+    imagesSeen,
+    logEvery: config.logEvery,
+    checkpointKimg: config.checkpointKimg,
+    sampleKimg: config.sampleKimg,
+    lr: currentLr,
+    save,
+    preview,
+  });
 
   while (imagesSeen < totalImages) {
     stoppedEarly = stopReason({
@@ -243,31 +250,15 @@ export async function trainDdpm(
     imagesSeen += batch.size;
     position = batch.next;
     trainSeconds += (performance.now() - t0) / 1000;
-    window.add(lossValue, batch.size);
     options.onStep?.({ step, imagesSeen, loss: lossValue });
     bar?.update(Math.min(imagesSeen, totalImages), { loss: lossValue, kimg: imagesSeen / 1000 });
-
-    if (step % config.logEvery === 0) {
-      const { loss, imagesPerSecond } = window.flush();
-      await appendMetrics(join(runDir, "metrics.jsonl"), {
-        step,
-        kimg: imagesSeen / 1000,
-        loss,
-        lr: currentLr(),
-        imagesPerSecond,
-        trainSeconds,
-        numTensors: tf.memory().numTensors,
-      });
-    }
-    if (imagesSeen >= nextCkpt && imagesSeen < totalImages) {
-      await save();
-      nextCkpt = nextMultiple(imagesSeen, config.checkpointKimg * 1000);
-    }
-    if (imagesSeen >= nextGrid && imagesSeen < totalImages) {
-      const kimg = String(Math.round(imagesSeen / 1000)).padStart(6, "0");
-      gridPath = await preview(join(runDir, `samples-${kimg}.png`));
-      nextGrid = nextMultiple(imagesSeen, config.sampleKimg * 1000);
-    }
+    gridPath = await cadence.afterStep({
+      step,
+      imagesSeen,
+      loss: lossValue,
+      batchSize: batch.size,
+      trainSeconds,
+    }) ?? gridPath;
     // Yield so Ctrl-C and timers run between steps.
     await new Promise((r) => setTimeout(r, 0));
   }

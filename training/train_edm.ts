@@ -31,12 +31,11 @@ import { objectiveFor } from "./objective.ts";
 import { rngNoise } from "../core/noise.ts";
 import { CHECKPOINT_FILE, writeRunCheckpoint } from "./run_checkpoint.ts";
 import { writePreview } from "./preview.ts";
-import { appendMetrics, truncateMetrics, writeLossPlot } from "./metrics_log.ts";
+import { truncateMetrics, writeLossPlot } from "./metrics_log.ts";
 import {
   checkResumable,
   checkSameModel,
-  createLossWindow,
-  nextMultiple,
+  createRunCadence,
   nonFiniteLossError,
   openRun,
   stopReason,
@@ -142,11 +141,8 @@ export async function trainEdm(
 
   const totalImages = Math.round(config.kimg * 1000);
   const bar = progress ? createProgress({ total: totalImages, label: "train", unit: "img" }) : null;
-  let nextCkpt = nextMultiple(imagesSeen, config.checkpointKimg * 1000);
-  let nextGrid = nextMultiple(imagesSeen, config.sampleKimg * 1000);
   let gridPath: string | undefined;
   let stoppedEarly: string | undefined;
-  const window = createLossWindow();
   let stepsThisCall = 0;
   // Gradients wait here between trainStep and applyUpdate, until the loss is known to be finite.
   let pending: { grads: Record<string, tf.Tensor>; imagesBefore: number; size: number } | null =
@@ -168,6 +164,18 @@ export async function trainEdm(
     };
     await writeRunCheckpoint(ckptPath, { params, ema, adam: adamStateTensors(adam), state });
   };
+  const preview = (path: string) => writePreview(emaDenoiser, { config, dataset, path });
+  const cadence = createRunCadence({
+    runDir,
+    totalImages,
+    imagesSeen,
+    logEvery: config.logEvery,
+    checkpointKimg: config.checkpointKimg,
+    sampleKimg: config.sampleKimg,
+    lr: currentLr,
+    save,
+    preview,
+  });
 
   while (imagesSeen < totalImages) {
     stoppedEarly = stopReason({
@@ -200,45 +208,22 @@ export async function trainEdm(
     imagesSeen += batch.size;
     position = batch.next;
     trainSeconds += (performance.now() - t0) / 1000;
-    window.add(lossValue, batch.size);
     options.onStep?.({ step, imagesSeen, loss: lossValue });
     bar?.update(Math.min(imagesSeen, totalImages), { loss: lossValue, kimg: imagesSeen / 1000 });
-
-    if (step % config.logEvery === 0) {
-      const { loss, imagesPerSecond } = window.flush();
-      await appendMetrics(join(runDir, "metrics.jsonl"), {
-        step,
-        kimg: imagesSeen / 1000,
-        loss,
-        lr: currentLr(),
-        imagesPerSecond,
-        trainSeconds,
-        numTensors: tf.memory().numTensors,
-      });
-    }
-    if (imagesSeen >= nextCkpt && imagesSeen < totalImages) {
-      await save();
-      nextCkpt = nextMultiple(imagesSeen, config.checkpointKimg * 1000);
-    }
-    if (imagesSeen >= nextGrid && imagesSeen < totalImages) {
-      gridPath = await writePreview(emaDenoiser, {
-        config,
-        dataset,
-        path: join(runDir, `samples-${String(Math.round(imagesSeen / 1000)).padStart(6, "0")}.png`),
-      });
-      nextGrid = nextMultiple(imagesSeen, config.sampleKimg * 1000);
-    }
+    gridPath = await cadence.afterStep({
+      step,
+      imagesSeen,
+      loss: lossValue,
+      batchSize: batch.size,
+      trainSeconds,
+    }) ?? gridPath;
     // Yield so Ctrl-C and timers run between steps.
     await new Promise((r) => setTimeout(r, 0));
   }
   bar?.finish({ loss: lastLoss });
   await save();
   if (stoppedEarly !== "maxSteps") {
-    gridPath = await writePreview(emaDenoiser, {
-      config,
-      dataset,
-      path: join(runDir, "samples.png"),
-    });
+    gridPath = await preview(join(runDir, "samples.png"));
     await writeLossPlot(join(runDir, "metrics.jsonl"), join(runDir, "loss.svg"));
   }
   const seconds = (performance.now() - started) / 1000;
