@@ -1,6 +1,7 @@
 /**
  * One entry point from a dataset name (as typed on a command line) or a typed spec to a
- * {@linkcode Dataset}: `mnist`, `cifar10:<path>`, `png:<folder>`, `toy:<name>`.
+ * {@linkcode Dataset}: `mnist` (or `mnist:train`, `mnist:test`), `cifar10:<path>`, `png:<folder>`,
+ * `toy:<name>`.
  *
  * Not tied to a paper; the loaders it dispatches to cite theirs.
  *
@@ -26,12 +27,14 @@ export type DatasetSpec =
     seed?: number;
   } & Omit<ToyOptions, "rng">);
 
-const FORMS = `mnist, cifar10:<file or folder>, png:<folder>, toy:<${TOY_NAMES.join("|")}>`;
+const FORMS = `mnist, mnist:train, mnist:test, cifar10:<file or folder>, png:<folder>, toy:<${
+  TOY_NAMES.join("|")
+}>`;
 
 /**
  * Parses a dataset name as typed on a command line.
  *
- * @param text `mnist`, `cifar10:<path>`, `png:<folder>` or `toy:<name>`.
+ * @param text `mnist`, `mnist:train`, `mnist:test`, `cifar10:<path>`, `png:<folder>` or `toy:<name>`.
  * @returns The matching spec with default options.
  * @throws {UserError} For an unknown name or a missing path, listing the valid forms.
  * @example Parse a toy set name
@@ -45,6 +48,7 @@ export function parseDatasetSpec(text: string): DatasetSpec {
   const kind = colon < 0 ? text : text.slice(0, colon);
   const rest = colon < 0 ? "" : text.slice(colon + 1);
   if (kind === "mnist" && colon < 0) return { kind: "mnist" };
+  if (kind === "mnist" && (rest === "train" || rest === "test")) return { kind, split: rest };
   if (kind === "cifar10" || kind === "png") {
     if (rest === "") {
       throw new UserError(
@@ -96,6 +100,22 @@ export async function loadDataset(spec: string | DatasetSpec): Promise<Dataset> 
         `unknown dataset kind "${(s as { kind: unknown }).kind}": use mnist, cifar10, png or toy`,
       );
   }
+}
+
+/**
+ * The held-out counterpart of a training set's name: `mnist:train` gives `mnist:test`; any other
+ * name is returned as is (evaluations then take the last images of that set).
+ *
+ * @param spec A dataset name as typed on a command line.
+ * @returns The name to evaluate on.
+ * @example The MNIST training split's test split
+ * ```ts
+ * import { heldOutDataset } from "./load_dataset.ts";
+ * console.assert(heldOutDataset("mnist:train") === "mnist:test");
+ * ```
+ */
+export function heldOutDataset(spec: string): string {
+  return spec === "mnist:train" ? "mnist:test" : spec;
 }
 
 function checkToyName(name: string): ToyName {

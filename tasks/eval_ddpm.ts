@@ -16,7 +16,7 @@ import { createProgress } from "../core/progress.ts";
 import { perImageNoise } from "../core/noise.ts";
 import { writeFileAtomic } from "../core/atomic_write.ts";
 import { parseSeeds } from "../core/seeds.ts";
-import { loadDataset } from "../data/load_dataset.ts";
+import { heldOutDataset, loadDataset } from "../data/load_dataset.ts";
 import { writeImageGrid } from "../data/png.ts";
 import { respaceDdpm, type ReverseVariance, spaceTimesteps } from "../schedules/ddpm.ts";
 import { ddpmBound, type DdpmBoundResult, summarizeDdpmBound } from "../eval/ddpm_bound.ts";
@@ -33,7 +33,10 @@ const FLAGS = {
     default: "runs/ddpm-mnist/checkpoint.safetensors",
     help: "checkpoint written by train:ddpm",
   },
-  data: { type: "string", help: "dataset to evaluate on [default: the training run's]" },
+  data: {
+    type: "string",
+    help: "dataset to evaluate on [default: the training run's; mnist:test for mnist:train]",
+  },
   n: { type: "int", default: 256, min: 1, help: "held-out images: the last n of the dataset" },
   steps: { type: "int", min: 1, help: "steps of the chain, respaced from T [default: T]" },
   batch: SAMPLE_BATCH_FLAG,
@@ -58,6 +61,7 @@ const HELP = {
   summary: "Measures a train:ddpm model's variational bound in bits/dim on held-out images (the\n" +
     "last --n of the dataset) with its terms, and writes the rate-distortion plots (SVG), a\n" +
     "progressive-generation strip and an interpolation grid (PNG) and summary.json to --out-dir.\n" +
+    "Held out: a run trained on mnist:train is evaluated on mnist:test by default.\n" +
     "The full bound costs T network calls per batch; --steps gives the bound of a shorter chain.",
   examples: [
     "deno task eval:ddpm                                      # full T, 256 held-out digits",
@@ -85,7 +89,7 @@ await runTask(async (args) => {
       ? process
       : respaceDdpm(process, spaceTimesteps(process.T, { numSteps: steps }));
     const variance = (f.variance ?? state.config.variance) as ReverseVariance;
-    const dataset = await loadDataset(f.data ?? state.config.data);
+    const dataset = await loadDataset(f.data ?? heldOutDataset(state.config.data));
     if (dataset.shape.join(",") !== shape.join(",")) {
       throw new UserError(
         `eval:ddpm: the data has shape [${dataset.shape}] but the model makes [${shape}]; ` +

@@ -8,8 +8,8 @@ import { UserError } from "../core/errors.ts";
 import { Rng } from "../core/rng.ts";
 import { CIFAR10_RECORD_BYTES, decodeCifar10, loadCifar10 } from "../data/cifar10.ts";
 import { type Batch, batches, type Dataset } from "../data/dataset.ts";
-import { loadDataset, parseDatasetSpec } from "../data/load_dataset.ts";
-import { loadMnist } from "../data/mnist.ts";
+import { heldOutDataset, loadDataset, parseDatasetSpec } from "../data/load_dataset.ts";
+import { loadMnist, MNIST_TRAIN_COUNT } from "../data/mnist.ts";
 import { loadPngFolder } from "../data/png_folder.ts";
 import { makeToy, TOY_NAMES } from "../data/toy2d.ts";
 
@@ -463,6 +463,9 @@ Deno.test("toy sets are reproducible from the seed and validate their options", 
 Deno.test("loadDataset() resolves names and specs", async () => {
   assert.deepEqual(parseDatasetSpec("png:/tmp/a:b"), { kind: "png", path: "/tmp/a:b" });
   assert.deepEqual(parseDatasetSpec("mnist"), { kind: "mnist" });
+  assert.deepEqual(parseDatasetSpec("mnist:test"), { kind: "mnist", split: "test" });
+  assert.equal(heldOutDataset("mnist:train"), "mnist:test");
+  assert.equal(heldOutDataset("png:/data/x"), "png:/data/x");
   const toy = await loadDataset("toy:swiss-roll");
   assert.equal(toy.name, "toy:swiss-roll");
   assert.equal(toy.count, 10000);
@@ -472,10 +475,31 @@ Deno.test("loadDataset() resolves names and specs", async () => {
   assert.equal(small.count, 20);
 });
 
+Deno.test("mnist:train and mnist:test split the 10,000 digits 8,000 / 2,000 without overlap", async () => {
+  const all = await loadMnist();
+  const train = await loadDataset("mnist:train");
+  const test = await loadDataset("mnist:test");
+  assert.equal(train.count, MNIST_TRAIN_COUNT);
+  assert.equal(test.count, all.count - MNIST_TRAIN_COUNT);
+  assert.equal(train.name, "mnist:train");
+  const per = 28 * 28;
+  // train is the prefix of the full order and test its suffix: together they are all digits once.
+  assert.deepEqual(train.images, all.images.subarray(0, MNIST_TRAIN_COUNT * per));
+  assert.deepEqual(test.images, all.images.subarray(MNIST_TRAIN_COUNT * per));
+  assert.deepEqual(test.labels, all.labels!.subarray(MNIST_TRAIN_COUNT));
+  // Class filters apply within the split: the test 3s are the 3s among the last 2,000.
+  const threes = await loadMnist({ split: "test", classes: [3] });
+  const expected = [...test.labels!].filter((c) => c === 3).length;
+  assert.equal(threes.count, expected);
+  assert.ok(threes.count > 150 && threes.count < 250, `${threes.count} test 3s`);
+  assert.ok([...threes.labels!].every((c) => c === 3));
+  await assert.rejects(loadMnist({ split: "val" as "test" }), /unknown MNIST split "val"/);
+});
+
 Deno.test("loadDataset() lists the valid names for unknown ones", async () => {
   await rejectsWith(
     loadDataset("imagenet"),
-    /unknown dataset "imagenet": use one of mnist, cifar10:/,
+    /unknown dataset "imagenet": use one of mnist, mnist:train, mnist:test, cifar10:/,
   );
   await rejectsWith(
     loadDataset("toy:spiral"),

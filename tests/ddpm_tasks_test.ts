@@ -69,7 +69,7 @@ Deno.test("train:ddpm --dry-run prints the resolved options", async () => {
   assert.equal(config.T, 50);
   assert.equal(config.schedule, "cosine");
   assert.equal(config.gridSteps, 50);
-  assert.equal(config.data, "mnist");
+  assert.equal(config.data, "mnist:train");
 });
 
 Deno.test("DDPM tasks: bad input exits with code 2 and one line", async () => {

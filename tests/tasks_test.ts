@@ -62,7 +62,7 @@ Deno.test("train:edm --dry-run prints the resolved options", async () => {
   const printed = JSON.parse(r.stdout);
   assert.equal(printed.config.lr, 2e-4);
   assert.equal(printed.config.batchSize, 32);
-  assert.equal(printed.config.data, "mnist");
+  assert.equal(printed.config.data, "mnist:train");
 });
 
 Deno.test("bad flags exit with code 2 and one line naming the flag", async () => {

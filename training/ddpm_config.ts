@@ -95,7 +95,7 @@ const BASE: Omit<DdpmTrainConfig, "data" | "model"> = {
 export const DDPM_PRESETS = {
   mnist: {
     ...BASE,
-    data: "mnist",
+    data: "mnist:train",
     model: "mnist-small",
     kimg: 50,
     lr: 2e-3,

@@ -90,7 +90,7 @@ const BASE: Omit<EdmTrainConfig, "data" | "model"> = {
 export const EDM_PRESETS = {
   mnist: {
     ...BASE,
-    data: "mnist",
+    data: "mnist:train",
     model: "mnist-small",
     kimg: 50,
     lr: 2e-3,
