@@ -37,44 +37,52 @@ function assertClose(actual: number, expected: number, tol: number, what: string
   );
 }
 
-Deno.test("adamStep() matches Kingma and Ba's Algorithm 1 step by step", () => {
-  const start = { a: [0.5, -1.25], b: [2] };
-  const gradSeq = [
-    { a: [0.3, -2], b: [1e-3] },
-    { a: [-0.1, 0.5], b: [4] },
-    { a: [0.7, 0.2], b: [-0.5] },
-    { a: [0, 1], b: [2] },
-  ];
-  const lr = 0.01, beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
-  const params = makeParams(start);
-  const adam = createAdam(params);
-  // Float64 textbook reference: bias-corrected moments mHat, vHat.
-  const ref = structuredClone(start) as Record<string, number[]>;
-  const m: Record<string, number[]> = { a: [0, 0], b: [0] };
-  const v: Record<string, number[]> = { a: [0, 0], b: [0] };
-  gradSeq.forEach((gs, step) => {
-    const t = step + 1;
-    for (const k of Object.keys(ref)) {
-      ref[k] = ref[k].map((theta, i) => {
-        const g = gs[k as "a" | "b"][i];
-        m[k][i] = beta1 * m[k][i] + (1 - beta1) * g;
-        v[k][i] = beta2 * v[k][i] + (1 - beta2) * g * g;
-        const mHat = m[k][i] / (1 - beta1 ** t), vHat = v[k][i] / (1 - beta2 ** t);
-        return theta - lr * mHat / (Math.sqrt(vHat) + eps);
+for (const [backend, inPlace] of [["cpu", true], ["cpu", false], ["wasm", true]] as const) {
+  Deno.test(
+    `adamStep() matches Kingma and Ba's Algorithm 1 step by step (${backend}, ${
+      inPlace ? "in place" : "kernels"
+    })`,
+    async () => {
+      await selectBackend({ backend, log: () => {} });
+      const start = { a: [0.5, -1.25], b: [2] };
+      const gradSeq = [
+        { a: [0.3, -2], b: [1e-3] },
+        { a: [-0.1, 0.5], b: [4] },
+        { a: [0.7, 0.2], b: [-0.5] },
+        { a: [0, 1], b: [2] },
+      ];
+      const lr = 0.01, beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+      const params = makeParams(start);
+      const adam = createAdam(params);
+      // Float64 textbook reference: bias-corrected moments mHat, vHat.
+      const ref = structuredClone(start) as Record<string, number[]>;
+      const m: Record<string, number[]> = { a: [0, 0], b: [0] };
+      const v: Record<string, number[]> = { a: [0, 0], b: [0] };
+      gradSeq.forEach((gs, step) => {
+        const t = step + 1;
+        for (const k of Object.keys(ref)) {
+          ref[k] = ref[k].map((theta, i) => {
+            const g = gs[k as "a" | "b"][i];
+            m[k][i] = beta1 * m[k][i] + (1 - beta1) * g;
+            v[k][i] = beta2 * v[k][i] + (1 - beta2) * g * g;
+            const mHat = m[k][i] / (1 - beta1 ** t), vHat = v[k][i] / (1 - beta2 ** t);
+            return theta - lr * mHat / (Math.sqrt(vHat) + eps);
+          });
+        }
+        const grads = { a: tf.tensor1d(gs.a), b: tf.tensor1d(gs.b) };
+        adamStep(adam, grads, { lr, inPlace });
+        tf.dispose(grads);
+        const got = read(params);
+        for (const k of Object.keys(ref)) {
+          ref[k].forEach((x, i) => assertClose(got[k][i], x, 1e-6, `step ${t} ${k}[${i}]`));
+        }
       });
-    }
-    const grads = { a: tf.tensor1d(gs.a), b: tf.tensor1d(gs.b) };
-    adamStep(adam, grads, { lr });
-    tf.dispose(grads);
-    const got = read(params);
-    for (const k of Object.keys(ref)) {
-      ref[k].forEach((x, i) => assertClose(got[k][i], x, 1e-6, `step ${t} ${k}[${i}]`));
-    }
-  });
-  assert.equal(adam.t, gradSeq.length);
-  disposeAdam(adam);
-  dispose(params);
-});
+      assert.equal(adam.t, gradSeq.length);
+      disposeAdam(adam);
+      dispose(params);
+    },
+  );
+}
 
 Deno.test("adamStep() first step moves each parameter by about -lr * sign(g)", () => {
   const params = makeParams({ w: [1, 1, 1, 1] });
@@ -148,6 +156,19 @@ Deno.test("adamStep() sanitizes NaN and infinite gradients like torch.nan_to_num
   assert.ok(Number.isNaN(params.w.dataSync()[0]), "without sanitizing NaN propagates");
   tf.dispose(grads);
   disposeAdam(raw);
+  dispose(params);
+});
+
+Deno.test("adamStep() in place leaves a tensor sharing a parameter's buffer untouched", () => {
+  const params = makeParams({ w: [1, 2, 3] });
+  const snapshot = tf.clone(params.w); // shares the buffer until one of them is replaced
+  const adam = createAdam(params);
+  const grads = { w: tf.tensor1d([1, -1, 1]) };
+  adamStep(adam, grads, { lr: 0.1 });
+  assert.deepEqual([...snapshot.dataSync()], [1, 2, 3]);
+  [0.9, 2.1, 2.9].forEach((x, i) => assertClose(params.w.dataSync()[i], x, 1e-6, `w[${i}]`));
+  tf.dispose([snapshot, grads.w]);
+  disposeAdam(adam);
   dispose(params);
 });
 

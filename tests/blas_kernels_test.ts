@@ -3,12 +3,14 @@ import * as tf from "@tensorflow/tfjs-core";
 import { selectBackend } from "../core/engine.ts";
 import { loadBlas } from "../core/blas/openblas.ts";
 import { registerBlasKernels } from "../core/blas/register.ts";
+import { loadDnnl } from "../core/dnnl/onednn.ts";
 import { Rng } from "../core/rng.ts";
 
 await selectBackend({ backend: "cpu", log: () => {} });
 
-// The user's DIFFUSE_BLAS setting must not decide what these tests expect.
+// The user's DIFFUSE_BLAS / DIFFUSE_DNNL settings must not decide what these tests expect.
 Deno.env.delete("DIFFUSE_BLAS");
+Deno.env.delete("DIFFUSE_DNNL");
 
 const hasGradients = (() => {
   try {
@@ -41,20 +43,46 @@ if (probe.ok) {
   };
 }
 
+// oneDNN runs the convolutions and batched products when installed; count its executions the
+// same way (the registered kernels share this cached library object).
+let dnnlCalls = 0;
+const dnnlProbe = ffi ? loadDnnl() : { ok: false as const, why: "no --allow-ffi permission" };
+if (dnnlProbe.ok) {
+  const inner = dnnlProbe.dnnl.execute;
+  dnnlProbe.dnnl.execute = (p, args) => {
+    dnnlCalls++;
+    inner(p, args);
+  };
+} else console.warn(`blas_kernels_test: oneDNN cases skipped (${dnnlProbe.why})`);
+
+/** Which native path a run uses: none, sgemm only, or oneDNN first then sgemm. */
+type Path = "off" | "sgemm" | "dnnl";
+const NATIVE_PATHS: Path[] = dnnlProbe.ok ? ["sgemm", "dnnl"] : ["sgemm"];
+
 type Backend = "wasm" | "cpu";
 type Pad = "same" | "valid" | [[0, 0], [number, number], [number, number], [0, 0]];
 
-/** Runs `fn` on a backend with BLAS on or off and returns plain arrays (no tensors survive). */
-async function on(backend: Backend, blas: boolean, fn: () => tf.Tensor[]): Promise<Float32Array[]> {
+/** Runs `fn` on a backend with a native path (or none) and returns plain arrays (no tensors survive). */
+async function on(
+  backend: Backend,
+  path: Path | boolean,
+  fn: () => tf.Tensor[],
+): Promise<Float32Array[]> {
   await selectBackend({ backend, log: () => {} });
-  const r = registerBlasKernels({ backend, disable: !blas });
-  assert.equal(r.enabled, blas, r.message);
+  const mode: Path = path === true ? "sgemm" : path === false ? "off" : path;
+  const r = registerBlasKernels({ backend, disable: mode === "off", dnnl: mode === "dnnl" });
+  assert.equal(r.enabled, mode !== "off", r.message);
+  assert.equal(r.dnnl !== undefined, mode === "dnnl", r.message);
   const before = tf.memory().numTensors;
   const out = tf.tidy(fn);
   const data = out.map((t) => t.dataSync() as Float32Array);
   tf.dispose(out);
   assert.equal(tf.memory().numTensors, before, `tensors leaked on ${backend}`);
   return data;
+}
+
+function size(shape: readonly number[]): number {
+  return shape.reduce((p, d) => p * d, 1);
 }
 
 function randn(shape: number[], seed: number): tf.Tensor {
@@ -138,6 +166,7 @@ const MATMUL_CASES: MatMulCase[] = [
   { a: [5, 7], b: [7, 3], transposeA: false, transposeB: false, bias: [3] },
   { a: [7, 5], b: [3, 7], transposeA: true, transposeB: true, bias: [1, 3] },
   { a: [5, 7], b: [7, 3], transposeA: false, transposeB: false, bias: [3], activation: "relu" },
+  { a: [1, 300], b: [300, 5], transposeA: false, transposeB: false }, // a bias gradient's shape
 ];
 
 function matMulKernel(c: MatMulCase, seed: number): tf.Tensor[] {
@@ -154,37 +183,47 @@ function matMulKernel(c: MatMulCase, seed: number): tf.Tensor[] {
 }
 
 for (const backend of ["wasm", "cpu"] as const) {
-  Deno.test({
-    name: `BLAS conv kernels on ${backend} match the cpu kernels (forward, input and filter ` +
-      `gradients, fused bias) on odd shapes, strides 1 and 2, same/valid/explicit padding`,
-    ignore: noBlas,
-    async fn() {
-      for (const [i, c] of CONV_CASES.entries()) {
-        const expected = await on("cpu", false, () => convKernels(c, 10 * i));
-        const calls = gemmCalls;
-        const actual = await on(backend, true, () => convKernels(c, 10 * i));
-        assert.ok(gemmCalls > calls, "the BLAS path ran");
-        const names = ["Conv2D", "Conv2DBackpropInput", "Conv2DBackpropFilter", "FusedConv2D"];
-        names.forEach((n, k) => assertClose(actual[k], expected[k], `${n} ${JSON.stringify(c)}`));
-      }
-    },
-  });
+  for (const path of NATIVE_PATHS) {
+    Deno.test({
+      name: `${path} conv kernels on ${backend} match the cpu kernels (forward, input and ` +
+        `filter gradients, fused bias) on odd shapes, strides 1 and 2, same/valid/explicit padding`,
+      ignore: noBlas,
+      async fn() {
+        for (const [i, c] of CONV_CASES.entries()) {
+          const expected = await on("cpu", false, () => convKernels(c, 10 * i));
+          const gemm = gemmCalls, dnnl = dnnlCalls;
+          const actual = await on(backend, path, () => convKernels(c, 10 * i));
+          if (path === "sgemm") assert.ok(gemmCalls > gemm, "the sgemm path ran");
+          // oneDNN does all four (plus filter reorders): no sgemm product at all.
+          else assert.ok(dnnlCalls >= dnnl + 4 && gemmCalls === gemm, "oneDNN ran them all");
+          const names = ["Conv2D", "Conv2DBackpropInput", "Conv2DBackpropFilter", "FusedConv2D"];
+          names.forEach((n, k) => assertClose(actual[k], expected[k], `${n} ${JSON.stringify(c)}`));
+        }
+      },
+    });
 
-  Deno.test({
-    name: `BLAS matMul kernels on ${backend} match the cpu kernels with transposes, batches ` +
-      `and fused bias, and fall back for broadcasting batches and relu`,
-    ignore: noBlas,
-    async fn() {
-      for (const [i, c] of MATMUL_CASES.entries()) {
-        const [expected] = await on("cpu", false, () => matMulKernel(c, 10 * i));
-        const calls = gemmCalls;
-        const [actual] = await on(backend, true, () => matMulKernel(c, 10 * i));
-        const fallback = c.activation === "relu" || c.a.length === 4 && c.b.length === 4;
-        assert.equal(gemmCalls > calls, !fallback, `BLAS path ran: ${!fallback}`);
-        assertClose(actual, expected, JSON.stringify(c));
-      }
-    },
-  });
+    Deno.test({
+      name: `${path} matMul kernels on ${backend} match the cpu kernels with transposes, ` +
+        `batches and fused bias, and fall back for broadcasting batches and relu`,
+      ignore: noBlas,
+      async fn() {
+        for (const [i, c] of MATMUL_CASES.entries()) {
+          const [expected] = await on("cpu", false, () => matMulKernel(c, 10 * i));
+          const gemm = gemmCalls, dnnl = dnnlCalls;
+          const [actual] = await on(backend, path, () => matMulKernel(c, 10 * i));
+          const fallback = c.activation === "relu" || c.a.length === 4 && c.b.length === 4;
+          const batched = !fallback && Math.max(size(c.a) / (c.a.at(-1)! * c.a.at(-2)!), 1) *
+                  Math.max(size(c.b) / (c.b.at(-1)! * c.b.at(-2)!), 1) > 1;
+          // A single row times a matrix is summed in JavaScript (no native call to count).
+          const row = c.a.length === 2 && c.a[0] === 1 && !c.transposeA && !c.transposeB;
+          const native = gemmCalls > gemm || dnnlCalls > dnnl;
+          assert.equal(native, !fallback && !row, `native path ran: ${!fallback && !row}`);
+          if (path === "dnnl" && batched) assert.ok(dnnlCalls > dnnl, "oneDNN ran the batch");
+          assertClose(actual, expected, JSON.stringify(c));
+        }
+      },
+    });
+  }
 
   Deno.test({
     name: `BLAS kernels on ${backend} leave no tensors or backend buffers behind`,
@@ -210,9 +249,11 @@ Deno.test({
     // 3 x 152 x 152 grid rows exceed one product's chunk (2^18 floats / 5 channels).
     const c: ConvCase = { x: [3, 150, 150, 3], filter: [3, 3, 3, 5], stride: 1, pad: "same" };
     const expected = await on("wasm", false, () => convKernels(c, 7));
-    const actual = await on("wasm", true, () => convKernels(c, 7));
-    const names = ["Conv2D", "Conv2DBackpropInput", "Conv2DBackpropFilter", "FusedConv2D"];
-    names.forEach((n, k) => assertClose(actual[k], expected[k], n));
+    for (const path of NATIVE_PATHS) {
+      const actual = await on("wasm", path, () => convKernels(c, 7));
+      const names = ["Conv2D", "Conv2DBackpropInput", "Conv2DBackpropFilter", "FusedConv2D"];
+      names.forEach((n, k) => assertClose(actual[k], expected[k], `${path} ${n}`));
+    }
   },
 });
 
@@ -233,7 +274,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "BLAS gradients of conv2d and matMul through tf.grads match the cpu backend",
+  name: "sgemm and oneDNN gradients of conv2d and matMul through tf.grads match the cpu backend",
   ignore: noBlas || !hasGradients,
   async fn() {
     const grads = () => {
@@ -248,10 +289,12 @@ Deno.test({
       return [...g([x, f]), ...h([a, b])];
     };
     const expected = await on("cpu", false, grads);
-    const calls = gemmCalls;
-    const actual = await on("wasm", true, grads);
-    assert.ok(gemmCalls > calls, "the BLAS path ran");
-    expected.forEach((e, k) => assertClose(actual[k], e, `gradient ${k}`));
+    for (const path of NATIVE_PATHS) {
+      const gemm = gemmCalls, dnnl = dnnlCalls;
+      const actual = await on("wasm", path, grads);
+      assert.ok(path === "sgemm" ? gemmCalls > gemm : dnnlCalls > dnnl, `the ${path} path ran`);
+      expected.forEach((e, k) => assertClose(actual[k], e, `${path} gradient ${k}`));
+    }
   },
 });
 
@@ -282,6 +325,52 @@ Deno.test("registerBlasKernels with a bogus library path falls back with one mes
   const c = tf.tidy(() => tf.matMul(tf.tensor2d([[1, 2], [3, 4]]), tf.tensor2d([[5], [6]])));
   assert.deepEqual([...c.dataSync()], [17, 39]);
   c.dispose();
+});
+
+for (const backend of ["wasm", "cpu"] as const) {
+  Deno.test({
+    name: `oneDNN sigmoid and softmax on ${backend} match the cpu kernels on odd shapes`,
+    ignore: noBlas || !dnnlProbe.ok,
+    async fn() {
+      const ops = () => {
+        const x = tf.mul(randn([3, 5, 7, 11], 3), 4); // odd sizes, large arguments
+        const logits = tf.mul(randn([2, 9, 13], 4), 5);
+        return [tf.sigmoid(x), tf.softmax(logits), tf.sigmoid(tf.tensor1d([-100, 0, 100]))];
+      };
+      const expected = await on("cpu", false, ops);
+      const calls = dnnlCalls;
+      const actual = await on(backend, "dnnl", ops);
+      assert.ok(dnnlCalls >= calls + 3, "oneDNN ran all three");
+      ["sigmoid", "softmax", "sigmoid saturation"].forEach((n, k) =>
+        assertClose(actual[k], expected[k], n)
+      );
+      // Rows of the softmax sum to one.
+      for (let r = 0; r < 18; r++) {
+        const row = actual[1].subarray(r * 13, (r + 1) * 13);
+        assert.ok(Math.abs(row.reduce((a, b) => a + b, 0) - 1) < 1e-5, `row ${r}`);
+      }
+    },
+  });
+}
+
+Deno.test({
+  name: "DIFFUSE_DNNL=0 keeps BLAS on and convolutions on sgemm",
+  ignore: noBlas || !dnnlProbe.ok,
+  async fn() {
+    await selectBackend({ backend: "cpu", log: () => {} });
+    Deno.env.set("DIFFUSE_DNNL", "0");
+    try {
+      const r = registerBlasKernels({ backend: "cpu" });
+      assert.deepEqual([r.enabled, r.dnnl], [true, undefined]);
+      assert.doesNotMatch(r.message, /oneDNN/);
+      assert.ok(!r.kernels.includes("Sigmoid"), "sigmoid back on the backend's own kernel");
+    } finally {
+      Deno.env.delete("DIFFUSE_DNNL");
+    }
+    const r = registerBlasKernels({ backend: "cpu" });
+    assert.match(r.message, /sigmoid and softmax on oneDNN 2\./);
+    assert.ok(r.kernels.includes("Sigmoid"), r.kernels.join());
+  },
 });
 
 Deno.test("DIFFUSE_BLAS=0 turns native BLAS off", async () => {

@@ -15,6 +15,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
+import { inPlaceViews } from "../core/blas/tensor_views.ts";
 import type { Params } from "../core/params.ts";
 
 /** Options of {@linkcode emaBeta} and {@linkcode emaUpdate}. */
@@ -115,7 +116,12 @@ export function emaUpdate(ema: Params, params: Params, options: EmaOptions): num
   tf.tidy(() => {
     for (const [name, e] of Object.entries(ema)) {
       const p = params[name];
-      e.assign(tf.add(p, tf.mul(tf.sub(e, p), beta)));
+      // In place on wasm and cpu (one loop instead of three kernels per tensor; see adam.ts).
+      const views = inPlaceViews([e], [p]);
+      if (views !== null) {
+        const [ev, pv] = views;
+        for (let i = 0; i < ev.length; i++) ev[i] = pv[i] + (ev[i] - pv[i]) * beta;
+      } else e.assign(tf.add(p, tf.mul(tf.sub(e, p), beta)));
     }
   });
   return beta;

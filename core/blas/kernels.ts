@@ -14,6 +14,9 @@ import * as tf from "@tensorflow/tfjs-core";
 import type { BlasLibrary, Sgemm } from "./openblas.ts";
 import { conv2dBackpropFilterGemm, conv2dBackpropInputGemm, conv2dGemm } from "./conv_gemm.ts";
 import { type TensorViews, tensorViews, type ViewableBackend } from "./tensor_views.ts";
+import type { DnnlConv, DnnlConvGeometry } from "../dnnl/conv.ts";
+import type { DnnlMatMul } from "../dnnl/matmul.ts";
+import type { DnnlElementwise } from "../dnnl/elementwise.ts";
 
 /** Names of the kernels this module provides. */
 export const BLAS_KERNEL_NAMES: readonly string[] = [
@@ -25,12 +28,27 @@ export const BLAS_KERNEL_NAMES: readonly string[] = [
   "Conv2DBackpropFilter",
 ];
 
+/** Kernels served only when oneDNN's element-wise functions are given (see `elementwise`). */
+export const DNNL_KERNEL_NAMES: readonly string[] = ["Sigmoid", "Softmax"];
+
 /** Options of {@linkcode blasKernelConfigs}. */
 export interface BlasKernelOptions {
   /** Backend the kernels run on. */
   backend: ViewableBackend;
   /** The kernels being replaced, by name; used for inputs the BLAS path does not handle. */
   fallbacks: ReadonlyMap<string, tf.KernelConfig | undefined>;
+  /**
+   * oneDNN convolutions (`core/dnnl/conv.ts`) tried before the `sgemm` lowering; geometries
+   * oneDNN declines go to `sgemm`. @default undefined (sgemm only)
+   */
+  conv?: DnnlConv;
+  /** oneDNN batched products, tried before `sgemm` for batches above 1. @default undefined */
+  batchedMatMul?: DnnlMatMul;
+  /**
+   * oneDNN sigmoid and softmax; when given, {@linkcode DNNL_KERNEL_NAMES} are served too.
+   * @default undefined
+   */
+  elementwise?: DnnlElementwise;
 }
 
 type Args = Parameters<tf.KernelFunc>[0];
@@ -44,7 +62,8 @@ type ConvAttrs = {
 };
 
 /**
- * Builds the kernel configs for `tf.registerKernel`, one per name in {@linkcode BLAS_KERNEL_NAMES}.
+ * Builds the kernel configs for `tf.registerKernel`, one per name in {@linkcode BLAS_KERNEL_NAMES}
+ * (and {@linkcode DNNL_KERNEL_NAMES} with `elementwise`).
  * Each carries its fallback's setup and dispose functions, so the backend can still initialize
  * the kernel it replaced.
  *
@@ -61,17 +80,20 @@ export function blasKernelConfigs(
   blas: BlasLibrary,
   options: BlasKernelOptions,
 ): tf.KernelConfig[] {
-  const { backend, fallbacks } = options;
+  const { backend, fallbacks, conv, batchedMatMul, elementwise } = options;
   const sgemm = blas.sgemm;
   const funcs: Record<string, (args: Args, views: TensorViews) => tf.TensorInfo | null> = {
-    BatchMatMul: (args, views) => matMul(sgemm, args, views, false),
-    _FusedMatMul: (args, views) => matMul(sgemm, args, views, true),
-    Conv2D: (args, views) => conv2D(sgemm, args, views, false),
-    FusedConv2D: (args, views) => conv2D(sgemm, args, views, true),
-    Conv2DBackpropInput: (args, views) => conv2DBackpropInput(sgemm, args, views),
-    Conv2DBackpropFilter: (args, views) => conv2DBackpropFilter(sgemm, args, views),
+    BatchMatMul: (args, views) => matMul(sgemm, batchedMatMul, args, views, false),
+    _FusedMatMul: (args, views) => matMul(sgemm, batchedMatMul, args, views, true),
+    Conv2D: (args, views) => conv2D(sgemm, conv, args, views, false),
+    FusedConv2D: (args, views) => conv2D(sgemm, conv, args, views, true),
+    Conv2DBackpropInput: (args, views) => conv2DBackpropInput(sgemm, conv, args, views),
+    Conv2DBackpropFilter: (args, views) => conv2DBackpropFilter(sgemm, conv, args, views),
+    Sigmoid: (args, views) => sigmoid(elementwise!, args, views),
+    Softmax: (args, views) => softmax(elementwise!, args, views),
   };
-  return BLAS_KERNEL_NAMES.map((kernelName) => {
+  const names = elementwise ? [...BLAS_KERNEL_NAMES, ...DNNL_KERNEL_NAMES] : BLAS_KERNEL_NAMES;
+  return names.map((kernelName) => {
     const original = fallbacks.get(kernelName);
     const compute = funcs[kernelName];
     const kernelFunc = ((args: Args) => {
@@ -95,7 +117,13 @@ export function blasKernelConfigs(
   });
 }
 
-function matMul(sgemm: Sgemm, args: Args, views: TensorViews, fused: boolean) {
+function matMul(
+  sgemm: Sgemm,
+  batched: DnnlMatMul | undefined,
+  args: Args,
+  views: TensorViews,
+  fused: boolean,
+) {
   const { a, b } = args.inputs as Record<"a" | "b", tf.TensorInfo>;
   const { bias, preluActivationWeights } = args.inputs;
   const { transposeA = false, transposeB = false, activation = "linear" } = args.attrs as {
@@ -129,7 +157,12 @@ function matMul(sgemm: Sgemm, args: Args, views: TensorViews, fused: boolean) {
   const out = views.alloc([...outer, m, n]);
   const av = views.view(a), bv = views.view(b), cv = views.view(out);
   if (k === 0 || m * n === 0) cv.fill(0);
-  else {
+  else if (batch === 1 && m === 1 && !transposeA && !transposeB) rowTimesMatrix(av, bv, cv, k, n);
+  else if (
+    batch > 1 && batched?.run({ batchA, batchB, m, n, k, transposeA, transposeB }, av, bv, cv)
+  ) {
+    // done by oneDNN
+  } else {
     for (let i = 0; i < batch; i++) {
       sgemm({
         transA: transposeA,
@@ -150,7 +183,13 @@ function matMul(sgemm: Sgemm, args: Args, views: TensorViews, fused: boolean) {
   return out;
 }
 
-function conv2D(sgemm: Sgemm, args: Args, views: TensorViews, fused: boolean) {
+function conv2D(
+  sgemm: Sgemm,
+  conv: DnnlConv | undefined,
+  args: Args,
+  views: TensorViews,
+  fused: boolean,
+) {
   const { x, filter } = args.inputs as Record<"x" | "filter", tf.TensorInfo>;
   const { bias, preluActivationWeights } = args.inputs;
   const attrs = args.attrs as unknown as ConvAttrs;
@@ -167,34 +206,72 @@ function conv2D(sgemm: Sgemm, args: Args, views: TensorViews, fused: boolean) {
     return null;
   }
   const out = views.alloc(geometry.outShape);
-  const y = views.view(out);
-  conv2dGemm(sgemm, { geometry, x: views.view(x), filter: views.view(filter), y });
-  if (bias !== undefined) addRowBias(sgemm, y, views.view(bias), co);
+  const y = views.view(out), xv = views.view(x), fv = views.view(filter);
+  const bv = bias === undefined ? undefined : views.view(bias);
+  if (conv?.forward(geometry as DnnlConvGeometry, xv, fv, bv, y)) return out;
+  conv2dGemm(sgemm, { geometry, x: xv, filter: fv, y });
+  if (bv !== undefined) addRowBias(sgemm, y, bv, co);
   return out;
 }
 
-function conv2DBackpropInput(sgemm: Sgemm, args: Args, views: TensorViews) {
+function conv2DBackpropInput(
+  sgemm: Sgemm,
+  conv: DnnlConv | undefined,
+  args: Args,
+  views: TensorViews,
+) {
   const { dy, filter } = args.inputs as Record<"dy" | "filter", tf.TensorInfo>;
   const attrs = args.attrs as unknown as ConvAttrs & { inputShape: number[] };
   if (!allFloat32(dy, filter) || !supported(attrs)) return null;
   const geometry = convInfo(attrs.inputShape, filter.shape, attrs);
   if (geometry === null || !sameShape(geometry.outShape, dy.shape)) return null;
   const out = views.alloc([...attrs.inputShape]);
-  const dx = views.view(out);
-  conv2dBackpropInputGemm(sgemm, { geometry, dy: views.view(dy), filter: views.view(filter), dx });
+  const dx = views.view(out), dyv = views.view(dy), fv = views.view(filter);
+  if (conv?.backwardData(geometry as DnnlConvGeometry, dyv, fv, dx)) return out;
+  conv2dBackpropInputGemm(sgemm, { geometry, dy: dyv, filter: fv, dx });
   return out;
 }
 
-function conv2DBackpropFilter(sgemm: Sgemm, args: Args, views: TensorViews) {
+function conv2DBackpropFilter(
+  sgemm: Sgemm,
+  conv: DnnlConv | undefined,
+  args: Args,
+  views: TensorViews,
+) {
   const { x, dy } = args.inputs as Record<"x" | "dy", tf.TensorInfo>;
   const attrs = args.attrs as unknown as ConvAttrs & { filterShape: number[] };
   if (!allFloat32(x, dy) || !supported(attrs)) return null;
   const geometry = convInfo(x.shape, attrs.filterShape, attrs);
   if (geometry === null || !sameShape(geometry.outShape, dy.shape)) return null;
   const out = views.alloc([...attrs.filterShape]);
-  const dw = views.view(out);
-  conv2dBackpropFilterGemm(sgemm, { geometry, x: views.view(x), dy: views.view(dy), dw });
+  const dw = views.view(out), xv = views.view(x), dyv = views.view(dy);
+  if (conv?.backwardWeights(geometry as DnnlConvGeometry, xv, dyv, dw)) return out;
+  conv2dBackpropFilterGemm(sgemm, { geometry, x: xv, dy: dyv, dw });
   return out;
+}
+
+function sigmoid(elementwise: DnnlElementwise, args: Args, views: TensorViews) {
+  const { x } = args.inputs as Record<"x", tf.TensorInfo>;
+  if (!allFloat32(x) || size(x.shape) === 0) return null;
+  const out = views.alloc([...x.shape]);
+  return elementwise.sigmoid(views.view(x), views.view(out)) ? out : release(views, out);
+}
+
+function softmax(elementwise: DnnlElementwise, args: Args, views: TensorViews) {
+  const { logits } = args.inputs as Record<"logits", tf.TensorInfo>;
+  const { dim } = args.attrs as { dim: number };
+  const rank = logits.shape.length;
+  if (!allFloat32(logits) || size(logits.shape) === 0 || rank === 0) return null;
+  if (dim !== -1 && dim !== rank - 1) return null;
+  const out = views.alloc([...logits.shape]);
+  const ok = elementwise.softmax(views.view(logits), views.view(out), logits.shape[rank - 1]);
+  return ok ? out : release(views, out);
+}
+
+// A declined call frees its output before the fallback kernel makes its own.
+function release(views: TensorViews, out: tf.TensorInfo): null {
+  views.free(out);
+  return null;
 }
 
 // NHWC, dilation 1 only; everything else goes to the fallback.
@@ -218,6 +295,18 @@ function convInfo(inShape: number[], filterShape: number[], attrs: ConvAttrs) {
     "channelsLast",
   );
   return size(info.outShape) === 0 ? null : info;
+}
+
+// c (1 x n) = a (1 x k) @ b (k x n), as the bias gradients (ones-row products) of the network
+// need: OpenBLAS 0.3.21 runs such products at about 0.2 GFLOP/s (7 ms for k = 32768, n = 32); a
+// row-by-row accumulation streams b once.
+function rowTimesMatrix(a: Float32Array, b: Float32Array, c: Float32Array, k: number, n: number) {
+  const acc = new Float64Array(n);
+  for (let r = 0; r < k; r++) {
+    const ar = a[r], base = r * n;
+    for (let j = 0; j < n; j++) acc[j] += ar * b[base + j];
+  }
+  for (let j = 0; j < n; j++) c[j] = acc[j];
 }
 
 const ones: { data: Float32Array } = { data: new Float32Array(0) };

@@ -11,6 +11,7 @@
  * @module
  */
 import type * as tf from "@tensorflow/tfjs-core";
+import { backend as tfBackend, getBackend as tfBackendName } from "@tensorflow/tfjs-core";
 
 /** Backends whose tensors can be viewed. */
 export type ViewableBackend = "wasm" | "cpu";
@@ -24,15 +25,19 @@ export interface TensorViews {
   alloc(shape: number[]): tf.TensorInfo;
   /** A view of a float32 tensor's data, valid until the next `alloc`. */
   view(t: tf.TensorInfo): Float32Array;
+  /** Frees a tensor made by `alloc` that the kernel will not return. */
+  free(t: tf.TensorInfo): void;
 }
 
 interface WasmLike {
   wasm: { HEAPU8: Uint8Array };
+  disposeData(id: unknown): void;
   dataIdMap: { get(id: unknown): { memoryOffset: number } | undefined };
   makeOutput(shape: number[], dtype: "float32"): tf.TensorInfo;
 }
 
 interface CpuLike {
+  disposeData(id: unknown): void;
   data: { get(id: unknown): { values?: unknown } | undefined };
   makeTensorInfo(shape: number[], dtype: "float32", values: Float32Array): tf.TensorInfo;
 }
@@ -67,6 +72,7 @@ export function tensorViews(backend: unknown, name: ViewableBackend): TensorView
         const size = t.shape.reduce((p, d) => p * d, 1);
         return new Float32Array(b.wasm.HEAPU8.buffer, entry.memoryOffset, size);
       },
+      free: (t) => b.disposeData(t.dataId),
     };
   }
   const b = backend as CpuLike;
@@ -83,5 +89,38 @@ export function tensorViews(backend: unknown, name: ViewableBackend): TensorView
       }
       return values;
     },
+    free: (t) => b.disposeData(t.dataId),
   };
+}
+
+/**
+ * Float32Array views for updating tensors in place on the active backend: the views of `write`
+ * and then of `read`, or `null` when that is not safe or possible (another backend than `wasm`
+ * or `cpu`, a non-float32 tensor, or a `write` tensor whose buffer another tensor shares, as
+ * clones and variables made from a tensor do). Writing through the views changes those tensors'
+ * values without new buffers; nothing may allocate on the backend while they are in use.
+ *
+ * @param write Tensors to be overwritten (the caller owns them).
+ * @param read Tensors only read.
+ * @returns Views in the order `[...write, ...read]`, or `null`.
+ * @example Double a variable in place
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import "@tensorflow/tfjs-backend-cpu";
+ * import { inPlaceViews } from "./tensor_views.ts";
+ * await tf.setBackend("cpu");
+ * const w = tf.variable(tf.tensor1d([1, 2]));
+ * const views = inPlaceViews([w], []);
+ * if (views) views[0].forEach((x, i, a) => a[i] = 2 * x); // w is now [2, 4]
+ * ```
+ */
+export function inPlaceViews(write: tf.Tensor[], read: tf.Tensor[]): Float32Array[] | null {
+  const name = tfBackendName();
+  if (name !== "wasm" && name !== "cpu") return null;
+  const all = [...write, ...read];
+  if (all.some((t) => t.dtype !== "float32" || t.isDisposed)) return null;
+  const backend = tfBackend() as unknown as { refCount(dataId: unknown): number };
+  if (write.some((t) => backend.refCount(t.dataId) !== 1)) return null;
+  const views = tensorViews(backend, name);
+  return all.map((t) => views.view(t));
 }
