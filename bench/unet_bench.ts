@@ -3,12 +3,14 @@
  * (shared/bench/torch_ref.py) on the same machine, in one run.
  *
  * Times, on the wasm backend: the primitives (conv3x3 64->64 on 16x32x32x64 forward and
- * forward+backward, a 1024x1024 matMul, in GFLOP/s) with and without the native BLAS kernels
- * (`core/blas/`), interleaved round by round so both see the same machine load; then the
+ * forward+backward, a 1024x1024 matMul, in GFLOP/s) without native kernels, with OpenBLAS only
+ * (`core/blas/`), and with OpenBLAS and oneDNN (`core/dnnl/`), interleaved round by round so all
+ * see the same machine load; then the
  * unet-bench network (preset "unet-bench", EDM preconditioning): training img/s (EDM loss, Adam,
  * batch 32) and sampling img/s (Heun, 18 steps = 35 evaluations, batch 64). When
  * `/usr/bin/python3` has torch, torch_ref.py runs between the two parts with the same thread
- * count, and a table gives the ratios ours / PyTorch. Every figure is the best of several runs
+ * count, and a table gives the ratios ours / PyTorch. Outside `--quick` the network is also
+ * timed with oneDNN off, to show what each library brings. Every figure is the best of several runs
  * after a warm-up (the median is printed too); single runs on a shared machine vary by 30-50 %.
  *
  * Usage:
@@ -43,7 +45,7 @@ const HELP = `unet-bench: diffuse (tfjs wasm, with and without native BLAS) besi
   --only LIST       parts to time: prims,train,sample (default all)
   --no-torch        do not run the PyTorch reference
   --torch-ref PATH  torch_ref.py (default ../shared/bench/torch_ref.py from the repo root)
-  --network-both    also time train and sample with BLAS off (slow)
+  --network-both    also time train and sample with no native kernels at all (slow)
   --json            print one JSON object at the end instead of the table`;
 
 interface BenchFlags {
@@ -134,13 +136,19 @@ async function bestTime(
   return summarize(times);
 }
 
-function setBlas(on: boolean, threads: number): string {
-  return registerBlasKernels({ backend: "wasm", disable: !on, threads }).message;
+/** Native kernels in use: none, OpenBLAS only, or OpenBLAS and oneDNN (when installed). */
+type Mode = "off" | "sgemm" | "on";
+const MODES: Mode[] = ["off", "sgemm", "on"];
+
+function setBlas(mode: Mode | boolean, threads: number): string {
+  const m: Mode = mode === true ? "on" : mode === false ? "off" : mode;
+  return registerBlasKernels({ backend: "wasm", disable: m === "off", dnnl: m === "on", threads })
+    .message;
 }
 
 // Conv3x3 forward, forward+backward (both gradient kernels, 3x the FLOPs), and the 1024 matMul,
-// BLAS off and on in alternating rounds.
-function benchPrimitives(flags: BenchFlags): { off: Figures; on: Figures } {
+// in each mode in alternating rounds.
+function benchPrimitives(flags: BenchFlags): Record<Mode, Figures> {
   const warm = flags.quick ? 2 : 3, runs = flags.quick ? 5 : 10;
   const rng = new Rng(0);
   const randn = (shape: number[], scale = 1) =>
@@ -171,16 +179,16 @@ function benchPrimitives(flags: BenchFlags): { off: Figures; on: Figures } {
     },
     matmul1024: { flops: MATMUL_FLOPS, fn: () => tf.matMul(a, b).dispose() },
   };
-  const times: Record<string, Record<string, number[]>> = { off: {}, on: {} };
+  const times: Record<string, Record<string, number[]>> = { off: {}, sgemm: {}, on: {} };
   for (let round = 0; round < warm + runs; round++) {
-    for (const mode of ["off", "on"] as const) {
-      setBlas(mode === "on", flags.threads);
+    for (const mode of MODES) {
+      setBlas(mode, flags.threads);
       for (const [name, p] of Object.entries(prims)) {
         const t0 = performance.now();
         try {
           p.fn();
         } catch (e) {
-          if (round === 0) console.error(`${name} (BLAS ${mode}) failed: ${(e as Error).message}`);
+          if (round === 0) console.error(`${name} (${mode}) failed: ${(e as Error).message}`);
           continue;
         }
         if (round >= warm) (times[mode][name] ??= []).push((performance.now() - t0) / 1000);
@@ -188,8 +196,8 @@ function benchPrimitives(flags: BenchFlags): { off: Figures; on: Figures } {
     }
   }
   tf.dispose([x, w, dy, a, b]);
-  const out = { off: {} as Figures, on: {} as Figures };
-  for (const mode of ["off", "on"] as const) {
+  const out: Record<Mode, Figures> = { off: {}, sgemm: {}, on: {} };
+  for (const mode of MODES) {
     for (const [name, p] of Object.entries(prims)) {
       const t = times[mode][name];
       const s = t ? summarize(t) : null;
@@ -318,13 +326,18 @@ function fmt(v: number | null | undefined, digits = 2): string {
   return v === null || v === undefined || !Number.isFinite(v) ? "-" : v.toFixed(digits);
 }
 
-function printTable(off: Figures, on: Figures, torch: Figures | null, flags: BenchFlags): void {
+function printTable(
+  figures: Record<Mode, Figures>,
+  torch: Figures | null,
+  flags: BenchFlags,
+): void {
+  const { off, sgemm, on } = figures;
   const lines = [
-    "| figure | wasm | wasm + BLAS | PyTorch | BLAS speed-up | ours / PyTorch |",
-    "| --- | ---: | ---: | ---: | ---: | ---: |",
+    "| figure | wasm | + OpenBLAS | + oneDNN | PyTorch | native speed-up | ours / PyTorch |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
   ];
   for (const [label, key] of ROWS) {
-    const o = off[key], n = on[key], p = torch?.[key];
+    const o = off[key], b = sgemm[key], n = on[key], p = torch?.[key];
     const batch = key.startsWith("train")
       ? ` (batch ${on.train_batch ?? "-"})`
       : key.startsWith("sample")
@@ -332,7 +345,7 @@ function printTable(off: Figures, on: Figures, torch: Figures | null, flags: Ben
       : "";
     const ratio = (a?: number | null, b?: number | null) => a && b ? `${(a / b).toFixed(2)}x` : "-";
     lines.push(
-      `| ${label}${batch} | ${fmt(o)} | ${fmt(n)} | ${fmt(p)} | ${ratio(n, o)} | ` +
+      `| ${label}${batch} | ${fmt(o)} | ${fmt(b)} | ${fmt(n)} | ${fmt(p)} | ${ratio(n, o)} | ` +
         `${ratio(n ?? o, p)} |`,
     );
   }
@@ -351,14 +364,14 @@ async function main(): Promise<void> {
   }
   await selectBackend({ backend: "wasm", log: (m) => console.error(m) });
   console.error(setBlas(true, flags.threads));
-  const off: Figures = {}, on: Figures = {};
+  const figures: Record<Mode, Figures> = { off: {}, sgemm: {}, on: {} };
+  const { off, sgemm, on } = figures;
   if (flags.parts.has("prims")) {
     const prims = benchPrimitives(flags);
-    Object.assign(off, prims.off);
-    Object.assign(on, prims.on);
-    console.error(
-      `primitives: off ${JSON.stringify(prims.off)}\n            on ${JSON.stringify(prims.on)}`,
-    );
+    for (const mode of MODES) {
+      Object.assign(figures[mode], prims[mode]);
+      console.error(`primitives (${mode}): ${JSON.stringify(prims[mode])}`);
+    }
   }
   let torch: Figures | null = null;
   if (flags.torch) {
@@ -367,18 +380,25 @@ async function main(): Promise<void> {
     else torch = r;
   }
   if (flags.parts.has("train") || flags.parts.has("sample")) {
-    setBlas(true, flags.threads);
+    setBlas("on", flags.threads);
     Object.assign(on, await benchNetwork(flags));
-    console.error(`network (BLAS on): ${JSON.stringify(on)}`);
-    if (flags.networkBoth) {
-      setBlas(false, flags.threads);
-      Object.assign(off, await benchNetwork(flags));
-      setBlas(true, flags.threads);
+    console.error(`network (OpenBLAS + oneDNN): ${JSON.stringify(on)}`);
+    if (!flags.quick) {
+      setBlas("sgemm", flags.threads);
+      Object.assign(sgemm, await benchNetwork(flags));
+      console.error(`network (OpenBLAS only): ${JSON.stringify(sgemm)}`);
     }
+    if (flags.networkBoth) {
+      setBlas("off", flags.threads);
+      Object.assign(off, await benchNetwork(flags));
+    }
+    setBlas("on", flags.threads);
   }
   if (flags.json) {
-    console.log(JSON.stringify({ threads: flags.threads, quick: flags.quick, off, on, torch }));
-  } else printTable(off, on, torch, flags);
+    console.log(
+      JSON.stringify({ threads: flags.threads, quick: flags.quick, off, sgemm, on, torch }),
+    );
+  } else printTable(figures, torch, flags);
 }
 
 if (import.meta.main) await main();

@@ -23,6 +23,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { Rng } from "../core/rng.ts";
+import { GROUP_NORM_KERNEL } from "../core/dnnl/group_norm.ts";
 
 /** Weights of a convolution or linear layer; `bias` is optional. */
 export interface DenseWeights {
@@ -107,6 +108,8 @@ export interface GroupNormOptions {
   groups?: number;
   /** Added to the variance. @default 1e-5 */
   eps?: number;
+  /** Apply SiLU to the result (the norm-then-activation of every U-Net block). @default false */
+  silu?: boolean;
 }
 
 /**
@@ -125,7 +128,11 @@ export function defaultGroups(channels: number): number {
 /**
  * Affine group normalization (Wu and He 2018) of NHWC activations: each image's channels split
  * into `groups` contiguous groups, normalized by their mean and biased variance over H, W and
- * the group's channels, then scaled and shifted per channel.
+ * the group's channels, then scaled and shifted per channel, and with `silu` activated.
+ *
+ * When no gradient is being recorded (sampling) and oneDNN's kernel is registered
+ * (`core/dnnl/group_norm.ts`), the whole of it is one kernel call of a few multi-threaded passes
+ * instead of eight single-threaded ones.
  *
  * @returns A new tensor shaped like `x`; the caller owns it.
  * @throws {RangeError} When `groups` does not divide the channel count.
@@ -143,14 +150,22 @@ export function groupNorm(
   options: GroupNormOptions = {},
 ): tf.Tensor4D {
   const c = x.shape[3];
-  const { groups = defaultGroups(c), eps = 1e-5 } = options;
+  const { groups = defaultGroups(c), eps = 1e-5, silu: activate = false } = options;
   if (!Number.isInteger(groups) || groups < 1 || c % groups !== 0) {
     throw new RangeError(
       `groupNorm: ${groups} groups do not divide ${c} channels: pick a channel count divisible ` +
         `by min(32, floor(C / 4)) or pass a groups option that divides it`,
     );
   }
-  return tf.tidy(() => groupNormOp(groups, eps)(x, layer.weight, layer.bias) as tf.Tensor4D);
+  if (tf.engine().state.gradientDepth === 0 && tf.getKernel(GROUP_NORM_KERNEL, tf.getBackend())) {
+    const inputs = { x, gamma: layer.weight, beta: layer.bias };
+    const attrs = { groups, eps, silu: activate };
+    return tf.engine().runKernel(GROUP_NORM_KERNEL, inputs, attrs) as tf.Tensor4D;
+  }
+  return tf.tidy(() => {
+    const y = groupNormOp(groups, eps)(x, layer.weight, layer.bias) as tf.Tensor4D;
+    return activate ? siluOp(y) as tf.Tensor4D : y;
+  });
 }
 
 /**
@@ -369,6 +384,7 @@ export interface DropoutOptions {
  * import "@tensorflow/tfjs-backend-cpu";
  * import * as tf from "@tensorflow/tfjs-core";
  * import { Rng } from "../core/rng.ts";
+import { GROUP_NORM_KERNEL } from "../core/dnnl/group_norm.ts";
  * import { dropout } from "./layers.ts";
  * const rng = new Rng(0);
  * const uniform = (s: number[]) => tf.tensor(rng.fillUniform(new Float32Array(s.reduce((a, b) => a * b))), s);

@@ -418,11 +418,11 @@ export function unetNetwork(config: UNetConfig, params: Params): Network {
   function resBlock(x: tf.Tensor4D, emb: tf.Tensor2D, b: BlockPlan, ctx: CallContext): tf.Tensor4D {
     const resample = (t: tf.Tensor4D) =>
       b.resample === "down" ? downsample(t) : b.resample === "up" ? upsample(t) : t;
-    let h = resample(silu(groupNorm(x, norm(`${b.name}.norm0`))));
+    let h = resample(groupNorm(x, norm(`${b.name}.norm0`), { silu: true }));
     h = conv2d(h, dense(`${b.name}.conv0`));
     const shift = linear(emb, dense(`${b.name}.affine`));
     h = tf.add(h, tf.reshape(shift, [shift.shape[0], 1, 1, b.outChannels]));
-    h = silu(groupNorm(h, norm(`${b.name}.norm1`)));
+    h = groupNorm(h, norm(`${b.name}.norm1`), { silu: true });
     if (ctx.training && cfg.dropout > 0) {
       h = dropout(h, { rate: cfg.dropout, uniform: ctx.uniform! });
     }
@@ -488,7 +488,7 @@ export function unetNetwork(config: UNetConfig, params: Params): Network {
         if (b.takesSkip) h = tf.concat([h, kept.pop()!], 3);
         h = resBlock(h, emb, b, ctx);
       }
-      return conv2d(silu(groupNorm(h, norm("out.norm"))), dense("out.conv"));
+      return conv2d(groupNorm(h, norm("out.norm"), { silu: true }), dense("out.conv"));
     });
   };
 }

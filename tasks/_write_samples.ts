@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { writeImageGrid, writePng } from "../data/png.ts";
 import { scatterSvg } from "../data/svg_scatter.ts";
 import { writeFileAtomic } from "../core/atomic_write.ts";
@@ -23,6 +23,22 @@ export interface WriteSamplesOptions {
 }
 
 /**
+ * Creates the folders `writeSamples` will write into, so that a typo'd or new output folder
+ * costs nothing: called before sampling, not after minutes of it.
+ *
+ * @example
+ * ```ts ignore
+ * await prepareSampleOutputs({ out: "runs/x/fd/samples.png", imagesDir: "runs/x/fd/images" });
+ * ```
+ */
+export async function prepareSampleOutputs(
+  options: Pick<WriteSamplesOptions, "out" | "imagesDir">,
+): Promise<void> {
+  await Deno.mkdir(dirname(options.out), { recursive: true });
+  if (options.imagesDir) await Deno.mkdir(options.imagesDir, { recursive: true });
+}
+
+/**
  * Writes `samples` and prints one line per file written.
  *
  * @example
@@ -35,6 +51,7 @@ export async function writeSamples(
   options: WriteSamplesOptions,
 ): Promise<void> {
   const { seeds, imagesDir } = options;
+  await prepareSampleOutputs(options);
   const shape = samples.shape.slice(1);
   const what = `${seeds.length} ${shape.length === 1 ? "points" : "images"}, ` +
     `${samples.nfe} evaluations each`;
@@ -48,7 +65,6 @@ export async function writeSamples(
   await writeImageGrid(options.out, { data: samples.images, shape: samples.shape }, { columns });
   console.log(`wrote ${options.out} (${what})`);
   if (!imagesDir) return;
-  await Deno.mkdir(imagesDir, { recursive: true });
   const per = shape.reduce((a, b) => a * b, 1);
   for (let i = 0; i < seeds.length; i++) {
     const data = samples.images.subarray(i * per, (i + 1) * per);

@@ -14,7 +14,7 @@ import { respaceDdpm, type ReverseVariance, spaceTimesteps } from "../schedules/
 import { generateSamples } from "../samplers/generate.ts";
 import { DDPM_SAMPLER_NAMES, ddpmSampler } from "../samplers/ddpm_generate.ts";
 import { loadDdpm } from "../training/load_ddpm.ts";
-import { writeSamples } from "./_write_samples.ts";
+import { prepareSampleOutputs, writeSamples } from "./_write_samples.ts";
 import { runTask } from "./_main.ts";
 import {
   BACKEND_FLAG,
@@ -75,6 +75,7 @@ await runTask(async (args) => {
   if (wantsHelp(args)) return console.log(formatHelp(FLAGS, HELP));
   const f = parseFlags(args, FLAGS, { task: "sample:ddpm" });
   const seeds = parseSeeds(f.seeds!);
+  await prepareSampleOutputs({ out: f.out!, imagesDir: f["images-dir"] });
   await selectBackend({ backend: f.backend });
   const loaded = await loadDdpm(f.checkpoint!, { weights: f.weights as "ema" | "raw" });
   try {

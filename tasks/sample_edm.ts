@@ -9,7 +9,7 @@ import { formatHelp, parseFlags, wantsHelp } from "../core/flags.ts";
 import { UserError } from "../core/errors.ts";
 import { selectBackend } from "../core/engine.ts";
 import { createProgress } from "../core/progress.ts";
-import { writeSamples } from "./_write_samples.ts";
+import { prepareSampleOutputs, writeSamples } from "./_write_samples.ts";
 import { loadDenoiser } from "../training/load_denoiser.ts";
 import { generateSamples, SAMPLER_NAMES, samplingSigmaRange } from "../samplers/generate.ts";
 import { karrasSigmas } from "../schedules/karras_steps.ts";
@@ -72,6 +72,7 @@ await runTask(async (args) => {
   if (wantsHelp(args)) return console.log(formatHelp(FLAGS, HELP));
   const f = parseFlags(args, FLAGS, { task: "sample:edm" });
   const seeds = parseSeeds(f.seeds!);
+  await prepareSampleOutputs({ out: f.out!, imagesDir: f["images-dir"] });
   await selectBackend({ backend: f.backend });
   const loaded = await loadDenoiser(f.checkpoint!, { weights: f.weights as "ema" | "raw" });
   const { denoiser, shape, numClasses } = loaded;

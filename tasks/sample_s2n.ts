@@ -16,7 +16,7 @@ import { generateSamples } from "../samplers/generate.ts";
 import { s2nSampler } from "../samplers/s2n_generate.ts";
 import { S2N_SCHEDULE_NAMES, s2nSchedule } from "../schedules/s2n_schedules.ts";
 import { s2nTimeGrid } from "../schedules/s2n_grids.ts";
-import { writeSamples } from "./_write_samples.ts";
+import { prepareSampleOutputs, writeSamples } from "./_write_samples.ts";
 import { runTask } from "./_main.ts";
 import {
   BACKEND_FLAG,
@@ -73,6 +73,7 @@ await runTask(async (args) => {
   if (wantsHelp(args)) return console.log(formatHelp(FLAGS, HELP));
   const f = parseFlags(args, FLAGS, { task: "sample:s2n" });
   const seeds = parseSeeds(f.seeds!);
+  await prepareSampleOutputs({ out: f.out!, imagesDir: f["images-dir"] });
   await selectBackend({ backend: f.backend });
   const loaded = await loadDenoiser(f.checkpoint!, { weights: f.weights as "ema" | "raw" });
   const schedule = s2nSchedule(f.schedule as typeof S2N_SCHEDULE_NAMES[number]);

@@ -4,6 +4,7 @@ import { selectBackend } from "../core/engine.ts";
 import { loadBlas } from "../core/blas/openblas.ts";
 import { registerBlasKernels } from "../core/blas/register.ts";
 import { loadDnnl } from "../core/dnnl/onednn.ts";
+import { groupNorm } from "../models/layers.ts";
 import { Rng } from "../core/rng.ts";
 
 await selectBackend({ backend: "cpu", log: () => {} });
@@ -43,7 +44,7 @@ if (probe.ok) {
   };
 }
 
-// oneDNN runs the convolutions and batched products when installed; count its executions the
+// oneDNN runs the convolutions and matrix products when installed; count its executions the
 // same way (the registered kernels share this cached library object).
 let dnnlCalls = 0;
 const dnnlProbe = ffi ? loadDnnl() : { ok: false as const, why: "no --allow-ffi permission" };
@@ -79,10 +80,6 @@ async function on(
   tf.dispose(out);
   assert.equal(tf.memory().numTensors, before, `tensors leaked on ${backend}`);
   return data;
-}
-
-function size(shape: readonly number[]): number {
-  return shape.reduce((p, d) => p * d, 1);
 }
 
 function randn(shape: number[], seed: number): tf.Tensor {
@@ -212,13 +209,13 @@ for (const backend of ["wasm", "cpu"] as const) {
           const gemm = gemmCalls, dnnl = dnnlCalls;
           const [actual] = await on(backend, path, () => matMulKernel(c, 10 * i));
           const fallback = c.activation === "relu" || c.a.length === 4 && c.b.length === 4;
-          const batched = !fallback && Math.max(size(c.a) / (c.a.at(-1)! * c.a.at(-2)!), 1) *
-                  Math.max(size(c.b) / (c.b.at(-1)! * c.b.at(-2)!), 1) > 1;
-          // A single row times a matrix is summed in JavaScript (no native call to count).
+          // On the sgemm path a single row times a matrix is summed in JavaScript (no native
+          // call to count); oneDNN takes every product it is given.
           const row = c.a.length === 2 && c.a[0] === 1 && !c.transposeA && !c.transposeB;
           const native = gemmCalls > gemm || dnnlCalls > dnnl;
-          assert.equal(native, !fallback && !row, `native path ran: ${!fallback && !row}`);
-          if (path === "dnnl" && batched) assert.ok(dnnlCalls > dnnl, "oneDNN ran the batch");
+          const expectNative = !fallback && (path === "dnnl" || !row);
+          assert.equal(native, expectNative, `native path ran: ${expectNative}`);
+          if (path === "dnnl") assert.equal(dnnlCalls > dnnl, !fallback, "oneDNN ran it");
           assertClose(actual, expected, JSON.stringify(c));
         }
       },
@@ -353,6 +350,49 @@ for (const backend of ["wasm", "cpu"] as const) {
   });
 }
 
+for (const backend of ["wasm", "cpu"] as const) {
+  Deno.test({
+    name: `oneDNN GroupNorm (+ SiLU) on ${backend} matches the composed ops on odd shapes, ` +
+      `and training still takes the composed op with its gradient`,
+    ignore: noBlas || !dnnlProbe.ok,
+    async fn() {
+      const cases = [
+        { x: [3, 5, 7, 12], groups: 3, silu: true },
+        { x: [2, 4, 4, 8], groups: 8, silu: false }, // one channel per group
+        { x: [1, 9, 3, 6], groups: 1, silu: true },
+      ];
+      for (const [i, c] of cases.entries()) {
+        const run = () => {
+          // A large mean against the spread: E[x^2] - mean^2 must still give the variance.
+          const x = tf.add(tf.mul(randn(c.x, i), 3), 10) as tf.Tensor4D;
+          const layer = { weight: randn([c.x[3]], i + 1), bias: randn([c.x[3]], i + 2) };
+          return [groupNorm(x, layer, { groups: c.groups, silu: c.silu })];
+        };
+        const [expected] = await on("cpu", false, run);
+        const calls = dnnlCalls;
+        const [actual] = await on(backend, "dnnl", run);
+        assert.ok(dnnlCalls > calls, "oneDNN ran it");
+        // Relative to the output scale (~1): float32 sums over 5 * 7 * 4 values.
+        assertClose(actual, expected, `groupNorm ${JSON.stringify(c)}`);
+      }
+      // Under a gradient tape the composed op runs (the fused kernel has no gradient).
+      if (!hasGradients) return;
+      const grad = () => {
+        const x = randn([2, 3, 3, 4], 9), w = randn([4], 10), b = randn([4], 11);
+        const f = (t: tf.Tensor) =>
+          tf.sum(groupNorm(t as tf.Tensor4D, { weight: w, bias: b }, {
+            groups: 2,
+            silu: true,
+          }));
+        return [tf.grad(f)(x)];
+      };
+      const [g0] = await on("cpu", false, grad);
+      const [g1] = await on(backend, "dnnl", grad);
+      assertClose(g1, g0, "gradient through groupNorm");
+    },
+  });
+}
+
 Deno.test({
   name: "DIFFUSE_DNNL=0 keeps BLAS on and convolutions on sgemm",
   ignore: noBlas || !dnnlProbe.ok,
@@ -368,7 +408,7 @@ Deno.test({
       Deno.env.delete("DIFFUSE_DNNL");
     }
     const r = registerBlasKernels({ backend: "cpu" });
-    assert.match(r.message, /sigmoid and softmax on oneDNN 2\./);
+    assert.match(r.message, /sigmoid, softmax and inference GroupNorm on oneDNN/);
     assert.ok(r.kernels.includes("Sigmoid"), r.kernels.join());
   },
 });

@@ -105,7 +105,8 @@ Deno.test("train -> resume -> sample (ancestral, ddim) -> eval on PNG images", a
 
   const ckpt = join(out, "checkpoint.safetensors");
   for (const sampler of ["ancestral", "ddim"]) {
-    const grid = join(dir, `${sampler}.png`), each = join(dir, sampler);
+    // The grid goes into a folder that does not exist yet: the task makes it.
+    const grid = join(dir, "new", `${sampler}.png`), each = join(dir, sampler);
     const r = await task("sample_ddpm", [
       "--checkpoint",
       ckpt,

@@ -17,6 +17,7 @@ import { type TensorViews, tensorViews, type ViewableBackend } from "./tensor_vi
 import type { DnnlConv, DnnlConvGeometry } from "../dnnl/conv.ts";
 import type { DnnlMatMul } from "../dnnl/matmul.ts";
 import type { DnnlElementwise } from "../dnnl/elementwise.ts";
+import { type DnnlGroupNorm, GROUP_NORM_KERNEL } from "../dnnl/group_norm.ts";
 
 /** Names of the kernels this module provides. */
 export const BLAS_KERNEL_NAMES: readonly string[] = [
@@ -29,7 +30,7 @@ export const BLAS_KERNEL_NAMES: readonly string[] = [
 ];
 
 /** Kernels served only when oneDNN's element-wise functions are given (see `elementwise`). */
-export const DNNL_KERNEL_NAMES: readonly string[] = ["Sigmoid", "Softmax"];
+export const DNNL_KERNEL_NAMES: readonly string[] = ["Sigmoid", "Softmax", GROUP_NORM_KERNEL];
 
 /** Options of {@linkcode blasKernelConfigs}. */
 export interface BlasKernelOptions {
@@ -42,13 +43,15 @@ export interface BlasKernelOptions {
    * oneDNN declines go to `sgemm`. @default undefined (sgemm only)
    */
   conv?: DnnlConv;
-  /** oneDNN batched products, tried before `sgemm` for batches above 1. @default undefined */
-  batchedMatMul?: DnnlMatMul;
+  /** oneDNN matrix products, tried before `sgemm`. @default undefined */
+  dnnlMatMul?: DnnlMatMul;
   /**
    * oneDNN sigmoid and softmax; when given, {@linkcode DNNL_KERNEL_NAMES} are served too.
    * @default undefined
    */
   elementwise?: DnnlElementwise;
+  /** oneDNN group normalization, served as {@linkcode GROUP_NORM_KERNEL}. @default undefined */
+  groupNorm?: DnnlGroupNorm;
 }
 
 type Args = Parameters<tf.KernelFunc>[0];
@@ -80,19 +83,22 @@ export function blasKernelConfigs(
   blas: BlasLibrary,
   options: BlasKernelOptions,
 ): tf.KernelConfig[] {
-  const { backend, fallbacks, conv, batchedMatMul, elementwise } = options;
+  const { backend, fallbacks, conv, dnnlMatMul, elementwise, groupNorm } = options;
   const sgemm = blas.sgemm;
   const funcs: Record<string, (args: Args, views: TensorViews) => tf.TensorInfo | null> = {
-    BatchMatMul: (args, views) => matMul(sgemm, batchedMatMul, args, views, false),
-    _FusedMatMul: (args, views) => matMul(sgemm, batchedMatMul, args, views, true),
+    BatchMatMul: (args, views) => matMul(sgemm, dnnlMatMul, args, views, false),
+    _FusedMatMul: (args, views) => matMul(sgemm, dnnlMatMul, args, views, true),
     Conv2D: (args, views) => conv2D(sgemm, conv, args, views, false),
     FusedConv2D: (args, views) => conv2D(sgemm, conv, args, views, true),
     Conv2DBackpropInput: (args, views) => conv2DBackpropInput(sgemm, conv, args, views),
     Conv2DBackpropFilter: (args, views) => conv2DBackpropFilter(sgemm, conv, args, views),
     Sigmoid: (args, views) => sigmoid(elementwise!, args, views),
     Softmax: (args, views) => softmax(elementwise!, args, views),
+    [GROUP_NORM_KERNEL]: (args, views) => groupNormKernel(groupNorm!, args, views),
   };
-  const names = elementwise ? [...BLAS_KERNEL_NAMES, ...DNNL_KERNEL_NAMES] : BLAS_KERNEL_NAMES;
+  const names = elementwise && groupNorm
+    ? [...BLAS_KERNEL_NAMES, ...DNNL_KERNEL_NAMES]
+    : BLAS_KERNEL_NAMES;
   return names.map((kernelName) => {
     const original = fallbacks.get(kernelName);
     const compute = funcs[kernelName];
@@ -157,11 +163,18 @@ function matMul(
   const out = views.alloc([...outer, m, n]);
   const av = views.view(a), bv = views.view(b), cv = views.view(out);
   if (k === 0 || m * n === 0) cv.fill(0);
-  else if (batch === 1 && m === 1 && !transposeA && !transposeB) rowTimesMatrix(av, bv, cv, k, n);
   else if (
-    batch > 1 && batched?.run({ batchA, batchB, m, n, k, transposeA, transposeB }, av, bv, cv)
+    batched?.run(
+      { batchA, batchB, m, n, k, transposeA, transposeB },
+      av,
+      bv,
+      cv,
+      bias && views.view(bias),
+    )
   ) {
-    // done by oneDNN
+    return out; // bias included
+  } else if (batch === 1 && m === 1 && !transposeA && !transposeB) {
+    rowTimesMatrix(av, bv, cv, k, n);
   } else {
     for (let i = 0; i < batch; i++) {
       sgemm({
@@ -266,6 +279,22 @@ function softmax(elementwise: DnnlElementwise, args: Args, views: TensorViews) {
   const out = views.alloc([...logits.shape]);
   const ok = elementwise.softmax(views.view(logits), views.view(out), logits.shape[rank - 1]);
   return ok ? out : release(views, out);
+}
+
+function groupNormKernel(groupNorm: DnnlGroupNorm, args: Args, views: TensorViews) {
+  const { x, gamma, beta } = args.inputs as Record<"x" | "gamma" | "beta", tf.TensorInfo>;
+  const { groups, eps, silu } = args.attrs as { groups: number; eps: number; silu: boolean };
+  const [n, h, w, c] = x.shape;
+  const out = views.alloc([...x.shape]);
+  const shape = { n, h, w, c, groups, eps, silu };
+  const ok = allFloat32(x, gamma, beta) && x.shape.length === 4 &&
+    groupNorm.run(shape, views.view(x), views.view(gamma), views.view(beta), views.view(out));
+  if (ok) return out;
+  views.free(out);
+  throw new Error(
+    `${GROUP_NORM_KERNEL}: oneDNN declined x [${x.shape}] with ${groups} groups; set ` +
+      `DIFFUSE_DNNL=0 to use the composed GroupNorm`,
+  );
 }
 
 // A declined call frees its output before the fallback kernel makes its own.

@@ -21,6 +21,7 @@ import { loadDnnl } from "../dnnl/onednn.ts";
 import { createDnnlConv, type DnnlConv } from "../dnnl/conv.ts";
 import { createDnnlMatMul, type DnnlMatMul } from "../dnnl/matmul.ts";
 import { createDnnlElementwise, type DnnlElementwise } from "../dnnl/elementwise.ts";
+import { createDnnlGroupNorm, type DnnlGroupNorm } from "../dnnl/group_norm.ts";
 
 const ALL_NAMES = [...BLAS_KERNEL_NAMES, ...DNNL_KERNEL_NAMES];
 
@@ -117,8 +118,9 @@ export function registerBlasKernels(options: RegisterBlasOptions): BlasRegistrat
       backend,
       fallbacks,
       conv: dnnl?.conv,
-      batchedMatMul: dnnl?.matMul,
+      dnnlMatMul: dnnl?.matMul,
       elementwise: dnnl?.elementwise,
+      groupNorm: dnnl?.groupNorm,
     })
   ) {
     if (findKernel(config.kernelName, backend) !== undefined) {
@@ -130,7 +132,8 @@ export function registerBlasKernels(options: RegisterBlasOptions): BlasRegistrat
   const kernels = dnnl ? ALL_NAMES : [...BLAS_KERNEL_NAMES];
   const threadText = `${blas.threads} thread${blas.threads === 1 ? "" : "s"}`;
   const dnnlText = dnnl
-    ? `; convolutions, batched products, sigmoid and softmax on oneDNN ${dnnl.version} ` +
+    ? `; convolutions, matrix products, sigmoid, softmax and inference GroupNorm on oneDNN ` +
+      `${dnnl.version} ` +
       `(DIFFUSE_DNNL=0: off)`
     : "";
   return {
@@ -148,6 +151,7 @@ type DnnlKernels = {
   conv: DnnlConv;
   matMul: DnnlMatMul;
   elementwise: DnnlElementwise;
+  groupNorm: DnnlGroupNorm;
 };
 let dnnlKernels: DnnlKernels | null | undefined;
 function openDnnl(): DnnlKernels | undefined {
@@ -161,6 +165,7 @@ function openDnnl(): DnnlKernels | undefined {
         conv: createDnnlConv(r.dnnl),
         matMul: createDnnlMatMul(r.dnnl),
         elementwise: createDnnlElementwise(r.dnnl),
+        groupNorm: createDnnlGroupNorm(r.dnnl),
       }
       : null;
   }
