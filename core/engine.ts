@@ -94,8 +94,9 @@ export async function selectBackend(options: SelectBackendOptions = {}): Promise
   const accel = chosen === "tensorflow"
     ? null
     : registerBlasKernels({ backend: chosen, disable: !blas });
+  const dnnl = accel?.dnnl ? `, oneDNN ${accel.dnnl}` : "";
   const line = `diffuse: backend ${chosen}${note}${
-    accel ? `; ${accel.message.replace(/^diffuse: /, "").replace(/\): .*$/, ")")}` : ""
+    accel ? `; ${accel.message.replace(/^diffuse: /, "").replace(/\): .*$/, ")")}${dnnl}` : ""
   }`;
   if (reported !== line) {
     reported = line;

@@ -23,7 +23,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { Rng } from "../core/rng.ts";
-import { GROUP_NORM_KERNEL } from "../core/dnnl/group_norm.ts";
+import { GROUP_NORM_GRAD_KERNEL, GROUP_NORM_KERNEL } from "../core/dnnl/group_norm.ts";
 
 /** Weights of a convolution or linear layer; `bias` is optional. */
 export interface DenseWeights {
@@ -130,9 +130,9 @@ export function defaultGroups(channels: number): number {
  * into `groups` contiguous groups, normalized by their mean and biased variance over H, W and
  * the group's channels, then scaled and shifted per channel, and with `silu` activated.
  *
- * When no gradient is being recorded (sampling) and oneDNN's kernel is registered
- * (`core/dnnl/group_norm.ts`), the whole of it is one kernel call of a few multi-threaded passes
- * instead of eight single-threaded ones.
+ * When oneDNN's kernels are registered (`core/dnnl/group_norm.ts`) the normalization and its
+ * gradient are one kernel call each, of a few multi-threaded passes instead of six to eight
+ * single-threaded ones; with no gradient being recorded (sampling) the SiLU joins the kernel.
  *
  * @returns A new tensor shaped like `x`; the caller owns it.
  * @throws {RangeError} When `groups` does not divide the channel count.
@@ -157,13 +157,22 @@ export function groupNorm(
         `by min(32, floor(C / 4)) or pass a groups option that divides it`,
     );
   }
-  if (tf.engine().state.gradientDepth === 0 && tf.getKernel(GROUP_NORM_KERNEL, tf.getBackend())) {
+  const backend = tf.getBackend();
+  const fused = tf.getKernel(GROUP_NORM_KERNEL, backend) !== undefined &&
+    tf.getKernel(GROUP_NORM_GRAD_KERNEL, backend) !== undefined;
+  if (fused && tf.engine().state.gradientDepth === 0) {
     const inputs = { x, gamma: layer.weight, beta: layer.bias };
-    const attrs = { groups, eps, silu: activate };
-    return tf.engine().runKernel(GROUP_NORM_KERNEL, inputs, attrs) as tf.Tensor4D;
+    const [y, mean, rstd] = tf.engine().runKernel(GROUP_NORM_KERNEL, inputs, {
+      groups,
+      eps,
+      silu: activate,
+    }) as tf.Tensor[];
+    tf.dispose([mean, rstd]);
+    return y as tf.Tensor4D;
   }
+  const op = fused ? fusedGroupNormOp(groups, eps) : groupNormOp(groups, eps);
   return tf.tidy(() => {
-    const y = groupNormOp(groups, eps)(x, layer.weight, layer.bias) as tf.Tensor4D;
+    const y = op(x, layer.weight, layer.bias) as tf.Tensor4D;
     return activate ? siluOp(y) as tf.Tensor4D : y;
   });
 }
@@ -384,7 +393,7 @@ export interface DropoutOptions {
  * import "@tensorflow/tfjs-backend-cpu";
  * import * as tf from "@tensorflow/tfjs-core";
  * import { Rng } from "../core/rng.ts";
-import { GROUP_NORM_KERNEL } from "../core/dnnl/group_norm.ts";
+import { GROUP_NORM_GRAD_KERNEL, GROUP_NORM_KERNEL } from "../core/dnnl/group_norm.ts";
  * import { dropout } from "./layers.ts";
  * const rng = new Rng(0);
  * const uniform = (s: number[]) => tf.tensor(rng.fillUniform(new Float32Array(s.reduce((a, b) => a * b))), s);
@@ -490,6 +499,30 @@ const unpoolOp = tf.customGrad((x) => {
  * meets a full-size tensor: on the wasm backend a reduction over a middle axis, or a broadcast
  * over a short last axis (`[N, HW, G, C/G]` against `[N, 1, G, 1]`), is many times slower.
  */
+/** GroupNorm as oneDNN's forward and gradient kernels (see `core/dnnl/group_norm.ts`). */
+function fusedGroupNormOp(groups: number, eps: number) {
+  return tf.customGrad((x, gamma, beta, save) => {
+    const inputs = { x: x as tf.Tensor, gamma: gamma as tf.Tensor, beta: beta as tf.Tensor };
+    const [y, mean, rstd] = tf.engine().runKernel(GROUP_NORM_KERNEL, inputs, {
+      groups,
+      eps,
+      silu: false,
+    }) as tf.Tensor[];
+    (save as tf.GradSaveFunc)([inputs.x, inputs.gamma, mean, rstd]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor, [xS, gammaS, meanS, rstdS]: tf.Tensor[]) =>
+        tf.engine().runKernel(GROUP_NORM_GRAD_KERNEL, {
+          dy,
+          x: xS,
+          gamma: gammaS,
+          mean: meanS,
+          rstd: rstdS,
+        }, { groups }) as tf.Tensor[],
+    };
+  });
+}
+
 function groupNormOp(groups: number, eps: number) {
   return tf.customGrad((x, gamma, beta, save) => {
     const [n, h, w, c] = (x as tf.Tensor4D).shape;

@@ -20,7 +20,10 @@ const FLAGS = {
     help: "starting configuration",
   },
   data: { type: "string", help: "dataset: mnist | cifar10:<dir> | png:<dir> | toy:<name>" },
-  model: { type: "string", help: "U-Net preset (mnist-small, cifar10, unet-bench) or mlp" },
+  model: {
+    type: "string",
+    help: "U-Net preset (mnist-medium, mnist-small, cifar10, unet-bench) or mlp",
+  },
   channels: { type: "int", min: 1, help: "U-Net base channels (overrides the model preset)" },
   "channel-mult": { type: "list", help: "U-Net channel multipliers per level, e.g. 1,2,2" },
   blocks: { type: "int", min: 1, help: "U-Net residual blocks per level" },

@@ -91,8 +91,8 @@ export const EDM_PRESETS = {
   mnist: {
     ...BASE,
     data: "mnist:train",
-    model: "mnist-small",
-    kimg: 50,
+    model: "mnist-medium",
+    kimg: 80,
     lr: 2e-3,
     checkpointKimg: 5,
     sampleKimg: 10,

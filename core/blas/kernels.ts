@@ -17,7 +17,11 @@ import { type TensorViews, tensorViews, type ViewableBackend } from "./tensor_vi
 import type { DnnlConv, DnnlConvGeometry } from "../dnnl/conv.ts";
 import type { DnnlMatMul } from "../dnnl/matmul.ts";
 import type { DnnlElementwise } from "../dnnl/elementwise.ts";
-import { type DnnlGroupNorm, GROUP_NORM_KERNEL } from "../dnnl/group_norm.ts";
+import {
+  type DnnlGroupNorm,
+  GROUP_NORM_GRAD_KERNEL,
+  GROUP_NORM_KERNEL,
+} from "../dnnl/group_norm.ts";
 
 /** Names of the kernels this module provides. */
 export const BLAS_KERNEL_NAMES: readonly string[] = [
@@ -30,7 +34,12 @@ export const BLAS_KERNEL_NAMES: readonly string[] = [
 ];
 
 /** Kernels served only when oneDNN's element-wise functions are given (see `elementwise`). */
-export const DNNL_KERNEL_NAMES: readonly string[] = ["Sigmoid", "Softmax", GROUP_NORM_KERNEL];
+export const DNNL_KERNEL_NAMES: readonly string[] = [
+  "Sigmoid",
+  "Softmax",
+  GROUP_NORM_KERNEL,
+  GROUP_NORM_GRAD_KERNEL,
+];
 
 /** Options of {@linkcode blasKernelConfigs}. */
 export interface BlasKernelOptions {
@@ -85,7 +94,10 @@ export function blasKernelConfigs(
 ): tf.KernelConfig[] {
   const { backend, fallbacks, conv, dnnlMatMul, elementwise, groupNorm } = options;
   const sgemm = blas.sgemm;
-  const funcs: Record<string, (args: Args, views: TensorViews) => tf.TensorInfo | null> = {
+  const funcs: Record<
+    string,
+    (args: Args, views: TensorViews) => tf.TensorInfo | tf.TensorInfo[] | null
+  > = {
     BatchMatMul: (args, views) => matMul(sgemm, dnnlMatMul, args, views, false),
     _FusedMatMul: (args, views) => matMul(sgemm, dnnlMatMul, args, views, true),
     Conv2D: (args, views) => conv2D(sgemm, conv, args, views, false),
@@ -95,6 +107,7 @@ export function blasKernelConfigs(
     Sigmoid: (args, views) => sigmoid(elementwise!, args, views),
     Softmax: (args, views) => softmax(elementwise!, args, views),
     [GROUP_NORM_KERNEL]: (args, views) => groupNormKernel(groupNorm!, args, views),
+    [GROUP_NORM_GRAD_KERNEL]: (args, views) => groupNormGradKernel(groupNorm!, args, views),
   };
   const names = elementwise && groupNorm
     ? [...BLAS_KERNEL_NAMES, ...DNNL_KERNEL_NAMES]
@@ -285,15 +298,54 @@ function groupNormKernel(groupNorm: DnnlGroupNorm, args: Args, views: TensorView
   const { x, gamma, beta } = args.inputs as Record<"x" | "gamma" | "beta", tf.TensorInfo>;
   const { groups, eps, silu } = args.attrs as { groups: number; eps: number; silu: boolean };
   const [n, h, w, c] = x.shape;
-  const out = views.alloc([...x.shape]);
-  const shape = { n, h, w, c, groups, eps, silu };
+  const outs = [views.alloc([...x.shape]), views.alloc([n, groups]), views.alloc([n, groups])];
+  const [y, mean, rstd] = outs.map((t) => views.view(t));
   const ok = allFloat32(x, gamma, beta) && x.shape.length === 4 &&
-    groupNorm.run(shape, views.view(x), views.view(gamma), views.view(beta), views.view(out));
-  if (ok) return out;
-  views.free(out);
+    groupNorm.forward(
+      { n, h, w, c, groups, eps, silu },
+      views.view(x),
+      views.view(gamma),
+      views.view(beta),
+      {
+        y,
+        mean,
+        rstd,
+      },
+    );
+  return ok ? outs : declined(views, outs, GROUP_NORM_KERNEL, x.shape, groups);
+}
+
+function groupNormGradKernel(groupNorm: DnnlGroupNorm, args: Args, views: TensorViews) {
+  const inputs = args.inputs as Record<"dy" | "x" | "gamma" | "mean" | "rstd", tf.TensorInfo>;
+  const { groups } = args.attrs as { groups: number };
+  const { x, gamma } = inputs;
+  const [n, h, w, c] = x.shape;
+  const outs = [views.alloc([...x.shape]), views.alloc([c]), views.alloc([c])];
+  const [dx, dgamma, dbeta] = outs.map((t) => views.view(t));
+  const [dyV, xV, gammaV, meanV, rstdV] = [inputs.dy, x, gamma, inputs.mean, inputs.rstd].map((t) =>
+    views.view(t)
+  );
+  const ok = allFloat32(...Object.values(inputs)) && x.shape.length === 4 &&
+    groupNorm.backward(
+      { n, h, w, c, groups, eps: 0, silu: false },
+      { dy: dyV, x: xV, gamma: gammaV, mean: meanV, rstd: rstdV },
+      { dx, dgamma, dbeta },
+    );
+  return ok ? outs : declined(views, outs, GROUP_NORM_GRAD_KERNEL, x.shape, groups);
+}
+
+// oneDNN creates these primitives for any float32 NHWC shape; should it not, say how to go on.
+function declined(
+  views: TensorViews,
+  outs: tf.TensorInfo[],
+  name: string,
+  shape: number[],
+  groups: number,
+): never {
+  outs.forEach((t) => views.free(t));
   throw new Error(
-    `${GROUP_NORM_KERNEL}: oneDNN declined x [${x.shape}] with ${groups} groups; set ` +
-      `DIFFUSE_DNNL=0 to use the composed GroupNorm`,
+    `${name}: oneDNN declined x [${shape}] with ${groups} groups; set DIFFUSE_DNNL=0 to use ` +
+      `the composed GroupNorm`,
   );
 }
 
