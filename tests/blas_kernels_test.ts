@@ -416,6 +416,16 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "loadDnnl() with a missing library says why instead of throwing",
+  ignore: !ffi,
+  fn() {
+    const r = loadDnnl({ libraryPath: "/nonexistent/libdnnl.so.2" });
+    assert.equal(r.ok, false);
+    if (!r.ok) assert.match(r.why, /cannot open \/nonexistent\/libdnnl\.so\.2/);
+  },
+});
+
 Deno.test("DIFFUSE_BLAS=0 turns native BLAS off", async () => {
   await selectBackend({ backend: "cpu", log: () => {} });
   const previous = Deno.env.get("DIFFUSE_BLAS");

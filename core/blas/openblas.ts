@@ -18,6 +18,8 @@
  * @module
  */
 
+import { pinLibrary } from "../pin_library.ts";
+
 /** Row-major layout and transpose flags of the CBLAS interface. */
 const CBLAS_ROW_MAJOR = 101;
 const CBLAS_NO_TRANS = 111;
@@ -194,25 +196,9 @@ export function loadBlas(options: LoadBlasOptions = {}): LoadBlasResult {
   return { ok: false, why };
 }
 
-const RTLD_LAZY = 0x1, RTLD_NODELETE = 0x1000;
-
-// Keeps the library (and its OpenMP runtime) loaded until the process ends; best effort.
-function pin(path: string): void {
-  if (Deno.build.os !== "linux") return;
-  try {
-    const libc = Deno.dlopen("libc.so.6", {
-      dlopen: { parameters: ["buffer", "i32"], result: "pointer" },
-    });
-    libc.symbols.dlopen(new TextEncoder().encode(`${path}\0`), RTLD_LAZY | RTLD_NODELETE);
-    libc.close();
-  } catch {
-    // not glibc: nothing to pin with
-  }
-}
-
 function openLibrary(path: string): BlasLibrary {
   const lib = Deno.dlopen(path, SYMBOLS);
-  pin(path);
+  pinLibrary(path);
   const s = lib.symbols;
   let closed = false;
   const config = s.openblas_get_config?.();

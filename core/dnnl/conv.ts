@@ -11,7 +11,7 @@
  * @module
  */
 import type { ConvGeometry } from "../blas/conv_gemm.ts";
-import { DNNL, type Dnnl, type Primitive } from "./onednn.ts";
+import { DNNL, type Dnnl, type DnnlSymbols, type Primitive } from "./onednn.ts";
 
 /** Shapes of one convolution with its four padding amounts (tfjs `Conv2DInfo` satisfies it). */
 export interface DnnlConvGeometry extends ConvGeometry {
@@ -157,6 +157,29 @@ export function createDnnlConv(dnnl: Dnnl): DnnlConv {
     return f.reorder ? f.buffer! : filter;
   };
 
+  // A gradient primitive ("d": input, "w": filter) hinted by the forward one, with its filter
+  // memory: reordered into oneDNN's layout for "d", out of it for "w".
+  const gradientPlan = (
+    kind: "d" | "w",
+    g: DnnlConvGeometry,
+    init: (s: DnnlSymbols, op: Uint8Array<ArrayBuffer>, d: ReturnType<typeof mds>) => number,
+    query: number,
+  ): Plan | null =>
+    planned(`${kind}${geometryKey(g)}`, () => {
+      const hint = hintFor(g);
+      if (hint === null) return null;
+      const d = mds(g);
+      const p = dnnl.primitive((s, op) => init(s, op, d), hint);
+      if (p === null) return null;
+      const filterMem = filterPlan(p, query, d.userW, kind === "d");
+      if (filterMem === null) return null;
+      return {
+        main: p,
+        filter: filterMem,
+        mem: { src: dnnl.memory(d.src), dst: dnnl.memory(d.dst) },
+      };
+    });
+
   return {
     forward(g, x, filter, bias, y) {
       const plan = planned(`f${geometryKey(g)}${bias ? "b" : ""}`, () => {
@@ -182,11 +205,10 @@ export function createDnnlConv(dnnl: Dnnl): DnnlConv {
       return true;
     },
     backwardData(g, dy, filter, dx) {
-      const plan = planned(`d${geometryKey(g)}`, () => {
-        const hint = hintFor(g);
-        if (hint === null) return null;
-        const d = mds(g);
-        const p = dnnl.primitive((s, op) =>
+      const plan = gradientPlan(
+        "d",
+        g,
+        (s, op, d) =>
           s.dnnl_convolution_backward_data_desc_init(
             op,
             DNNL.convolutionDirect,
@@ -196,16 +218,9 @@ export function createDnnlConv(dnnl: Dnnl): DnnlConv {
             d.strides,
             d.padL,
             d.padR,
-          ), hint);
-        if (p === null) return null;
-        const filterMem = filterPlan(p, DNNL.queryWeightsMd, d.userW, true);
-        if (filterMem === null) return null;
-        return {
-          main: p,
-          filter: filterMem,
-          mem: { src: dnnl.memory(d.src), dst: dnnl.memory(d.dst) },
-        };
-      });
+          ),
+        DNNL.queryWeightsMd,
+      );
       if (plan === null) return false;
       const w = runFilterIn(plan, filter);
       dnnl.execute(plan.main, [
@@ -216,11 +231,10 @@ export function createDnnlConv(dnnl: Dnnl): DnnlConv {
       return true;
     },
     backwardWeights(g, x, dy, dw) {
-      const plan = planned(`w${geometryKey(g)}`, () => {
-        const hint = hintFor(g);
-        if (hint === null) return null;
-        const d = mds(g);
-        const p = dnnl.primitive((s, op) =>
+      const plan = gradientPlan(
+        "w",
+        g,
+        (s, op, d) =>
           s.dnnl_convolution_backward_weights_desc_init(
             op,
             DNNL.convolutionDirect,
@@ -231,16 +245,9 @@ export function createDnnlConv(dnnl: Dnnl): DnnlConv {
             d.strides,
             d.padL,
             d.padR,
-          ), hint);
-        if (p === null) return null;
-        const filterMem = filterPlan(p, DNNL.queryDiffWeightsMd, d.userW, false);
-        if (filterMem === null) return null;
-        return {
-          main: p,
-          filter: filterMem,
-          mem: { src: dnnl.memory(d.src), dst: dnnl.memory(d.dst) },
-        };
-      });
+          ),
+        DNNL.queryDiffWeightsMd,
+      );
       if (plan === null) return false;
       const f = plan.filter;
       dnnl.execute(plan.main, [

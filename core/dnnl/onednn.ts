@@ -18,6 +18,8 @@
  * @module
  */
 
+import { pinLibrary } from "../pin_library.ts";
+
 /** Byte size reserved for one `dnnl_memory_desc_t` (696 in v2.6). */
 const MD_BYTES = 1024;
 /** Byte size reserved for one operation descriptor (`dnnl_convolution_desc_t` is 5976 in v2.6). */
@@ -41,9 +43,6 @@ export const DNNL = {
   eltwiseSquare: 79,
   binaryAdd: 131056,
   binaryMul: 131057,
-  reductionSum: 196596,
-  reductionSumOfSquares: 196602, // reduction_norm_lp_power_p_sum with p = 2
-  argPostOpSrc1: (index: number): number => 16384 * (index + 1) | 2,
   queryImplInfo: 8,
   querySrcMd: 129,
   queryDiffSrcMd: 130,
@@ -57,11 +56,6 @@ export const DNNL = {
   argDiffDst: 145,
   argDiffWeights: 161,
 } as const;
-
-/** One post-op of a primitive: a binary op with a second tensor, or an element-wise function. */
-export type PostOp =
-  | { kind: "binary"; alg: number; src1: MemoryDesc }
-  | { kind: "eltwise"; alg: number; alpha: number; beta: number };
 
 const SYMBOLS = {
   dnnl_version: { parameters: [], result: "pointer" },
@@ -88,22 +82,10 @@ const SYMBOLS = {
     parameters: ["buffer", "i32", "buffer", "i32"],
     result: "i32",
   },
-  dnnl_reduction_desc_init: {
-    parameters: ["buffer", "i32", "buffer", "buffer", "f32", "f32"],
-    result: "i32",
-  },
   dnnl_binary_desc_init: {
     parameters: ["buffer", "i32", "buffer", "buffer", "buffer"],
     result: "i32",
   },
-  dnnl_primitive_attr_create: { parameters: ["buffer"], result: "i32" },
-  dnnl_primitive_attr_set_post_ops: { parameters: ["pointer", "pointer"], result: "i32" },
-  dnnl_post_ops_create: { parameters: ["buffer"], result: "i32" },
-  dnnl_post_ops_append_eltwise: {
-    parameters: ["pointer", "f32", "i32", "f32", "f32"],
-    result: "i32",
-  },
-  dnnl_post_ops_append_binary: { parameters: ["pointer", "i32", "buffer"], result: "i32" },
   dnnl_memory_desc_equal: { parameters: ["pointer", "pointer"], result: "i32" },
   dnnl_memory_desc_get_size: { parameters: ["pointer"], result: "usize" },
   dnnl_convolution_forward_desc_init: {
@@ -152,7 +134,6 @@ const SYMBOLS = {
     result: "i32",
   },
   dnnl_primitive_desc_query_md: { parameters: ["pointer", "i32", "i32"], result: "pointer" },
-  dnnl_primitive_desc_destroy: { parameters: ["pointer"], result: "i32" },
   dnnl_primitive_create: { parameters: ["buffer", "pointer"], result: "i32" },
   dnnl_primitive_destroy: { parameters: ["pointer"], result: "i32" },
   dnnl_primitive_execute: {
@@ -199,7 +180,6 @@ export interface Dnnl {
   primitive(
     init: (symbols: Lib, opDesc: Uint8Array<ArrayBuffer>) => number,
     hint?: Primitive,
-    postOps?: readonly PostOp[],
   ): Primitive | null;
   /** A reorder from one layout to another; `null` when unsupported. */
   reorder(from: Deno.PointerValue, to: Deno.PointerValue): Primitive | null;
@@ -284,7 +264,7 @@ export function loadDnnl(options: LoadDnnlOptions = {}): LoadDnnlResult {
 function openDnnl(path: string): LoadDnnlResult {
   passiveOpenMp();
   const lib = Deno.dlopen(path, SYMBOLS);
-  pin(path);
+  pinLibrary(path);
   const s = lib.symbols;
   const v = new Deno.UnsafePointerView(s.dnnl_version()!);
   const [major, minor, patch] = [v.getInt32(0), v.getInt32(4), v.getInt32(8)];
@@ -308,20 +288,6 @@ function openDnnl(path: string): LoadDnnlResult {
     return { handle, desc: pd, impl };
   };
 
-  // Primitive attributes carrying a post-op chain (kept for the process: primitives are cached).
-  const attributes = (postOps: readonly PostOp[]): Deno.PointerValue => {
-    check(s.dnnl_post_ops_create(out), "post_ops_create");
-    const po = ptrOut();
-    for (const p of postOps) {
-      if (p.kind === "binary") check(s.dnnl_post_ops_append_binary(po, p.alg, p.src1), "post-op");
-      else check(s.dnnl_post_ops_append_eltwise(po, 1, p.alg, p.alpha, p.beta), "post-op");
-    }
-    check(s.dnnl_primitive_attr_create(out), "attr_create");
-    const attr = ptrOut();
-    check(s.dnnl_primitive_attr_set_post_ops(attr, po), "set_post_ops");
-    return attr;
-  };
-
   const dnnl: Dnnl = {
     path,
     version: `${major}.${minor}.${patch}`,
@@ -341,11 +307,10 @@ function openDnnl(path: string): LoadDnnlResult {
       check(s.dnnl_memory_desc_init_by_strides(md, dims.length, d, DNNL.f32, st), "memory_desc");
       return md;
     },
-    primitive(init, hint, postOps) {
+    primitive(init, hint) {
       const op = new Uint8Array(OP_DESC_BYTES);
       if (init(s, op) !== 0) return null;
-      const attr = postOps?.length ? attributes(postOps) : null;
-      if (s.dnnl_primitive_desc_create(out, op, attr, engine, hint?.desc ?? null) !== 0) {
+      if (s.dnnl_primitive_desc_create(out, op, null, engine, hint?.desc ?? null) !== 0) {
         return null;
       }
       return build(ptrOut());
@@ -403,20 +368,4 @@ function passiveOpenMp(): void {
 function check(status: number, what: string, soft = false): number {
   if (status !== 0 && !soft) throw new Error(`oneDNN ${what} failed with status ${status}`);
   return status;
-}
-
-const RTLD_LAZY = 0x1, RTLD_NODELETE = 0x1000;
-
-// Keeps the library and its OpenMP runtime loaded until the process ends (see openblas.ts).
-function pin(path: string): void {
-  if (Deno.build.os !== "linux") return;
-  try {
-    const libc = Deno.dlopen("libc.so.6", {
-      dlopen: { parameters: ["buffer", "i32"], result: "pointer" },
-    });
-    libc.symbols.dlopen(new TextEncoder().encode(`${path}\0`), RTLD_LAZY | RTLD_NODELETE);
-    libc.close();
-  } catch {
-    // not glibc: nothing to pin with
-  }
 }
