@@ -223,18 +223,27 @@ for (const backend of ["wasm", "cpu"] as const) {
   }
 
   Deno.test({
-    name: `BLAS kernels on ${backend} leave no tensors or backend buffers behind`,
+    name: `native kernels on ${backend} leave no tensors or backend buffers behind`,
     ignore: noBlas,
     async fn() {
       await selectBackend({ backend, log: () => {} });
       assert.ok(registerBlasKernels({ backend }).enabled);
       const c = CONV_CASES[0];
-      tf.dispose(tf.tidy(() => convKernels(c, 1))); // warm-up allocations
+      const layer = { weight: tf.ones([6]), bias: tf.zeros([6]) };
+      // Convolutions, products, and GroupNorm for sampling and (with its gradient) training.
+      const all = () => {
+        const x = randn([2, 3, 4, 6], 2) as tf.Tensor4D;
+        const norm = (t: tf.Tensor) => groupNorm(t as tf.Tensor4D, layer, { silu: true });
+        const grads = hasGradients ? [tf.grad((t: tf.Tensor) => tf.sum(norm(t)))(x)] : [];
+        return [...convKernels(c, 1), ...matMulKernel(MATMUL_CASES[3], 1), norm(x), ...grads];
+      };
+      tf.dispose(tf.tidy(all)); // warm-up allocations
       const tensors = tf.memory().numTensors;
       const buffers = tf.engine().backend.numDataIds();
-      tf.dispose(tf.tidy(() => [...convKernels(c, 1), ...matMulKernel(MATMUL_CASES[3], 1)]));
+      tf.dispose(tf.tidy(all));
       assert.equal(tf.memory().numTensors, tensors);
       assert.equal(tf.engine().backend.numDataIds(), buffers);
+      tf.dispose([layer.weight, layer.bias]);
     },
   });
 }
