@@ -17,19 +17,12 @@ import { createProgress } from "../core/progress.ts";
 import { countParams, type Params } from "../core/params.ts";
 import { rngNoise } from "../core/noise.ts";
 import { loadDataset } from "../data/load_dataset.ts";
-import { type Batch, batches, type BatchPosition } from "../data/dataset.ts";
+import { type Batch, batches } from "../data/dataset.ts";
 import { buildModel, type ModelSpec, modelSpecFor } from "../models/build_network.ts";
 import { ddpmDenoiser, ddpmEpsNetwork } from "../models/ddpm_param.ts";
 import { ddpmProcess, respaceDdpm, spaceTimesteps } from "../schedules/ddpm.ts";
 import { ddpmSampler } from "../samplers/ddpm_generate.ts";
-import {
-  adamScalars,
-  adamStateTensors,
-  adamStep,
-  createAdam,
-  disposeAdam,
-  restoreAdam,
-} from "./adam.ts";
+import { adamScalars, adamStateTensors, adamStep } from "./adam.ts";
 import { createEma, emaUpdate } from "./ema.ts";
 import type { DdpmTrainConfig } from "./ddpm_config.ts";
 import { type DdpmDecoder, ddpmSimpleLoss, ddpmVlbTerms } from "./ddpm_loss.ts";
@@ -42,15 +35,8 @@ import {
 } from "./ddpm_importance.ts";
 import { CHECKPOINT_FILE, writeRunCheckpoint } from "./run_checkpoint.ts";
 import { writePreview } from "./preview.ts";
-import { truncateMetrics, writeLossPlot } from "./metrics_log.ts";
-import {
-  checkResumable,
-  checkSameModel,
-  createRunCadence,
-  nonFiniteLossError,
-  openRun,
-  stopReason,
-} from "./_loop_utils.ts";
+import { runTrainingLoop, startRun } from "./run_loop.ts";
+import { checkResumable, checkSameModel, createRunCadence, openRun } from "./_loop_utils.ts";
 import type { RunStateBase, TrainLoopOptions, TrainLoopResult } from "./train_loop_types.ts";
 
 /** Options of {@linkcode trainDdpm}. */
@@ -92,7 +78,7 @@ export async function trainDdpm(
   config: DdpmTrainConfig,
   options: TrainDdpmOptions,
 ): Promise<TrainDdpmResult> {
-  const { runDir, resume = false, signal, progress = true, maxSteps = Infinity } = options;
+  const { runDir, resume = false, progress = true } = options;
   const log = options.log ?? ((m: string) => console.error(m));
   const started = performance.now();
   const ckptPath = join(runDir, CHECKPOINT_FILE);
@@ -127,29 +113,17 @@ export async function trainDdpm(
   }
   const model = buildModel(spec);
   const ema = createEma(params);
-  let adam = createAdam(params);
-  let step = 0, imagesSeen = 0, trainSeconds = 0, lastLoss = NaN;
-  let position: BatchPosition | null = null;
-  let history = config.loss === "vlb" ? createTimestepHistory(config.T) : null;
-  if (saved) {
-    saved.assign("net.", params);
-    saved.assign("ema.", ema);
-    disposeAdam(adam);
-    adam = restoreAdam(params, {
-      tensors: saved.tensorsWithPrefix("adam."),
-      scalars: saved.state.adam,
-    });
-    step = saved.state.step;
-    imagesSeen = saved.state.imagesSeen;
-    trainSeconds = saved.state.trainSeconds;
-    lastLoss = saved.state.lastLoss;
-    position = saved.state.data;
-    history = saved.state.importance ?? history;
-    rng.restore(saved.state.rng);
-    saved.dispose();
-    await truncateMetrics(join(runDir, "metrics.jsonl"), step);
-    log(`resumed ${ckptPath} at step ${step} (${(imagesSeen / 1000).toFixed(1)} kimg)`);
-  }
+  let history = saved?.state.importance ??
+    (config.loss === "vlb" ? createTimestepHistory(config.T) : null);
+  const { run, adam } = await startRun({
+    saved,
+    params,
+    ema,
+    rng,
+    runDir,
+    checkpointPath: ckptPath,
+    log,
+  });
   await Deno.mkdir(runDir, { recursive: true });
   log(
     `model ${spec.name}: ${countParams(params).toLocaleString("en-US")} parameters; ` +
@@ -172,7 +146,7 @@ export async function trainDdpm(
   const trainable = Object.values(params).filter((v) => v.trainable);
   const it = batches(
     dataset,
-    position ? { batchSize: config.batchSize, resume: position } : {
+    run.position ? { batchSize: config.batchSize, resume: run.position } : {
       batchSize: config.batchSize,
       rng,
     },
@@ -180,9 +154,6 @@ export async function trainDdpm(
 
   const totalImages = Math.round(config.kimg * 1000);
   const bar = progress ? createProgress({ total: totalImages, label: "train", unit: "img" }) : null;
-  let gridPath: string | undefined;
-  let stoppedEarly: string | undefined;
-  let stepsThisCall = 0;
   // Gradients (and the bound's terms) wait here until the loss is known to be finite.
   let pending: {
     grads: Record<string, tf.Tensor>;
@@ -197,13 +168,13 @@ export async function trainDdpm(
       format: "diffuse-ddpm/1",
       config,
       model: spec,
-      step,
-      imagesSeen,
+      step: run.step,
+      imagesSeen: run.imagesSeen,
       rng: rng.state(),
-      data: position,
+      data: run.position,
       adam: adamScalars(adam),
-      lastLoss,
-      trainSeconds,
+      lastLoss: run.lastLoss,
+      trainSeconds: run.trainSeconds,
       importance: history,
     };
     await writeRunCheckpoint(ckptPath, { params, ema, adam: adamStateTensors(adam), state });
@@ -213,7 +184,7 @@ export async function trainDdpm(
   const cadence = createRunCadence({
     runDir,
     totalImages,
-    imagesSeen,
+    imagesSeen: run.imagesSeen,
     logEvery: config.logEvery,
     checkpointKimg: config.checkpointKimg,
     sampleKimg: config.sampleKimg,
@@ -222,58 +193,25 @@ export async function trainDdpm(
     preview,
   });
 
-  while (imagesSeen < totalImages) {
-    stoppedEarly = stopReason({
-      signal,
-      started,
-      maxMinutes: config.maxMinutes,
-      stepsThisCall,
-      maxSteps,
-    });
-    if (stoppedEarly) break;
-    const t0 = performance.now();
-    const batch: Batch = it.next().value as Batch;
-    const lossValue = await trainStep(batch);
-    if (!Number.isFinite(lossValue)) {
-      bar?.finish();
-      discardPending();
-      throw await nonFiniteLossError(lossValue, {
-        step: step + 1,
-        checkpointPath: ckptPath,
-        hint: `Lower --lr (now ${config.lr}), then --resume or start a new --out`,
-      });
-    }
-    applyUpdate();
-    lastLoss = lossValue;
-    step++;
-    stepsThisCall++;
-    imagesSeen += batch.size;
-    position = batch.next;
-    trainSeconds += (performance.now() - t0) / 1000;
-    options.onStep?.({ step, imagesSeen, loss: lossValue });
-    bar?.update(Math.min(imagesSeen, totalImages), { loss: lossValue, kimg: imagesSeen / 1000 });
-    gridPath = await cadence.afterStep({
-      step,
-      imagesSeen,
-      loss: lossValue,
-      batchSize: batch.size,
-      trainSeconds,
-    }) ?? gridPath;
-    // Yield so Ctrl-C and timers run between steps.
-    await new Promise((r) => setTimeout(r, 0));
-  }
-  bar?.finish({ loss: lastLoss });
-  await save();
-  if (stoppedEarly !== "maxSteps") {
-    gridPath = await preview(join(runDir, "samples.png"));
-    await writeLossPlot(join(runDir, "metrics.jsonl"), join(runDir, "loss.svg"));
-  }
-  const seconds = (performance.now() - started) / 1000;
-  log(`checkpoint saved to ${ckptPath}` + (stoppedEarly ? ` (${stoppedEarly})` : ""));
-  return { step, imagesSeen, lastLoss, seconds, checkpointPath: ckptPath, gridPath, stoppedEarly };
+  return await runTrainingLoop({
+    counters: run,
+    totalImages,
+    batches: it,
+    evaluate: trainStep,
+    apply: applyUpdate,
+    discard: discardPending,
+    save,
+    preview,
+    cadence,
+    bar,
+    started,
+    maxMinutes: config.maxMinutes,
+    checkpointPath: ckptPath,
+    nonFiniteHint: `Lower --lr (now ${config.lr}), then --resume or start a new --out`,
+  }, options);
 
   function currentLr(): number {
-    return config.lr * Math.min(imagesSeen / Math.max(config.lrRampupKimg * 1000, 1e-8), 1);
+    return config.lr * Math.min(run.imagesSeen / Math.max(config.lrRampupKimg * 1000, 1e-8), 1);
   }
 
   // One loss and gradient evaluation (Algorithm 1, lines 2-5); returns the loss value.
@@ -308,7 +246,13 @@ export async function trainDdpm(
     for (const [name, v] of Object.entries(params)) if (grads[v.name]) named[name] = grads[v.name];
     const termValues = terms ? await terms.data() as Float32Array : undefined;
     terms?.dispose();
-    pending = { grads: named, imagesBefore: imagesSeen, size: batch.size, t, terms: termValues };
+    pending = {
+      grads: named,
+      imagesBefore: run.imagesSeen,
+      size: batch.size,
+      t,
+      terms: termValues,
+    };
     const loss = (await value.data())[0];
     value.dispose();
     // A finite mean can hide a non-finite term only through a zero weight; check the terms too.

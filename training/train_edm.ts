@@ -14,15 +14,8 @@ import { UserError } from "../core/errors.ts";
 import { createProgress } from "../core/progress.ts";
 import { countParams, type Params } from "../core/params.ts";
 import { loadDataset } from "../data/load_dataset.ts";
-import { type Batch, batches, type BatchPosition } from "../data/dataset.ts";
-import {
-  adamScalars,
-  adamStateTensors,
-  adamStep,
-  createAdam,
-  disposeAdam,
-  restoreAdam,
-} from "./adam.ts";
+import { type Batch, batches } from "../data/dataset.ts";
+import { adamScalars, adamStateTensors, adamStep } from "./adam.ts";
 import { createEma, emaUpdate } from "./ema.ts";
 import { augment, augmentLabelDim } from "./augment.ts";
 import type { EdmTrainConfig } from "./edm_config.ts";
@@ -31,15 +24,8 @@ import { objectiveFor } from "./objective.ts";
 import { rngNoise } from "../core/noise.ts";
 import { CHECKPOINT_FILE, writeRunCheckpoint } from "./run_checkpoint.ts";
 import { writePreview } from "./preview.ts";
-import { truncateMetrics, writeLossPlot } from "./metrics_log.ts";
-import {
-  checkResumable,
-  checkSameModel,
-  createRunCadence,
-  nonFiniteLossError,
-  openRun,
-  stopReason,
-} from "./_loop_utils.ts";
+import { runTrainingLoop, startRun } from "./run_loop.ts";
+import { checkResumable, checkSameModel, createRunCadence, openRun } from "./_loop_utils.ts";
 import type { RunStateBase, TrainLoopOptions, TrainLoopResult } from "./train_loop_types.ts";
 
 /** Options of {@linkcode trainEdm}. */
@@ -76,7 +62,7 @@ export async function trainEdm(
   config: EdmTrainConfig,
   options: TrainEdmOptions,
 ): Promise<TrainEdmResult> {
-  const { runDir, resume = false, signal, progress = true, maxSteps = Infinity } = options;
+  const { runDir, resume = false, progress = true } = options;
   const log = options.log ?? ((m: string) => console.error(m));
   const started = performance.now();
   const ckptPath = join(runDir, CHECKPOINT_FILE);
@@ -99,27 +85,15 @@ export async function trainEdm(
   }
   const model = buildModel(spec);
   const ema = createEma(params);
-  let adam = createAdam(params);
-  let step = 0, imagesSeen = 0, trainSeconds = 0, lastLoss = NaN;
-  let position: BatchPosition | null = null;
-  if (saved) {
-    saved.assign("net.", params);
-    saved.assign("ema.", ema);
-    disposeAdam(adam);
-    adam = restoreAdam(params, {
-      tensors: saved.tensorsWithPrefix("adam."),
-      scalars: saved.state.adam,
-    });
-    step = saved.state.step;
-    imagesSeen = saved.state.imagesSeen;
-    trainSeconds = saved.state.trainSeconds;
-    lastLoss = saved.state.lastLoss;
-    position = saved.state.data;
-    rng.restore(saved.state.rng);
-    saved.dispose();
-    await truncateMetrics(join(runDir, "metrics.jsonl"), step);
-    log(`resumed ${ckptPath} at step ${step} (${(imagesSeen / 1000).toFixed(1)} kimg)`);
-  }
+  const { run, adam } = await startRun({
+    saved,
+    params,
+    ema,
+    rng,
+    runDir,
+    checkpointPath: ckptPath,
+    log,
+  });
   await Deno.mkdir(runDir, { recursive: true });
   log(
     `model ${spec.name}: ${countParams(params).toLocaleString("en-US")} parameters; ` +
@@ -133,7 +107,7 @@ export async function trainEdm(
   const trainable = Object.values(params).filter((v) => v.trainable);
   const it = batches(
     dataset,
-    position ? { batchSize: config.batchSize, resume: position } : {
+    run.position ? { batchSize: config.batchSize, resume: run.position } : {
       batchSize: config.batchSize,
       rng,
     },
@@ -141,9 +115,6 @@ export async function trainEdm(
 
   const totalImages = Math.round(config.kimg * 1000);
   const bar = progress ? createProgress({ total: totalImages, label: "train", unit: "img" }) : null;
-  let gridPath: string | undefined;
-  let stoppedEarly: string | undefined;
-  let stepsThisCall = 0;
   // Gradients wait here between trainStep and applyUpdate, until the loss is known to be finite.
   let pending: { grads: Record<string, tf.Tensor>; imagesBefore: number; size: number } | null =
     null;
@@ -154,13 +125,13 @@ export async function trainEdm(
       format: "diffuse-edm/1",
       config,
       model: spec,
-      step,
-      imagesSeen,
+      step: run.step,
+      imagesSeen: run.imagesSeen,
       rng: rng.state(),
-      data: position,
+      data: run.position,
       adam: adamScalars(adam),
-      lastLoss,
-      trainSeconds,
+      lastLoss: run.lastLoss,
+      trainSeconds: run.trainSeconds,
     };
     await writeRunCheckpoint(ckptPath, { params, ema, adam: adamStateTensors(adam), state });
   };
@@ -168,7 +139,7 @@ export async function trainEdm(
   const cadence = createRunCadence({
     runDir,
     totalImages,
-    imagesSeen,
+    imagesSeen: run.imagesSeen,
     logEvery: config.logEvery,
     checkpointKimg: config.checkpointKimg,
     sampleKimg: config.sampleKimg,
@@ -177,61 +148,31 @@ export async function trainEdm(
     preview,
   });
 
-  while (imagesSeen < totalImages) {
-    stoppedEarly = stopReason({
-      signal,
-      started,
-      maxMinutes: config.maxMinutes,
-      stepsThisCall,
-      maxSteps,
-    });
-    if (stoppedEarly) break;
-    const t0 = performance.now();
-    const batch: Batch = it.next().value as Batch;
-    const value = trainStep(batch);
-    const lossValue = (await value.data())[0] / pixelsPerImage;
-    value.dispose();
-    if (!Number.isFinite(lossValue)) {
-      bar?.finish();
-      throw await nonFiniteLossError(lossValue, {
-        step: step + 1,
-        checkpointPath: ckptPath,
-        hint:
-          `Lower --lr (now ${config.lr}) or raise --lr-rampup, then --resume or start a new --out`,
-      });
-    }
-    // The update is applied only once the loss is known to be finite.
-    applyUpdate();
-    lastLoss = lossValue;
-    step++;
-    stepsThisCall++;
-    imagesSeen += batch.size;
-    position = batch.next;
-    trainSeconds += (performance.now() - t0) / 1000;
-    options.onStep?.({ step, imagesSeen, loss: lossValue });
-    bar?.update(Math.min(imagesSeen, totalImages), { loss: lossValue, kimg: imagesSeen / 1000 });
-    gridPath = await cadence.afterStep({
-      step,
-      imagesSeen,
-      loss: lossValue,
-      batchSize: batch.size,
-      trainSeconds,
-    }) ?? gridPath;
-    // Yield so Ctrl-C and timers run between steps.
-    await new Promise((r) => setTimeout(r, 0));
-  }
-  bar?.finish({ loss: lastLoss });
-  await save();
-  if (stoppedEarly !== "maxSteps") {
-    gridPath = await preview(join(runDir, "samples.png"));
-    await writeLossPlot(join(runDir, "metrics.jsonl"), join(runDir, "loss.svg"));
-  }
-  const seconds = (performance.now() - started) / 1000;
-  log(`checkpoint saved to ${ckptPath}` + (stoppedEarly ? ` (${stoppedEarly})` : ""));
-  return { step, imagesSeen, lastLoss, seconds, checkpointPath: ckptPath, gridPath, stoppedEarly };
+  return await runTrainingLoop({
+    counters: run,
+    totalImages,
+    batches: it,
+    async evaluate(batch) {
+      const value = trainStep(batch);
+      const loss = (await value.data())[0] / pixelsPerImage;
+      value.dispose();
+      return loss;
+    },
+    apply: applyUpdate,
+    discard: discardPending,
+    save,
+    preview,
+    cadence,
+    bar,
+    started,
+    maxMinutes: config.maxMinutes,
+    checkpointPath: ckptPath,
+    nonFiniteHint:
+      `Lower --lr (now ${config.lr}) or raise --lr-rampup, then --resume or start a new --out`,
+  }, options);
 
   function currentLr(): number {
-    return config.lr * Math.min(imagesSeen / Math.max(config.lrRampupKimg * 1000, 1e-8), 1);
+    return config.lr * Math.min(run.imagesSeen / Math.max(config.lrRampupKimg * 1000, 1e-8), 1);
   }
 
   function trainStep(batch: Batch): tf.Scalar {
@@ -264,8 +205,13 @@ export async function trainEdm(
     const named: Record<string, tf.Tensor> = {};
     // Unused parameters (e.g. the augmentation map of an unaugmented batch) get no gradient.
     for (const [name, v] of Object.entries(params)) if (grads[v.name]) named[name] = grads[v.name];
-    pending = { grads: named, imagesBefore: imagesSeen, size: batch.size };
+    pending = { grads: named, imagesBefore: run.imagesSeen, size: batch.size };
     return value;
+  }
+
+  function discardPending(): void {
+    if (pending) tf.dispose(Object.values(pending.grads));
+    pending = null;
   }
 
   function applyUpdate(): void {
