@@ -8,10 +8,10 @@
  */
 import { formatHelp, parseFlags, wantsHelp } from "../core/flags.ts";
 import { UserError } from "../core/errors.ts";
-import { selectBackend } from "../core/engine.ts";
 import { DDPM_PRESETS, type DdpmTrainConfig, validateDdpmConfig } from "../training/ddpm_config.ts";
 import { trainDdpm } from "../training/train_ddpm.ts";
 import { runTask } from "./_main.ts";
+import { runTrainTask } from "./_train_run.ts";
 import { BACKEND_FLAG } from "./_flags.ts";
 
 const FLAGS = {
@@ -109,32 +109,12 @@ await runTask(async (args) => {
   } catch (e) {
     throw new UserError(`train:ddpm: ${(e as Error).message}`);
   }
-  if (f["dry-run"]) {
-    console.log(JSON.stringify({ out: f.out, resume: f.resume, config }, null, 2));
-    return;
-  }
-  await selectBackend({ backend: f.backend });
-  const controller = new AbortController();
-  const onSigint = () => {
-    if (controller.signal.aborted) Deno.exit(130);
-    console.error("\ninterrupted: saving a checkpoint (Ctrl-C again to quit at once)");
-    controller.abort();
-  };
-  Deno.addSignalListener("SIGINT", onSigint);
-  try {
-    const result = await trainDdpm(config, {
-      runDir: f.out!,
-      resume: f.resume,
-      signal: controller.signal,
-    });
-    console.log(
-      `done: ${result.step} steps, ${(result.imagesSeen / 1000).toFixed(1)} kimg, ` +
-        `final loss ${result.lastLoss.toFixed(4)}, ${result.seconds.toFixed(0)} s` +
-        `${result.stoppedEarly ? ` (stopped early: ${result.stoppedEarly})` : ""}`,
-    );
-    console.log(`checkpoint: ${result.checkpointPath}`);
-    if (result.gridPath) console.log(`samples:    ${result.gridPath}`);
-  } finally {
-    Deno.removeSignalListener("SIGINT", onSigint);
-  }
+  await runTrainTask({
+    config,
+    out: f.out!,
+    resume: f.resume ?? false,
+    dryRun: f["dry-run"] ?? false,
+    backend: f.backend,
+    train: trainDdpm,
+  });
 });

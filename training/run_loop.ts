@@ -14,7 +14,9 @@ import { join } from "node:path";
 import type { Progress } from "../core/progress.ts";
 import type { Params } from "../core/params.ts";
 import type { Rng } from "../core/rng.ts";
-import { type AdamState, createAdam, restoreAdam } from "./adam.ts";
+import * as tf from "@tensorflow/tfjs-core";
+import { type AdamState, adamStep, createAdam, restoreAdam } from "./adam.ts";
+import { emaUpdate } from "./ema.ts";
 import type { RunCheckpoint } from "./run_checkpoint.ts";
 import type { RunStateBase } from "./train_loop_types.ts";
 import type { Batch, BatchPosition } from "../data/dataset.ts";
@@ -93,6 +95,59 @@ export async function startRun(
   const kimg = (run.imagesSeen / 1000).toFixed(1);
   log(`resumed ${checkpointPath} at step ${run.step} (${kimg} kimg)`);
   return { run, adam };
+}
+
+/** Gradients of one batch, held until the batch's loss is known to be finite. */
+export interface PendingUpdate {
+  /** Gradients by parameter name (freed by {@linkcode optimizerStep}). */
+  grads: Record<string, tf.Tensor>;
+  /** Images seen before this batch (EDM's `cur_nimg`, for the warm-ups). */
+  imagesBefore: number;
+  /** The batch size. */
+  size: number;
+}
+
+/** The optimizer settings {@linkcode optimizerStep} reads (both trainers' configs have them). */
+export interface OptimizerConfig {
+  /** Adam learning rate. */
+  lr: number;
+  /** Learning-rate warm-up in kimg. */
+  lrRampupKimg: number;
+  /** EMA half-life in kimg. */
+  emaHalfLifeKimg: number;
+  /** EMA half-life ramp-up ratio. */
+  emaRampupRatio: number;
+}
+
+/**
+ * One optimizer step: Adam with EDM's warm-up on the held gradients (then freed), then the EMA
+ * with its ramped half-life (EDM Appendix F.1).
+ *
+ * @param state The optimizer, the EMA weights and the parameters.
+ * @param update The held gradients.
+ * @param config The optimizer settings.
+ * @example
+ * ```ts ignore
+ * optimizerStep({ adam, ema, params }, pending, config);
+ * ```
+ */
+export function optimizerStep(
+  state: { adam: AdamState; ema: Params; params: Params },
+  update: PendingUpdate,
+  config: OptimizerConfig,
+): void {
+  adamStep(state.adam, update.grads, {
+    lr: config.lr,
+    imagesSeen: update.imagesBefore,
+    rampupImages: config.lrRampupKimg * 1000,
+  });
+  tf.dispose(Object.values(update.grads));
+  emaUpdate(state.ema, state.params, {
+    batchSize: update.size,
+    imagesSeen: update.imagesBefore,
+    halfLifeImages: config.emaHalfLifeKimg * 1000,
+    rampupRatio: config.emaRampupRatio,
+  });
 }
 
 /** What {@linkcode runTrainingLoop} needs from a trainer. */

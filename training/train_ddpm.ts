@@ -22,8 +22,8 @@ import { buildModel, type ModelSpec, modelSpecFor } from "../models/build_networ
 import { ddpmDenoiser, ddpmEpsNetwork } from "../models/ddpm_param.ts";
 import { ddpmProcess, respaceDdpm, spaceTimesteps } from "../schedules/ddpm.ts";
 import { ddpmSampler } from "../samplers/ddpm_generate.ts";
-import { adamScalars, adamStateTensors, adamStep } from "./adam.ts";
-import { createEma, emaUpdate } from "./ema.ts";
+import { adamScalars, adamStateTensors } from "./adam.ts";
+import { createEma } from "./ema.ts";
 import type { DdpmTrainConfig } from "./ddpm_config.ts";
 import { type DdpmDecoder, ddpmSimpleLoss, ddpmVlbTerms } from "./ddpm_loss.ts";
 import {
@@ -35,7 +35,7 @@ import {
 } from "./ddpm_importance.ts";
 import { CHECKPOINT_FILE, writeRunCheckpoint } from "./run_checkpoint.ts";
 import { writePreview } from "./preview.ts";
-import { runTrainingLoop, startRun } from "./run_loop.ts";
+import { optimizerStep, runTrainingLoop, startRun } from "./run_loop.ts";
 import { checkResumable, checkSameModel, createRunCadence, openRun } from "./_loop_utils.ts";
 import type { RunStateBase, TrainLoopOptions, TrainLoopResult } from "./train_loop_types.ts";
 
@@ -266,18 +266,7 @@ export async function trainDdpm(
 
   function applyUpdate(): void {
     if (!pending) return;
-    adamStep(adam, pending.grads, {
-      lr: config.lr,
-      imagesSeen: pending.imagesBefore,
-      rampupImages: config.lrRampupKimg * 1000,
-    });
-    tf.dispose(Object.values(pending.grads));
-    emaUpdate(ema, params, {
-      batchSize: pending.size,
-      imagesSeen: pending.imagesBefore,
-      halfLifeImages: config.emaHalfLifeKimg * 1000,
-      rampupRatio: config.emaRampupRatio,
-    });
+    optimizerStep({ adam, ema, params }, pending, config);
     if (history && pending.terms) {
       history = recordTimestepLosses(history, { t: pending.t, losses: pending.terms });
     }

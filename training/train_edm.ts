@@ -15,8 +15,8 @@ import { createProgress } from "../core/progress.ts";
 import { countParams, type Params } from "../core/params.ts";
 import { loadDataset } from "../data/load_dataset.ts";
 import { type Batch, batches } from "../data/dataset.ts";
-import { adamScalars, adamStateTensors, adamStep } from "./adam.ts";
-import { createEma, emaUpdate } from "./ema.ts";
+import { adamScalars, adamStateTensors } from "./adam.ts";
+import { createEma } from "./ema.ts";
 import { augment, augmentLabelDim } from "./augment.ts";
 import type { EdmTrainConfig } from "./edm_config.ts";
 import { buildModel, type ModelSpec, modelSpecFor } from "../models/build_network.ts";
@@ -24,7 +24,7 @@ import { objectiveFor } from "./objective.ts";
 import { rngNoise } from "../core/noise.ts";
 import { CHECKPOINT_FILE, writeRunCheckpoint } from "./run_checkpoint.ts";
 import { writePreview } from "./preview.ts";
-import { runTrainingLoop, startRun } from "./run_loop.ts";
+import { optimizerStep, runTrainingLoop, startRun } from "./run_loop.ts";
 import { checkResumable, checkSameModel, createRunCadence, openRun } from "./_loop_utils.ts";
 import type { RunStateBase, TrainLoopOptions, TrainLoopResult } from "./train_loop_types.ts";
 
@@ -216,18 +216,7 @@ export async function trainEdm(
 
   function applyUpdate(): void {
     if (!pending) return;
-    adamStep(adam, pending.grads, {
-      lr: config.lr,
-      imagesSeen: pending.imagesBefore,
-      rampupImages: config.lrRampupKimg * 1000,
-    });
-    tf.dispose(Object.values(pending.grads));
-    emaUpdate(ema, params, {
-      batchSize: pending.size,
-      imagesSeen: pending.imagesBefore,
-      halfLifeImages: config.emaHalfLifeKimg * 1000,
-      rampupRatio: config.emaRampupRatio,
-    });
+    optimizerStep({ adam, ema, params }, pending, config);
     pending = null;
   }
 }
