@@ -15,13 +15,14 @@ import type { Progress } from "../core/progress.ts";
 import type { Params } from "../core/params.ts";
 import type { Rng } from "../core/rng.ts";
 import * as tf from "@tensorflow/tfjs-core";
-import { type AdamState, adamStep, createAdam, restoreAdam } from "./adam.ts";
+import { adamScalars, type AdamState, adamStep, createAdam, restoreAdam } from "./adam.ts";
+import type { ModelSpec } from "../models/build_network.ts";
 import { emaUpdate } from "./ema.ts";
 import type { RunCheckpoint } from "./run_checkpoint.ts";
 import type { RunStateBase } from "./train_loop_types.ts";
 import type { Batch, BatchPosition } from "../data/dataset.ts";
 import { truncateMetrics, writeLossPlot } from "./metrics_log.ts";
-import { nonFiniteLossError, type RunCadence, stopReason } from "./_loop_utils.ts";
+import { createRunCadence, nonFiniteLossError, stopReason } from "./_loop_utils.ts";
 import type { TrainLoopOptions, TrainLoopResult } from "./train_loop_types.ts";
 
 /** A run's counters: advanced by {@linkcode runTrainingLoop}, read by the trainer's `save`. */
@@ -36,6 +37,33 @@ export interface RunCounters {
   lastLoss: number;
   /** Where the batch iterator resumes. */
   position: BatchPosition | null;
+}
+
+/**
+ * The checkpoint state every run stores (`RunStateBase`) from its counters and parts.
+ *
+ * @param run The counters.
+ * @param parts The network's description, the generator and the optimizer.
+ * @returns The state; the trainer adds its format tag, config and extras.
+ * @example
+ * ```ts ignore
+ * const state = { format: "diffuse-edm/1", config, ...runState(run, { model: spec, rng, adam }) };
+ * ```
+ */
+export function runState(
+  run: RunCounters,
+  parts: { model: ModelSpec; rng: Rng; adam: AdamState },
+): RunStateBase {
+  return {
+    model: parts.model,
+    step: run.step,
+    imagesSeen: run.imagesSeen,
+    rng: parts.rng.state(),
+    data: run.position,
+    adam: adamScalars(parts.adam),
+    lastLoss: run.lastLoss,
+    trainSeconds: run.trainSeconds,
+  };
 }
 
 /** What {@linkcode startRun} restores into. */
@@ -168,8 +196,10 @@ export interface TrainingLoopSpec {
   save(): Promise<void>;
   /** Writes a sample grid to a path. */
   preview(path: string): Promise<string>;
-  /** The metric/checkpoint/grid cadence (`createRunCadence`). */
-  cadence: RunCadence;
+  /** Steps between metric lines, and thousands of images between checkpoints and grids. */
+  cadence: { logEvery: number; checkpointKimg: number; sampleKimg: number };
+  /** The learning rate now, for the metric lines. */
+  lr(): number;
   /** Progress bar, or null. */
   bar: Progress | null;
   /** `performance.now()` when the trainer started. */
@@ -192,7 +222,7 @@ export interface TrainingLoopSpec {
  * @example
  * ```ts ignore
  * const result = await runTrainingLoop({ counters, totalImages, batches: it, evaluate, apply,
- *   discard, save, preview, cadence, bar, started, maxMinutes: 0, checkpointPath,
+ *   discard, save, preview, cadence, lr, bar, started, maxMinutes: 0, checkpointPath,
  *   nonFiniteHint: "Lower --lr" }, options);
  * ```
  */
@@ -200,7 +230,16 @@ export async function runTrainingLoop(
   spec: TrainingLoopSpec,
   options: TrainLoopOptions,
 ): Promise<TrainLoopResult> {
-  const { counters: run, totalImages, bar, cadence } = spec;
+  const { counters: run, totalImages, bar } = spec;
+  const cadence = createRunCadence({
+    ...spec.cadence,
+    runDir: options.runDir,
+    totalImages,
+    imagesSeen: run.imagesSeen,
+    lr: spec.lr,
+    save: spec.save,
+    preview: spec.preview,
+  });
   const { signal, maxSteps = Infinity } = options;
   const log = options.log ?? ((m: string) => console.error(m));
   let gridPath: string | undefined;

@@ -22,7 +22,7 @@ import { buildModel, type ModelSpec, modelSpecFor } from "../models/build_networ
 import { ddpmDenoiser, ddpmEpsNetwork } from "../models/ddpm_param.ts";
 import { ddpmProcess, respaceDdpm, spaceTimesteps } from "../schedules/ddpm.ts";
 import { ddpmSampler } from "../samplers/ddpm_generate.ts";
-import { adamScalars, adamStateTensors } from "./adam.ts";
+import { adamStateTensors } from "./adam.ts";
 import { createEma } from "./ema.ts";
 import type { DdpmTrainConfig } from "./ddpm_config.ts";
 import { type DdpmDecoder, ddpmSimpleLoss, ddpmVlbTerms } from "./ddpm_loss.ts";
@@ -35,8 +35,8 @@ import {
 } from "./ddpm_importance.ts";
 import { CHECKPOINT_FILE, writeRunCheckpoint } from "./run_checkpoint.ts";
 import { writePreview } from "./preview.ts";
-import { optimizerStep, runTrainingLoop, startRun } from "./run_loop.ts";
-import { checkResumable, checkSameModel, createRunCadence, openRun } from "./_loop_utils.ts";
+import { optimizerStep, runState, runTrainingLoop, startRun } from "./run_loop.ts";
+import { checkResumable, checkSameModel, openRun } from "./_loop_utils.ts";
 import type { RunStateBase, TrainLoopOptions, TrainLoopResult } from "./train_loop_types.ts";
 
 /** Options of {@linkcode trainDdpm}. */
@@ -167,31 +167,13 @@ export async function trainDdpm(
     const state: DdpmRunState = {
       format: "diffuse-ddpm/1",
       config,
-      model: spec,
-      step: run.step,
-      imagesSeen: run.imagesSeen,
-      rng: rng.state(),
-      data: run.position,
-      adam: adamScalars(adam),
-      lastLoss: run.lastLoss,
-      trainSeconds: run.trainSeconds,
+      ...runState(run, { model: spec, rng, adam }),
       importance: history,
     };
     await writeRunCheckpoint(ckptPath, { params, ema, adam: adamStateTensors(adam), state });
   };
   const preview = (path: string) =>
     writePreview(emaDenoiser, { config: previewConfig, dataset, path, sampler: gridSampler });
-  const cadence = createRunCadence({
-    runDir,
-    totalImages,
-    imagesSeen: run.imagesSeen,
-    logEvery: config.logEvery,
-    checkpointKimg: config.checkpointKimg,
-    sampleKimg: config.sampleKimg,
-    lr: currentLr,
-    save,
-    preview,
-  });
 
   return await runTrainingLoop({
     counters: run,
@@ -202,7 +184,8 @@ export async function trainDdpm(
     discard: discardPending,
     save,
     preview,
-    cadence,
+    cadence: config,
+    lr: currentLr,
     bar,
     started,
     maxMinutes: config.maxMinutes,

@@ -15,7 +15,7 @@ import { createProgress } from "../core/progress.ts";
 import { countParams, type Params } from "../core/params.ts";
 import { loadDataset } from "../data/load_dataset.ts";
 import { type Batch, batches } from "../data/dataset.ts";
-import { adamScalars, adamStateTensors } from "./adam.ts";
+import { adamStateTensors } from "./adam.ts";
 import { createEma } from "./ema.ts";
 import { augment, augmentLabelDim } from "./augment.ts";
 import type { EdmTrainConfig } from "./edm_config.ts";
@@ -24,8 +24,8 @@ import { objectiveFor } from "./objective.ts";
 import { rngNoise } from "../core/noise.ts";
 import { CHECKPOINT_FILE, writeRunCheckpoint } from "./run_checkpoint.ts";
 import { writePreview } from "./preview.ts";
-import { optimizerStep, runTrainingLoop, startRun } from "./run_loop.ts";
-import { checkResumable, checkSameModel, createRunCadence, openRun } from "./_loop_utils.ts";
+import { optimizerStep, runState, runTrainingLoop, startRun } from "./run_loop.ts";
+import { checkResumable, checkSameModel, openRun } from "./_loop_utils.ts";
 import type { RunStateBase, TrainLoopOptions, TrainLoopResult } from "./train_loop_types.ts";
 
 /** Options of {@linkcode trainEdm}. */
@@ -124,29 +124,11 @@ export async function trainEdm(
     const state: EdmRunState = {
       format: "diffuse-edm/1",
       config,
-      model: spec,
-      step: run.step,
-      imagesSeen: run.imagesSeen,
-      rng: rng.state(),
-      data: run.position,
-      adam: adamScalars(adam),
-      lastLoss: run.lastLoss,
-      trainSeconds: run.trainSeconds,
+      ...runState(run, { model: spec, rng, adam }),
     };
     await writeRunCheckpoint(ckptPath, { params, ema, adam: adamStateTensors(adam), state });
   };
   const preview = (path: string) => writePreview(emaDenoiser, { config, dataset, path });
-  const cadence = createRunCadence({
-    runDir,
-    totalImages,
-    imagesSeen: run.imagesSeen,
-    logEvery: config.logEvery,
-    checkpointKimg: config.checkpointKimg,
-    sampleKimg: config.sampleKimg,
-    lr: currentLr,
-    save,
-    preview,
-  });
 
   return await runTrainingLoop({
     counters: run,
@@ -162,7 +144,8 @@ export async function trainEdm(
     discard: discardPending,
     save,
     preview,
-    cadence,
+    cadence: config,
+    lr: currentLr,
     bar,
     started,
     maxMinutes: config.maxMinutes,
