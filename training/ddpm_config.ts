@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { validateRunConfig } from "./run_config.ts";
 import type { BetaSchedule, ReverseVariance } from "../schedules/ddpm.ts";
 
 /** The training objective: DDPM's `L_simple` (eq. 14) or the variational bound `L_vlb` (eq. 5). */
@@ -145,23 +146,7 @@ export type DdpmPresetName = keyof typeof DDPM_PRESETS;
  * ```
  */
 export function validateDdpmConfig(config: DdpmTrainConfig): DdpmTrainConfig {
-  const positive: (keyof DdpmTrainConfig)[] = [
-    "batchSize",
-    "kimg",
-    "lr",
-    "emaHalfLifeKimg",
-    "checkpointKimg",
-    "sampleKimg",
-    "logEvery",
-    "gridImages",
-    "gridSteps",
-  ];
-  for (const key of positive) {
-    const v = config[key] as number;
-    if (!(typeof v === "number" && Number.isFinite(v) && v > 0)) {
-      throw new RangeError(`${key} must be a positive number, got ${v}`);
-    }
-  }
+  validateRunConfig(config);
   if (!Number.isInteger(config.T) || config.T < 2) {
     throw new RangeError(`T must be an integer >= 2, got ${config.T}`);
   }
@@ -182,15 +167,6 @@ export function validateDdpmConfig(config: DdpmTrainConfig): DdpmTrainConfig {
     throw new RangeError(
       `variance must be "beta" or "betaTilde", got ${JSON.stringify(config.variance)}`,
     );
-  }
-  if (!(config.dropout >= 0 && config.dropout < 1)) {
-    throw new RangeError(`dropout must be in [0, 1), got ${config.dropout}`);
-  }
-  if (!(config.lrRampupKimg >= 0)) {
-    throw new RangeError(`lrRampupKimg must be >= 0, got ${config.lrRampupKimg}`);
-  }
-  if (!(config.maxMinutes >= 0)) {
-    throw new RangeError(`maxMinutes must be >= 0, got ${config.maxMinutes}`);
   }
   return config;
 }

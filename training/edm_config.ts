@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { validateRunConfig } from "./run_config.ts";
 
 /** The preconditioning and loss of EDM Table 1 to train with. */
 export type PrecondKind = "edm" | "vp" | "ve";
@@ -142,32 +143,9 @@ export type EdmPresetName = keyof typeof EDM_PRESETS;
  * ```
  */
 export function validateEdmConfig(config: EdmTrainConfig): EdmTrainConfig {
-  const positive: (keyof EdmTrainConfig)[] = [
-    "batchSize",
-    "kimg",
-    "lr",
-    "emaHalfLifeKimg",
-    "checkpointKimg",
-    "sampleKimg",
-    "logEvery",
-    "gridImages",
-    "gridSteps",
-  ];
-  for (const key of positive) {
-    const v = config[key] as number;
-    if (!(typeof v === "number" && Number.isFinite(v) && v > 0)) {
-      throw new RangeError(`${key} must be a positive number, got ${v}`);
-    }
-  }
-  for (const key of ["augmentP", "dropout"] as const) {
-    const v = config[key];
-    if (!(v >= 0 && v < 1)) throw new RangeError(`${key} must be in [0, 1), got ${v}`);
-  }
-  if (!(config.lrRampupKimg >= 0)) {
-    throw new RangeError(`lrRampupKimg must be >= 0, got ${config.lrRampupKimg}`);
-  }
-  if (!(config.maxMinutes >= 0)) {
-    throw new RangeError(`maxMinutes must be >= 0, got ${config.maxMinutes}`);
+  validateRunConfig(config);
+  if (!(config.augmentP >= 0 && config.augmentP < 1)) {
+    throw new RangeError(`augmentP must be in [0, 1), got ${config.augmentP}`);
   }
   return config;
 }

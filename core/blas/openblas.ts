@@ -18,7 +18,7 @@
  * @module
  */
 
-import { pinLibrary } from "../pin_library.ts";
+import { pinLibrary } from "../_pin_library.ts";
 
 /** Row-major layout and transpose flags of the CBLAS interface. */
 const CBLAS_ROW_MAJOR = 101;

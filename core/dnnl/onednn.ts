@@ -18,7 +18,7 @@
  * @module
  */
 
-import { pinLibrary } from "../pin_library.ts";
+import { pinLibrary } from "../_pin_library.ts";
 
 /** Byte size reserved for one `dnnl_memory_desc_t` (696 in v2.6). */
 const MD_BYTES = 1024;
