@@ -24,6 +24,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { Rng } from "../core/rng.ts";
 import { GROUP_NORM_GRAD_KERNEL, GROUP_NORM_KERNEL } from "../core/dnnl/group_norm.ts";
+import { SILU_GRAD_KERNEL, SILU_KERNEL } from "../core/dnnl/elementwise.ts";
 
 /** Weights of a convolution or linear layer; `bias` is optional. */
 export interface DenseWeights {
@@ -394,6 +395,7 @@ export interface DropoutOptions {
  * import * as tf from "@tensorflow/tfjs-core";
  * import { Rng } from "../core/rng.ts";
 import { GROUP_NORM_GRAD_KERNEL, GROUP_NORM_KERNEL } from "../core/dnnl/group_norm.ts";
+import { SILU_GRAD_KERNEL, SILU_KERNEL } from "../core/dnnl/elementwise.ts";
  * import { dropout } from "./layers.ts";
  * const rng = new Rng(0);
  * const uniform = (s: number[]) => tf.tensor(rng.fillUniform(new Float32Array(s.reduce((a, b) => a * b))), s);
@@ -452,9 +454,17 @@ function biasAdd<T extends tf.Tensor>(x: T, bias: tf.Tensor): T {
 
 /**
  * SiLU `y = x s`, `s = sigmoid(x)`, with the gradient `dx = dy (s + y (1 - s))`: four full-size
- * ops, where automatic differentiation of the product and the sigmoid takes six.
+ * ops, where automatic differentiation of the product and the sigmoid takes six. With oneDNN's
+ * kernels registered (`core/dnnl/elementwise.ts`) the value and the gradient are one pass each.
  */
-const siluOp = tf.customGrad((x, save) => {
+function siluOp(x: tf.Tensor): tf.Tensor {
+  const backend = tf.getBackend();
+  const fused = tf.getKernel(SILU_KERNEL, backend) !== undefined &&
+    tf.getKernel(SILU_GRAD_KERNEL, backend) !== undefined;
+  return fused ? fusedSiluOp(x) : composedSiluOp(x);
+}
+
+const composedSiluOp = tf.customGrad((x, save) => {
   const s = tf.sigmoid(x as tf.Tensor);
   const y = tf.mul(x as tf.Tensor, s);
   (save as tf.GradSaveFunc)([s, y]);
@@ -462,6 +472,15 @@ const siluOp = tf.customGrad((x, save) => {
     value: y,
     gradFunc: (dy: tf.Tensor, [sS, yS]: tf.Tensor[]) =>
       tf.mul(dy, tf.add(sS, tf.mul(yS, tf.sub(1, sS)))),
+  };
+});
+
+const fusedSiluOp = tf.customGrad((x, save) => {
+  (save as tf.GradSaveFunc)([x as tf.Tensor]);
+  return {
+    value: tf.engine().runKernel(SILU_KERNEL, { x: x as tf.Tensor }) as tf.Tensor,
+    gradFunc: (dy: tf.Tensor, [xS]: tf.Tensor[]) =>
+      tf.engine().runKernel(SILU_GRAD_KERNEL, { x: xS, dy }) as tf.Tensor,
   };
 });
 

@@ -4,7 +4,7 @@ import { selectBackend } from "../core/engine.ts";
 import { loadBlas } from "../core/blas/openblas.ts";
 import { registerBlasKernels } from "../core/blas/register.ts";
 import { loadDnnl } from "../core/dnnl/onednn.ts";
-import { groupNorm } from "../models/layers.ts";
+import { groupNorm, silu } from "../models/layers.ts";
 import { Rng } from "../core/rng.ts";
 
 await selectBackend({ backend: "cpu", log: () => {} });
@@ -335,21 +335,31 @@ Deno.test("registerBlasKernels with a bogus library path falls back with one mes
 
 for (const backend of ["wasm", "cpu"] as const) {
   Deno.test({
-    name: `oneDNN sigmoid and softmax on ${backend} match the cpu kernels on odd shapes`,
+    name: `oneDNN sigmoid, softmax, SiLU and its gradient on ${backend} match the cpu kernels ` +
+      `on odd shapes`,
     ignore: noBlas || !dnnlProbe.ok,
     async fn() {
       const ops = () => {
         const x = tf.mul(randn([3, 5, 7, 11], 3), 4); // odd sizes, large arguments
         const logits = tf.mul(randn([2, 9, 13], 4), 5);
-        return [tf.sigmoid(x), tf.softmax(logits), tf.sigmoid(tf.tensor1d([-100, 0, 100]))];
+        const dy = randn([3, 5, 7, 11], 5);
+        const siluGrad = hasGradients
+          ? [tf.grad((t: tf.Tensor) => tf.sum(tf.mul(silu(t), dy)))(x)]
+          : [];
+        return [
+          tf.sigmoid(x),
+          tf.softmax(logits),
+          tf.sigmoid(tf.tensor1d([-100, 0, 100])),
+          silu(x),
+          ...siluGrad,
+        ];
       };
       const expected = await on("cpu", false, ops);
       const calls = dnnlCalls;
       const actual = await on(backend, "dnnl", ops);
-      assert.ok(dnnlCalls >= calls + 3, "oneDNN ran all three");
-      ["sigmoid", "softmax", "sigmoid saturation"].forEach((n, k) =>
-        assertClose(actual[k], expected[k], n)
-      );
+      assert.ok(dnnlCalls >= calls + 4, "oneDNN ran them");
+      ["sigmoid", "softmax", "sigmoid saturation", "silu", "silu gradient"].slice(0, actual.length)
+        .forEach((n, k) => assertClose(actual[k], expected[k], n));
       // Rows of the softmax sum to one.
       for (let r = 0; r < 18; r++) {
         const row = actual[1].subarray(r * 13, (r + 1) * 13);

@@ -16,7 +16,7 @@ import { conv2dBackpropFilterGemm, conv2dBackpropInputGemm, conv2dGemm } from ".
 import { type TensorViews, tensorViews, type ViewableBackend } from "./tensor_views.ts";
 import type { DnnlConv, DnnlConvGeometry } from "../dnnl/conv.ts";
 import type { DnnlMatMul } from "../dnnl/matmul.ts";
-import type { DnnlElementwise } from "../dnnl/elementwise.ts";
+import { type DnnlElementwise, SILU_GRAD_KERNEL, SILU_KERNEL } from "../dnnl/elementwise.ts";
 import {
   type DnnlGroupNorm,
   GROUP_NORM_GRAD_KERNEL,
@@ -37,6 +37,8 @@ export const BLAS_KERNEL_NAMES: readonly string[] = [
 export const DNNL_KERNEL_NAMES: readonly string[] = [
   "Sigmoid",
   "Softmax",
+  SILU_KERNEL,
+  SILU_GRAD_KERNEL,
   GROUP_NORM_KERNEL,
   GROUP_NORM_GRAD_KERNEL,
 ];
@@ -106,6 +108,8 @@ export function blasKernelConfigs(
     Conv2DBackpropFilter: (args, views) => conv2DBackpropFilter(sgemm, conv, args, views),
     Sigmoid: (args, views) => sigmoid(elementwise!, args, views),
     Softmax: (args, views) => softmax(elementwise!, args, views),
+    [SILU_KERNEL]: (args, views) => siluKernel(elementwise!, args, views),
+    [SILU_GRAD_KERNEL]: (args, views) => siluGradKernel(elementwise!, args, views),
     [GROUP_NORM_KERNEL]: (args, views) => groupNormKernel(groupNorm!, args, views),
     [GROUP_NORM_GRAD_KERNEL]: (args, views) => groupNormGradKernel(groupNorm!, args, views),
   };
@@ -281,6 +285,24 @@ function sigmoid(elementwise: DnnlElementwise, args: Args, views: TensorViews) {
   if (!allFloat32(x) || size(x.shape) === 0) return null;
   const out = views.alloc([...x.shape]);
   return elementwise.sigmoid(views.view(x), views.view(out)) ? out : release(views, out);
+}
+
+function siluKernel(elementwise: DnnlElementwise, args: Args, views: TensorViews) {
+  const { x } = args.inputs as Record<"x", tf.TensorInfo>;
+  const out = views.alloc([...x.shape]);
+  if (allFloat32(x) && elementwise.silu(views.view(x), views.view(out))) return out;
+  views.free(out);
+  throw new Error(`${SILU_KERNEL}: oneDNN declined x [${x.shape}]; set DIFFUSE_DNNL=0`);
+}
+
+function siluGradKernel(elementwise: DnnlElementwise, args: Args, views: TensorViews) {
+  const { x, dy } = args.inputs as Record<"x" | "dy", tf.TensorInfo>;
+  const out = views.alloc([...x.shape]);
+  const ok = allFloat32(x, dy) && sameShape(x.shape, dy.shape) &&
+    elementwise.siluGrad(views.view(x), views.view(dy), views.view(out));
+  if (ok) return out;
+  views.free(out);
+  throw new Error(`${SILU_GRAD_KERNEL}: oneDNN declined x [${x.shape}]; set DIFFUSE_DNNL=0`);
 }
 
 function softmax(elementwise: DnnlElementwise, args: Args, views: TensorViews) {

@@ -1,11 +1,13 @@
 /**
- * The logistic sigmoid and the last-axis softmax by oneDNN's eltwise and softmax primitives,
- * vectorized and spread over its threads; one cached primitive per size.
+ * The logistic sigmoid, SiLU (swish, `x sigmoid(x)`) and its gradient, and the last-axis softmax
+ * by oneDNN's eltwise and softmax primitives, vectorized and spread over its threads; one cached
+ * primitive per size.
  *
  * Not tied to a paper: engine work (issue "Engine speed"). The U-Net's SiLU activations
  * (`x * sigmoid(x)`) and attention softmax were 12 % and 4 % of a unet-bench sampling step on
  * tfjs-backend-wasm's own single-threaded kernels once the convolutions ran on oneDNN
- * (bench/profile_step.ts).
+ * (bench/profile_step.ts). In training a SiLU and its gradient composed from tfjs ops are six
+ * single-threaded passes; here they are two.
  *
  * @module
  */
@@ -13,19 +15,29 @@ import { DNNL, type Dnnl, type DnnlSymbols, type MemoryDesc, type Primitive } fr
 
 type Init = (s: DnnlSymbols, op: Uint8Array<ArrayBuffer>, md: MemoryDesc) => number;
 
+/** Name of the tfjs kernel computing SiLU by {@linkcode DnnlElementwise.silu} (input `x`). */
+export const SILU_KERNEL = "DiffuseSiLU";
+
+/** Name of the tfjs kernel of SiLU's gradient (inputs `x`, `dy`; output `dx`). */
+export const SILU_GRAD_KERNEL = "DiffuseSiLUGrad";
+
 /** Element-wise functions on one oneDNN engine; each returns `false` when oneDNN declines. */
 export interface DnnlElementwise {
   /** `y = 1 / (1 + exp(-x))` element by element (`x` and `y` of equal length). */
   sigmoid(x: Float32Array, y: Float32Array): boolean;
   /** Row-wise softmax of `x` viewed as `rows x cols`, into `y`. */
   softmax(x: Float32Array, y: Float32Array, cols: number): boolean;
+  /** `y = x sigmoid(x)` element by element. */
+  silu(x: Float32Array, y: Float32Array): boolean;
+  /** The gradient of SiLU: `dx = dy (s + x s (1 - s))`, `s = sigmoid(x)`. */
+  siluGrad(x: Float32Array, dy: Float32Array, dx: Float32Array): boolean;
 }
 
 /**
- * Creates cached sigmoid and softmax primitives on one oneDNN library.
+ * Creates cached element-wise primitives on one oneDNN library.
  *
  * @param dnnl A library from `loadDnnl`.
- * @returns The two functions.
+ * @returns The functions.
  * @example Sigmoid of three values
  * ```ts
  * import { loadDnnl } from "./onednn.ts";
@@ -59,7 +71,36 @@ export function createDnnlElementwise(dnnl: Dnnl): DnnlElementwise {
     dnnl.execute(plan.p, [[DNNL.argSrc, plan.src, x], [DNNL.argDst, plan.dst, y]]);
     return true;
   };
+  const swish = (n: number, s: DnnlSymbols, op: Uint8Array<ArrayBuffer>, md: MemoryDesc) =>
+    s.dnnl_eltwise_forward_desc_init(op, n, DNNL.eltwiseSwish, md, 1, 0);
+  const gradPlans = new Map<number, { p: Primitive; mem: Deno.PointerValue[] } | null>();
   return {
+    silu(x, y) {
+      if (x.length === 0 || x.length !== y.length) return false;
+      const init: Init = (s, op, md) => swish(DNNL.forwardInference, s, op, md);
+      return run(`w${x.length}`, [x.length], DNNL.tagA, init, x, y);
+    },
+    siluGrad(x, dy, dx) {
+      const n = x.length;
+      if (n === 0 || dy.length !== n || dx.length !== n) return false;
+      if (!gradPlans.has(n)) {
+        const md = dnnl.memoryDesc([n], DNNL.tagA);
+        const hint = dnnl.primitive((s, op) => swish(DNNL.forwardTraining, s, op, md));
+        const p = hint && dnnl.primitive(
+          (s, op) => s.dnnl_eltwise_backward_desc_init(op, DNNL.eltwiseSwish, md, md, 1, 0),
+          hint,
+        );
+        gradPlans.set(n, p && { p, mem: [md, md, md].map((m) => dnnl.memory(m)) });
+      }
+      const plan = gradPlans.get(n)!;
+      if (plan === null) return false;
+      dnnl.execute(plan.p, [
+        [DNNL.argSrc, plan.mem[0], x],
+        [DNNL.argDiffDst, plan.mem[1], dy],
+        [DNNL.argDiffSrc, plan.mem[2], dx],
+      ]);
+      return true;
+    },
     sigmoid(x, y) {
       if (x.length === 0 || x.length !== y.length) return false;
       return run(

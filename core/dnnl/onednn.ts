@@ -78,6 +78,10 @@ const SYMBOLS = {
     parameters: ["buffer", "i32", "i32", "buffer", "f32", "f32"],
     result: "i32",
   },
+  dnnl_eltwise_backward_desc_init: {
+    parameters: ["buffer", "i32", "buffer", "buffer", "f32", "f32"],
+    result: "i32",
+  },
   dnnl_softmax_forward_desc_init: {
     parameters: ["buffer", "i32", "buffer", "i32"],
     result: "i32",
