@@ -40,3 +40,44 @@ export const IMAGES_DIR_FLAG = {
   type: "string",
   help: "also write one PNG per image here",
 } as const;
+
+/** The dataset and network flags of the training tasks. */
+export const TRAIN_MODEL_FLAGS = {
+  data: {
+    type: "string",
+    help: "dataset: mnist[:train|:test] | cifar10:<dir> | png:<dir> | toy:<name>",
+  },
+  model: {
+    type: "string",
+    help: "U-Net preset (mnist-medium, mnist-small, cifar10, unet-bench) or mlp",
+  },
+  channels: { type: "int", min: 1, help: "U-Net base channels (overrides the model preset)" },
+  "channel-mult": { type: "list", help: "U-Net channel multipliers per level, e.g. 1,2,2" },
+  blocks: { type: "int", min: 1, help: "U-Net residual blocks per level" },
+} as const;
+
+/** The run-length, optimizer and cadence flags of the training tasks. */
+export const TRAIN_RUN_FLAGS = {
+  batch: { type: "int", min: 1, help: "images per step" },
+  kimg: { type: "number", gt: 0, help: "training length in thousands of images" },
+  lr: { type: "number", gt: 0, help: "Adam learning rate" },
+  "lr-rampup": { type: "number", min: 0, help: "learning-rate warm-up in kimg" },
+  ema: { type: "number", gt: 0, help: "EMA half-life in kimg" },
+  dropout: { type: "number", min: 0, max: 0.99, help: "dropout probability" },
+  seed: { type: "int", help: "random seed" },
+  "checkpoint-every": { type: "number", gt: 0, help: "kimg between checkpoints" },
+  "sample-every": { type: "number", gt: 0, help: "kimg between sample grids" },
+  "log-every": { type: "int", min: 1, help: "steps between metric lines" },
+  "max-minutes": {
+    type: "number",
+    min: 0,
+    help: "stop (and save) after this many minutes; 0 = off",
+  },
+} as const;
+
+/** The flags that end every training task's list. */
+export const TRAIN_END_FLAGS = {
+  resume: { type: "boolean", help: "continue from the run directory's checkpoint" },
+  backend: BACKEND_FLAG,
+  "dry-run": { type: "boolean", help: "print the resolved options and exit" },
+} as const;

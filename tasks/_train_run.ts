@@ -7,6 +7,68 @@
  */
 import { selectBackend } from "../core/engine.ts";
 import type { TrainLoopOptions, TrainLoopResult } from "../training/train_loop_types.ts";
+import type { RunConfigBase } from "../training/run_config.ts";
+
+/** The parsed values of `TRAIN_MODEL_FLAGS` and `TRAIN_RUN_FLAGS` (see `_flags.ts`). */
+export interface TrainFlagValues {
+  data?: string;
+  model?: string;
+  channels?: number;
+  "channel-mult"?: number[];
+  blocks?: number;
+  batch?: number;
+  kimg?: number;
+  lr?: number;
+  "lr-rampup"?: number;
+  ema?: number;
+  dropout?: number;
+  seed?: number;
+  "checkpoint-every"?: number;
+  "sample-every"?: number;
+  "log-every"?: number;
+  "max-minutes"?: number;
+}
+
+/** The config fields both training tasks set from the shared flags. */
+export interface SharedTrainFields extends RunConfigBase {
+  data: string;
+  model: string;
+  channels?: number;
+  channelMult?: number[];
+  numBlocks?: number;
+  seed: number;
+}
+
+/**
+ * The shared config fields: each flag given overrides the preset's value.
+ *
+ * @example
+ * ```ts ignore
+ * const config = { ...base, ...sharedTrainFields(f, base), precond: f.precond ?? base.precond };
+ * ```
+ */
+export function sharedTrainFields(f: TrainFlagValues, base: SharedTrainFields): SharedTrainFields {
+  return {
+    data: f.data ?? base.data,
+    model: f.model ?? base.model,
+    channels: f.channels,
+    channelMult: f["channel-mult"],
+    numBlocks: f.blocks,
+    batchSize: f.batch ?? base.batchSize,
+    kimg: f.kimg ?? base.kimg,
+    lr: f.lr ?? base.lr,
+    lrRampupKimg: f["lr-rampup"] ?? base.lrRampupKimg,
+    emaHalfLifeKimg: f.ema ?? base.emaHalfLifeKimg,
+    dropout: f.dropout ?? base.dropout,
+    seed: f.seed ?? base.seed,
+    checkpointKimg: f["checkpoint-every"] ?? base.checkpointKimg,
+    sampleKimg: f["sample-every"] ?? base.sampleKimg,
+    logEvery: f["log-every"] ?? base.logEvery,
+    maxMinutes: f["max-minutes"] ?? base.maxMinutes,
+    gridImages: base.gridImages,
+    gridSteps: base.gridSteps,
+  };
+}
 
 /** What {@linkcode runTrainTask} needs from a training task. */
 export interface TrainTaskRun<C> {

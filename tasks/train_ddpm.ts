@@ -11,8 +11,8 @@ import { UserError } from "../core/errors.ts";
 import { DDPM_PRESETS, type DdpmTrainConfig, validateDdpmConfig } from "../training/ddpm_config.ts";
 import { trainDdpm } from "../training/train_ddpm.ts";
 import { runTask } from "./_main.ts";
-import { runTrainTask } from "./_train_run.ts";
-import { BACKEND_FLAG } from "./_flags.ts";
+import { runTrainTask, sharedTrainFields } from "./_train_run.ts";
+import { TRAIN_END_FLAGS, TRAIN_MODEL_FLAGS, TRAIN_RUN_FLAGS } from "./_flags.ts";
 
 const FLAGS = {
   preset: {
@@ -21,14 +21,7 @@ const FLAGS = {
     choices: Object.keys(DDPM_PRESETS),
     help: "starting configuration",
   },
-  data: { type: "string", help: "dataset: mnist | cifar10:<dir> | png:<dir> | toy:<name>" },
-  model: {
-    type: "string",
-    help: "U-Net preset (mnist-medium, mnist-small, cifar10, unet-bench) or mlp",
-  },
-  channels: { type: "int", min: 1, help: "U-Net base channels (overrides the model preset)" },
-  "channel-mult": { type: "list", help: "U-Net channel multipliers per level, e.g. 1,2,2" },
-  blocks: { type: "int", min: 1, help: "U-Net residual blocks per level" },
+  ...TRAIN_MODEL_FLAGS,
   loss: { type: "string", choices: ["simple", "vlb"], help: "L_simple (eq. 14) or the bound" },
   schedule: { type: "string", choices: ["linear", "cosine"], help: "beta schedule" },
   T: { type: "int", min: 2, help: "diffusion steps T" },
@@ -37,26 +30,10 @@ const FLAGS = {
     choices: ["beta", "betaTilde"],
     help: "reverse variance for the bound and the grids",
   },
-  batch: { type: "int", min: 1, help: "images per step" },
-  kimg: { type: "number", gt: 0, help: "training length in thousands of images" },
-  lr: { type: "number", gt: 0, help: "Adam learning rate" },
-  "lr-rampup": { type: "number", min: 0, help: "learning-rate warm-up in kimg" },
-  ema: { type: "number", gt: 0, help: "EMA half-life in kimg" },
-  dropout: { type: "number", min: 0, max: 0.99, help: "dropout probability" },
-  seed: { type: "int", help: "random seed" },
-  "checkpoint-every": { type: "number", gt: 0, help: "kimg between checkpoints" },
-  "sample-every": { type: "number", gt: 0, help: "kimg between sample grids" },
+  ...TRAIN_RUN_FLAGS,
   "grid-steps": { type: "int", min: 1, help: "ancestral steps of the sample grids (<= T)" },
-  "log-every": { type: "int", min: 1, help: "steps between metric lines" },
-  "max-minutes": {
-    type: "number",
-    min: 0,
-    help: "stop (and save) after this many minutes; 0 = off",
-  },
   out: { type: "string", default: "runs/ddpm-mnist", help: "run directory" },
-  resume: { type: "boolean", help: "continue from the run directory's checkpoint" },
-  backend: BACKEND_FLAG,
-  "dry-run": { type: "boolean", help: "print the resolved options and exit" },
+  ...TRAIN_END_FLAGS,
 } as const;
 
 const HELP = {
@@ -81,26 +58,11 @@ await runTask(async (args) => {
   const base: DdpmTrainConfig = DDPM_PRESETS[f.preset as keyof typeof DDPM_PRESETS];
   const config: DdpmTrainConfig = {
     ...base,
-    data: f.data ?? base.data,
-    model: f.model ?? base.model,
-    channels: f.channels,
-    channelMult: f["channel-mult"],
-    numBlocks: f.blocks,
+    ...sharedTrainFields(f, base),
     T: f.T ?? base.T,
     schedule: (f.schedule ?? base.schedule) as DdpmTrainConfig["schedule"],
     loss: (f.loss ?? base.loss) as DdpmTrainConfig["loss"],
     variance: (f.variance ?? base.variance) as DdpmTrainConfig["variance"],
-    batchSize: f.batch ?? base.batchSize,
-    kimg: f.kimg ?? base.kimg,
-    lr: f.lr ?? base.lr,
-    lrRampupKimg: f["lr-rampup"] ?? base.lrRampupKimg,
-    emaHalfLifeKimg: f.ema ?? base.emaHalfLifeKimg,
-    dropout: f.dropout ?? base.dropout,
-    seed: f.seed ?? base.seed,
-    checkpointKimg: f["checkpoint-every"] ?? base.checkpointKimg,
-    sampleKimg: f["sample-every"] ?? base.sampleKimg,
-    logEvery: f["log-every"] ?? base.logEvery,
-    maxMinutes: f["max-minutes"] ?? base.maxMinutes,
   };
   // The grids cannot have more steps than the chain: follow a smaller --T unless asked.
   config.gridSteps = f["grid-steps"] ?? Math.min(base.gridSteps, config.T);

@@ -9,8 +9,8 @@ import { UserError } from "../core/errors.ts";
 import { EDM_PRESETS, type EdmTrainConfig, validateEdmConfig } from "../training/edm_config.ts";
 import { trainEdm } from "../training/train_edm.ts";
 import { runTask } from "./_main.ts";
-import { runTrainTask } from "./_train_run.ts";
-import { BACKEND_FLAG } from "./_flags.ts";
+import { runTrainTask, sharedTrainFields } from "./_train_run.ts";
+import { TRAIN_END_FLAGS, TRAIN_MODEL_FLAGS, TRAIN_RUN_FLAGS } from "./_flags.ts";
 
 const FLAGS = {
   preset: {
@@ -19,36 +19,13 @@ const FLAGS = {
     choices: Object.keys(EDM_PRESETS),
     help: "starting configuration",
   },
-  data: { type: "string", help: "dataset: mnist | cifar10:<dir> | png:<dir> | toy:<name>" },
-  model: {
-    type: "string",
-    help: "U-Net preset (mnist-medium, mnist-small, cifar10, unet-bench) or mlp",
-  },
-  channels: { type: "int", min: 1, help: "U-Net base channels (overrides the model preset)" },
-  "channel-mult": { type: "list", help: "U-Net channel multipliers per level, e.g. 1,2,2" },
-  blocks: { type: "int", min: 1, help: "U-Net residual blocks per level" },
+  ...TRAIN_MODEL_FLAGS,
   precond: { type: "string", choices: ["edm", "vp", "ve"], help: "preconditioning and loss" },
   cond: { type: "boolean", help: "condition on class labels" },
-  batch: { type: "int", min: 1, help: "images per step" },
-  kimg: { type: "number", gt: 0, help: "training length in thousands of images" },
-  lr: { type: "number", gt: 0, help: "Adam learning rate" },
-  "lr-rampup": { type: "number", min: 0, help: "learning-rate warm-up in kimg" },
-  "ema": { type: "number", gt: 0, help: "EMA half-life in kimg" },
+  ...TRAIN_RUN_FLAGS,
   augment: { type: "number", min: 0, max: 0.99, help: "augmentation probability" },
-  dropout: { type: "number", min: 0, max: 0.99, help: "dropout probability" },
-  seed: { type: "int", help: "random seed" },
-  "checkpoint-every": { type: "number", gt: 0, help: "kimg between checkpoints" },
-  "sample-every": { type: "number", gt: 0, help: "kimg between sample grids" },
-  "log-every": { type: "int", min: 1, help: "steps between metric lines" },
-  "max-minutes": {
-    type: "number",
-    min: 0,
-    help: "stop (and save) after this many minutes; 0 = off",
-  },
   out: { type: "string", default: "runs/edm-mnist", help: "run directory" },
-  resume: { type: "boolean", help: "continue from the run directory's checkpoint" },
-  backend: BACKEND_FLAG,
-  "dry-run": { type: "boolean", help: "print the resolved options and exit" },
+  ...TRAIN_END_FLAGS,
 } as const;
 
 const HELP = {
@@ -72,25 +49,10 @@ await runTask(async (args) => {
   const base = EDM_PRESETS[f.preset as keyof typeof EDM_PRESETS];
   const config: EdmTrainConfig = {
     ...base,
-    data: f.data ?? base.data,
-    model: f.model ?? base.model,
-    channels: f.channels,
-    channelMult: f["channel-mult"],
-    numBlocks: f.blocks,
+    ...sharedTrainFields(f, base),
     precond: (f.precond ?? base.precond) as EdmTrainConfig["precond"],
     classConditional: f.cond || base.classConditional,
-    batchSize: f.batch ?? base.batchSize,
-    kimg: f.kimg ?? base.kimg,
-    lr: f.lr ?? base.lr,
-    lrRampupKimg: f["lr-rampup"] ?? base.lrRampupKimg,
-    emaHalfLifeKimg: f.ema ?? base.emaHalfLifeKimg,
     augmentP: f.augment ?? base.augmentP,
-    dropout: f.dropout ?? base.dropout,
-    seed: f.seed ?? base.seed,
-    checkpointKimg: f["checkpoint-every"] ?? base.checkpointKimg,
-    sampleKimg: f["sample-every"] ?? base.sampleKimg,
-    logEvery: f["log-every"] ?? base.logEvery,
-    maxMinutes: f["max-minutes"] ?? base.maxMinutes,
   };
   try {
     validateEdmConfig(config);
