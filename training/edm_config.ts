@@ -92,11 +92,11 @@ export const EDM_PRESETS = {
   mnist: {
     ...BASE,
     data: "mnist:train",
-    model: "mnist-medium",
-    kimg: 80,
+    model: "mnist-small",
+    kimg: 180,
     lr: 2e-3,
-    checkpointKimg: 5,
-    sampleKimg: 10,
+    checkpointKimg: 10,
+    sampleKimg: 20,
     maxMinutes: 13,
   },
   cifar10: {
