@@ -43,7 +43,7 @@ const HELP = {
     "Writes <out>/checkpoint.safetensors (+ .json), <out>/metrics.jsonl, <out>/samples-*.png\n" +
     "(ancestral sampling) and <out>/loss.svg. Ctrl-C saves and exits; --resume continues.",
   examples: [
-    "deno task train:ddpm                                    # MNIST, ~11 min on 2 cores",
+    "deno task train:ddpm                                    # MNIST, under 12 min on 2 cores",
     "deno task train:ddpm --loss vlb --out runs/ddpm-vlb     # train on the true bound",
     "deno task train:ddpm --schedule cosine --T 500 --kimg 20 --out runs/quick",
     "deno task train:ddpm --resume --out runs/ddpm-mnist     # continue an interrupted run",

@@ -34,7 +34,7 @@ const HELP = {
     "Adam with warm-up, EMA, and optional non-leaky augmentation. Writes <out>/checkpoint.safetensors\n" +
     "(+ .json), <out>/metrics.jsonl, <out>/samples-*.png and <out>/loss.svg. Ctrl-C saves and exits.",
   examples: [
-    "deno task train:edm                                   # MNIST, ~10 min on 2 cores",
+    "deno task train:edm                                   # MNIST, ~13 min on 2 cores",
     "deno task train:edm --kimg 20 --out runs/quick        # a short run",
     "deno task train:edm --resume --out runs/edm-mnist     # continue an interrupted run",
     "deno task train:edm --preset toy --data toy:swiss-roll --out runs/toy",
