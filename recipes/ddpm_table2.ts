@@ -162,7 +162,9 @@ await runTask(async (args) => {
         });
         const gen = featuresOf(network, out.images, data.shape);
         fd = frechetDistance(realStats, gen.stats);
-        const is = inceptionScore(gen.logits, { numClasses: network.numClasses, splits: 1 });
+        // Ten parts as usual, each of at least ten samples; the spread is over the parts.
+        const splits = Math.max(1, Math.min(10, Math.floor(f.samples! / 10)));
+        const is = inceptionScore(gen.logits, { numClasses: network.numClasses, splits });
         isMean = is.mean, isStd = is.std;
       }
       return {
