@@ -394,8 +394,6 @@ export interface DropoutOptions {
  * import "@tensorflow/tfjs-backend-cpu";
  * import * as tf from "@tensorflow/tfjs-core";
  * import { Rng } from "../core/rng.ts";
-import { GROUP_NORM_GRAD_KERNEL, GROUP_NORM_KERNEL } from "../core/dnnl/group_norm.ts";
-import { SILU_GRAD_KERNEL, SILU_KERNEL } from "../core/dnnl/elementwise.ts";
  * import { dropout } from "./layers.ts";
  * const rng = new Rng(0);
  * const uniform = (s: number[]) => tf.tensor(rng.fillUniform(new Float32Array(s.reduce((a, b) => a * b))), s);
@@ -506,18 +504,6 @@ const unpoolOp = tf.customGrad((x) => {
   };
 });
 
-/**
- * Affine GroupNorm on `[N, H, W, C]` with a closed-form gradient. Per image and group, with
- * `xc = x - mean`, `r = 1 / sqrt(var + eps)`, `x_hat = xc r`, `M = H W C/G`, and per-channel sums
- * over pixels `s1 = sum dy`, `s2 = sum dy xc`:
- * `dx = dy (r gamma) - xc (r^3 sum_c gamma s2 / M) - r sum_c gamma s1 / M`,
- * `dgamma = sum_n r s2`, `dbeta = sum_n s1`.
- *
- * Per-channel means over pixels are an average pool over the whole image (`HW s / M` is their
- * mean over a group's channels), and every per-group factor is spread to `[N, 1, 1, C]` before it
- * meets a full-size tensor: on the wasm backend a reduction over a middle axis, or a broadcast
- * over a short last axis (`[N, HW, G, C/G]` against `[N, 1, G, 1]`), is many times slower.
- */
 /** GroupNorm as oneDNN's forward and gradient kernels (see `core/dnnl/group_norm.ts`). */
 function fusedGroupNormOp(groups: number, eps: number) {
   return tf.customGrad((x, gamma, beta, save) => {
@@ -542,6 +528,18 @@ function fusedGroupNormOp(groups: number, eps: number) {
   });
 }
 
+/**
+ * Affine GroupNorm on `[N, H, W, C]` with a closed-form gradient. Per image and group, with
+ * `xc = x - mean`, `r = 1 / sqrt(var + eps)`, `x_hat = xc r`, `M = H W C/G`, and per-channel sums
+ * over pixels `s1 = sum dy`, `s2 = sum dy xc`:
+ * `dx = dy (r gamma) - xc (r^3 sum_c gamma s2 / M) - r sum_c gamma s1 / M`,
+ * `dgamma = sum_n r s2`, `dbeta = sum_n s1`.
+ *
+ * Per-channel means over pixels are an average pool over the whole image (`HW s / M` is their
+ * mean over a group's channels), and every per-group factor is spread to `[N, 1, 1, C]` before it
+ * meets a full-size tensor: on the wasm backend a reduction over a middle axis, or a broadcast
+ * over a short last axis (`[N, HW, G, C/G]` against `[N, 1, G, 1]`), is many times slower.
+ */
 function groupNormOp(groups: number, eps: number) {
   return tf.customGrad((x, gamma, beta, save) => {
     const [n, h, w, c] = (x as tf.Tensor4D).shape;
