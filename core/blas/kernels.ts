@@ -291,8 +291,7 @@ function siluKernel(elementwise: DnnlElementwise, args: Args, views: TensorViews
   const { x } = args.inputs as Record<"x", tf.TensorInfo>;
   const out = views.alloc([...x.shape]);
   if (allFloat32(x) && elementwise.silu(views.view(x), views.view(out))) return out;
-  views.free(out);
-  throw new Error(`${SILU_KERNEL}: oneDNN declined x [${x.shape}]; set DIFFUSE_DNNL=0`);
+  return declined(views, [out], `${SILU_KERNEL}: oneDNN declined x [${x.shape}]`, "SiLU");
 }
 
 function siluGradKernel(elementwise: DnnlElementwise, args: Args, views: TensorViews) {
@@ -301,8 +300,7 @@ function siluGradKernel(elementwise: DnnlElementwise, args: Args, views: TensorV
   const ok = allFloat32(x, dy) && sameShape(x.shape, dy.shape) &&
     elementwise.siluGrad(views.view(x), views.view(dy), views.view(out));
   if (ok) return out;
-  views.free(out);
-  throw new Error(`${SILU_GRAD_KERNEL}: oneDNN declined x [${x.shape}]; set DIFFUSE_DNNL=0`);
+  return declined(views, [out], `${SILU_GRAD_KERNEL}: oneDNN declined x [${x.shape}]`, "SiLU");
 }
 
 function softmax(elementwise: DnnlElementwise, args: Args, views: TensorViews) {
@@ -334,7 +332,8 @@ function groupNormKernel(groupNorm: DnnlGroupNorm, args: Args, views: TensorView
         rstd,
       },
     );
-  return ok ? outs : declined(views, outs, GROUP_NORM_KERNEL, x.shape, groups);
+  const what = `${GROUP_NORM_KERNEL}: oneDNN declined x [${x.shape}] with ${groups} groups`;
+  return ok ? outs : declined(views, outs, what, "GroupNorm");
 }
 
 function groupNormGradKernel(groupNorm: DnnlGroupNorm, args: Args, views: TensorViews) {
@@ -353,22 +352,15 @@ function groupNormGradKernel(groupNorm: DnnlGroupNorm, args: Args, views: Tensor
       { dy: dyV, x: xV, gamma: gammaV, mean: meanV, rstd: rstdV },
       { dx, dgamma, dbeta },
     );
-  return ok ? outs : declined(views, outs, GROUP_NORM_GRAD_KERNEL, x.shape, groups);
+  const what = `${GROUP_NORM_GRAD_KERNEL}: oneDNN declined x [${x.shape}] with ${groups} groups`;
+  return ok ? outs : declined(views, outs, what, "GroupNorm");
 }
 
-// oneDNN creates these primitives for any float32 NHWC shape; should it not, say how to go on.
-function declined(
-  views: TensorViews,
-  outs: tf.TensorInfo[],
-  name: string,
-  shape: number[],
-  groups: number,
-): never {
+// oneDNN creates these primitives for any float32 shape; should it not, free the outputs and
+// say how to go on (these kernels have no backend kernel to fall back to).
+function declined(views: TensorViews, outs: tf.TensorInfo[], what: string, op: string): never {
   outs.forEach((t) => views.free(t));
-  throw new Error(
-    `${name}: oneDNN declined x [${shape}] with ${groups} groups; set DIFFUSE_DNNL=0 to use ` +
-      `the composed GroupNorm`,
-  );
+  throw new Error(`${what}; set DIFFUSE_DNNL=0 to use the composed ${op}`);
 }
 
 // A declined call frees its output before the fallback kernel makes its own.

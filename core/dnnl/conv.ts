@@ -43,8 +43,6 @@ export interface DnnlConv {
     dy: Float32Array,
     dw: Float32Array,
   ): boolean;
-  /** Implementation names oneDNN chose so far, e.g. `brg:avx512_core`, with their counts. */
-  implementations(): Map<string, number>;
 }
 
 interface Plan {
@@ -84,7 +82,6 @@ interface Plan {
  */
 export function createDnnlConv(dnnl: Dnnl): DnnlConv {
   const plans = new Map<string, Plan | null>();
-  const impls = new Map<string, number>();
   const hints = new Map<string, Primitive | null>();
 
   const mds = (g: DnnlConvGeometry) => {
@@ -141,11 +138,7 @@ export function createDnnlConv(dnnl: Dnnl): DnnlConv {
   };
 
   const planned = (key: string, make: () => Plan | null): Plan | null => {
-    if (!plans.has(key)) {
-      const plan = make();
-      plans.set(key, plan);
-      if (plan) impls.set(plan.main.impl, (impls.get(plan.main.impl) ?? 0) + 1);
-    }
+    if (!plans.has(key)) plans.set(key, make());
     return plans.get(key)!;
   };
 
@@ -260,7 +253,6 @@ export function createDnnlConv(dnnl: Dnnl): DnnlConv {
       }
       return true;
     },
-    implementations: () => new Map(impls),
   };
 }
 

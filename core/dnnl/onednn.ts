@@ -43,7 +43,6 @@ export const DNNL = {
   eltwiseSquare: 79,
   binaryAdd: 131056,
   binaryMul: 131057,
-  queryImplInfo: 8,
   querySrcMd: 129,
   queryDiffSrcMd: 130,
   queryWeightsMd: 131,
@@ -133,37 +132,28 @@ const SYMBOLS = {
     parameters: ["buffer", "pointer", "pointer", "pointer", "pointer", "pointer"],
     result: "i32",
   },
-  dnnl_primitive_desc_query: {
-    parameters: ["pointer", "i32", "i32", "buffer"],
-    result: "i32",
-  },
   dnnl_primitive_desc_query_md: { parameters: ["pointer", "i32", "i32"], result: "pointer" },
   dnnl_primitive_create: { parameters: ["buffer", "pointer"], result: "i32" },
-  dnnl_primitive_destroy: { parameters: ["pointer"], result: "i32" },
   dnnl_primitive_execute: {
     parameters: ["pointer", "pointer", "i32", "buffer"],
     result: "i32",
   },
   dnnl_memory_create: { parameters: ["buffer", "pointer", "pointer", "pointer"], result: "i32" },
   dnnl_memory_set_data_handle: { parameters: ["pointer", "pointer"], result: "i32" },
-  dnnl_memory_destroy: { parameters: ["pointer"], result: "i32" },
 } as const;
 
 /** The bound C functions of oneDNN, for descriptor initializers. */
 export type DnnlSymbols = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
-type Lib = DnnlSymbols;
 
 /** A memory descriptor: an opaque `dnnl_memory_desc_t` in a byte buffer we own. */
 export type MemoryDesc = Uint8Array<ArrayBuffer>;
 
-/** One oneDNN primitive ready to run: the primitive, its descriptor, and its implementation name. */
+/** One oneDNN primitive ready to run: the primitive and its descriptor. */
 export interface Primitive {
   /** The `dnnl_primitive_t`. */
   readonly handle: Deno.PointerValue;
   /** The `dnnl_primitive_desc_t` it was made from (kept for queries). */
   readonly desc: Deno.PointerValue;
-  /** oneDNN's implementation name, e.g. `brg:avx512_core` or `jit:avx2`. */
-  readonly impl: string;
 }
 
 /** An opened oneDNN library with a CPU engine and an in-order stream. */
@@ -182,7 +172,7 @@ export interface Dnnl {
    * oneDNN has no implementation for it.
    */
   primitive(
-    init: (symbols: Lib, opDesc: Uint8Array<ArrayBuffer>) => number,
+    init: (symbols: DnnlSymbols, opDesc: Uint8Array<ArrayBuffer>) => number,
     hint?: Primitive,
   ): Primitive | null;
   /** A reorder from one layout to another; `null` when unsupported. */
@@ -200,10 +190,6 @@ export interface Dnnl {
     p: Primitive,
     args: readonly (readonly [number, Deno.PointerValue, ArrayBufferView | Deno.PointerValue])[],
   ): void;
-  /** Frees a primitive or memory object made by this library. */
-  destroy(kind: "primitive" | "memory", handle: Deno.PointerValue): void;
-  /** The raw symbols, for descriptor initializers. */
-  readonly symbols: Lib;
 }
 
 /** Result of {@linkcode loadDnnl}: the library, or why it could not be used. */
@@ -285,17 +271,12 @@ function openDnnl(path: string): LoadDnnlResult {
   const build = (pd: Deno.PointerValue): Primitive | null => {
     if (check(s.dnnl_primitive_create(out, pd), "primitive_create", true) !== 0) return null;
     const handle = ptrOut();
-    const str = new BigUint64Array(1);
-    s.dnnl_primitive_desc_query(pd, DNNL.queryImplInfo, 0, str);
-    const cstr = Deno.UnsafePointer.create(str[0]);
-    const impl = cstr === null ? "?" : Deno.UnsafePointerView.getCString(cstr);
-    return { handle, desc: pd, impl };
+    return { handle, desc: pd };
   };
 
   const dnnl: Dnnl = {
     path,
     version: `${major}.${minor}.${patch}`,
-    symbols: s,
     memoryDesc(dims, tag) {
       const md = new Uint8Array(MD_BYTES);
       const d = new BigInt64Array(12);
@@ -346,10 +327,6 @@ function openDnnl(path: string): LoadDnnlResult {
       });
       check(s.dnnl_primitive_execute(p.handle, stream, args.length, buf), "execute");
       check(s.dnnl_stream_wait(stream), "stream_wait");
-    },
-    destroy(kind, handle) {
-      if (kind === "primitive") s.dnnl_primitive_destroy(handle);
-      else s.dnnl_memory_destroy(handle);
     },
   };
   return { ok: true, dnnl };
