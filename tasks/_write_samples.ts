@@ -1,6 +1,7 @@
 /**
- * Writing generated samples the way every sampling task does: a PNG grid (an SVG scatter for
- * 2-D data) and, on request, one PNG per image named after its seed.
+ * Generating and writing samples the way every sampling task does: a progress bar over the
+ * images, then a PNG grid (an SVG scatter for 2-D data) and, on request, one PNG per image named
+ * after its seed.
  *
  * @module
  */
@@ -8,7 +9,13 @@ import { dirname, join } from "node:path";
 import { writeImageGrid, writePng } from "../data/png.ts";
 import { scatterSvg } from "../data/svg_scatter.ts";
 import { writeFileAtomic } from "../core/atomic_write.ts";
-import type { GeneratedSamples } from "../samplers/generate.ts";
+import {
+  type GeneratedSamples,
+  type GenerateOptions,
+  generateSamples,
+} from "../samplers/generate.ts";
+import type { Denoiser } from "../core/types.ts";
+import { createProgress } from "../core/progress.ts";
 
 /** Options of {@linkcode writeSamples}. */
 export interface WriteSamplesOptions {
@@ -74,4 +81,25 @@ export async function writeSamples(
     });
   }
   console.log(`wrote ${seeds.length} PNGs to ${imagesDir}`);
+}
+
+/**
+ * Generates `generate.seeds.length` images with a progress bar and writes them as
+ * {@linkcode writeSamples} does.
+ *
+ * @example
+ * ```ts ignore
+ * await sampleToFiles(denoiser, { seeds, shape, sigmas }, { out: "samples.png" });
+ * ```
+ */
+export async function sampleToFiles(
+  denoiser: Denoiser,
+  generate: Omit<GenerateOptions, "onBatch">,
+  write: Omit<WriteSamplesOptions, "seeds">,
+): Promise<void> {
+  const { seeds } = generate;
+  const bar = createProgress({ total: seeds.length, label: "sample", unit: "img" });
+  const out = await generateSamples(denoiser, { ...generate, onBatch: (done) => bar.update(done) });
+  bar.finish({ nfe: out.nfe });
+  await writeSamples(out, { ...write, seeds });
 }

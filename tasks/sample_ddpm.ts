@@ -8,13 +8,11 @@
 import { formatHelp, parseFlags, wantsHelp } from "../core/flags.ts";
 import { UserError } from "../core/errors.ts";
 import { selectBackend } from "../core/engine.ts";
-import { createProgress } from "../core/progress.ts";
 import { parseSeeds } from "../core/seeds.ts";
 import { respaceDdpm, type ReverseVariance, spaceTimesteps } from "../schedules/ddpm.ts";
-import { generateSamples } from "../samplers/generate.ts";
 import { DDPM_SAMPLER_NAMES, ddpmSampler } from "../samplers/ddpm_generate.ts";
 import { loadDdpm } from "../training/load_ddpm.ts";
-import { prepareSampleOutputs, writeSamples } from "./_write_samples.ts";
+import { prepareSampleOutputs, sampleToFiles } from "./_write_samples.ts";
 import { runTask } from "./_main.ts";
 import {
   BACKEND_FLAG,
@@ -92,16 +90,12 @@ await runTask(async (args) => {
       eta: f.eta,
       clipX0: f.clip,
     });
-    const bar = createProgress({ total: seeds.length, label: "sample", unit: "img" });
-    const out = await generateSamples(denoiser, {
+    await sampleToFiles(denoiser, {
       seeds,
       shape,
       sampler,
       batchSize: f.batch!,
-      onBatch: (done) => bar.update(done),
-    });
-    bar.finish({ nfe: out.nfe });
-    await writeSamples(out, { out: f.out!, seeds, imagesDir: f["images-dir"] });
+    }, { out: f.out!, imagesDir: f["images-dir"] });
   } finally {
     loaded.dispose();
   }

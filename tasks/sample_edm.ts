@@ -8,10 +8,9 @@
 import { formatHelp, parseFlags, wantsHelp } from "../core/flags.ts";
 import { UserError } from "../core/errors.ts";
 import { selectBackend } from "../core/engine.ts";
-import { createProgress } from "../core/progress.ts";
-import { prepareSampleOutputs, writeSamples } from "./_write_samples.ts";
+import { prepareSampleOutputs, sampleToFiles } from "./_write_samples.ts";
 import { loadDenoiser } from "../training/load_denoiser.ts";
-import { generateSamples, SAMPLER_NAMES, samplingSigmaRange } from "../samplers/generate.ts";
+import { SAMPLER_NAMES, samplingSigmaRange } from "../samplers/generate.ts";
 import { karrasSigmas } from "../schedules/karras_steps.ts";
 import { parseSeeds } from "../core/seeds.ts";
 import { runTask } from "./_main.ts";
@@ -93,8 +92,7 @@ await runTask(async (args) => {
     );
   }
   const sigmas = karrasSigmas({ numSteps: f.steps!, sigmaMin, sigmaMax, rho: f.rho! });
-  const bar = createProgress({ total: seeds.length, label: "sample", unit: "img" });
-  const out = await generateSamples(denoiser, {
+  await sampleToFiles(denoiser, {
     seeds,
     shape,
     sigmas,
@@ -106,12 +104,8 @@ await runTask(async (args) => {
     sNoise: f["s-noise"],
     classLabels: numClasses > 0 ? seeds.map((_, i) => f.class ?? i % numClasses) : undefined,
     numClasses,
-    onBatch: (done) => bar.update(done),
-  });
-  bar.finish({ nfe: out.nfe });
-  await writeSamples(out, {
+  }, {
     out: f.out!,
-    seeds,
     columns: numClasses > 0 && f.class === undefined ? numClasses : undefined,
     imagesDir: f["images-dir"],
   });

@@ -9,14 +9,12 @@
 import { formatHelp, parseFlags, wantsHelp } from "../core/flags.ts";
 import { UserError } from "../core/errors.ts";
 import { selectBackend } from "../core/engine.ts";
-import { createProgress } from "../core/progress.ts";
 import { parseSeeds } from "../core/seeds.ts";
 import { loadDenoiser } from "../training/load_denoiser.ts";
-import { generateSamples } from "../samplers/generate.ts";
 import { s2nSampler } from "../samplers/s2n_generate.ts";
 import { S2N_SCHEDULE_NAMES, s2nSchedule } from "../schedules/s2n_schedules.ts";
 import { s2nTimeGrid } from "../schedules/s2n_grids.ts";
-import { prepareSampleOutputs, writeSamples } from "./_write_samples.ts";
+import { prepareSampleOutputs, sampleToFiles } from "./_write_samples.ts";
 import { runTask } from "./_main.ts";
 import {
   BACKEND_FLAG,
@@ -98,17 +96,13 @@ await runTask(async (args) => {
     if (e instanceof RangeError) throw new UserError(`sample:s2n: ${e.message}`);
     throw e;
   }
-  const bar = createProgress({ total: seeds.length, label: "sample", unit: "img" });
-  const out = await generateSamples(loaded.denoiser, {
+  await sampleToFiles(loaded.denoiser, {
     seeds,
     shape: loaded.shape,
     sampler,
     batchSize: f.batch!,
     classLabels: loaded.numClasses > 0 ? seeds.map((_, i) => i % loaded.numClasses) : undefined,
     numClasses: loaded.numClasses,
-    onBatch: (done) => bar.update(done),
-  });
-  bar.finish({ nfe: out.nfe });
-  await writeSamples(out, { out: f.out!, seeds, imagesDir: f["images-dir"] });
+  }, { out: f.out!, imagesDir: f["images-dir"] });
   loaded.dispose();
 });
