@@ -9,8 +9,9 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
+import type { NoiseSource } from "../core/noise.ts";
 import type { Conditioning, Denoiser } from "../core/types.ts";
-import type { OdeSamplerOptions, SamplerOptions, StepRecord } from "./types.ts";
+import type { OdeSamplerOptions, SampleResult, SamplerOptions, StepRecord } from "./types.ts";
 
 /**
  * The ODE of EDM eq. 4 at one time t, written as `dx/dt = a x - b D(x / s; sigma)` with
@@ -270,4 +271,203 @@ export function eventLoopYielder(): () => Promise<void> {
     await new Promise<void>((resolve) => setTimeout(resolve, 0));
     last = performance.now();
   };
+}
+
+// ---------- k-diffusion step maths (Karras et al. 2022 sigma space; crowsonkb/k-diffusion) ----------
+
+/**
+ * Splits a step from `sigmaFrom` down to `sigmaTo` into a deterministic step down to `sigmaDown`
+ * followed by fresh noise of standard deviation `sigmaUp`, so that
+ * `sigmaDown^2 + sigmaUp^2 = sigmaTo^2` (the ancestral step of DDPM in sigma space;
+ * k-diffusion's `get_ancestral_step`). `eta` scales the noise: 0 is deterministic, 1 is DDPM's
+ * ancestral sampler: `sigmaUp = min(sigmaTo, eta sqrt(sigmaTo^2 (sigmaFrom^2 - sigmaTo^2) / sigmaFrom^2))`.
+ *
+ * @param sigmaFrom Noise level at the start of the step (> 0).
+ * @param sigmaTo Noise level at the end (>= 0).
+ * @param eta Amount of noise, >= 0.
+ * @returns The two noise levels.
+ * @example DDPM-like split
+ * ```ts
+ * import { ancestralStep } from "./_util.ts";
+ * const { sigmaDown, sigmaUp } = ancestralStep(2, 1, 1); // sigmaUp = sqrt(3)/2, sigmaDown = 1/2
+ * ```
+ */
+export function ancestralStep(
+  sigmaFrom: number,
+  sigmaTo: number,
+  eta: number,
+): { sigmaDown: number; sigmaUp: number } {
+  if (eta === 0 || sigmaTo === 0) return { sigmaDown: sigmaTo, sigmaUp: 0 };
+  const sigmaUp = Math.min(
+    sigmaTo,
+    eta * Math.sqrt(sigmaTo ** 2 * (sigmaFrom ** 2 - sigmaTo ** 2) / sigmaFrom ** 2),
+  );
+  return { sigmaDown: Math.sqrt(sigmaTo ** 2 - sigmaUp ** 2), sigmaUp };
+}
+
+/**
+ * Calls the denoiser at one noise level for the whole batch: `D(x; sigma)`. Call inside `tf.tidy`.
+ *
+ * @returns The clean-data estimate (a new tensor).
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import { denoiseAt } from "./_util.ts";
+ * const d = denoiseAt((x) => tf.zerosLike(x), tf.ones([2, 3]), 1.5);
+ * ```
+ */
+export function denoiseAt(
+  denoiser: Denoiser,
+  x: tf.Tensor,
+  sigma: number,
+  cond?: Conditioning,
+): tf.Tensor {
+  return denoiser(x, tf.fill([x.shape[0]], sigma) as tf.Tensor1D, cond);
+}
+
+/**
+ * The probability-flow ODE derivative in sigma space, `dx/dsigma = (x - D) / sigma`
+ * (k-diffusion's `to_d`). Call inside `tf.tidy`.
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import { toD } from "./_util.ts";
+ * const d = toD(tf.ones([1, 2]), 2, tf.zeros([1, 2])); // 0.5
+ * ```
+ */
+export function toD(x: tf.Tensor, sigma: number, denoised: tf.Tensor): tf.Tensor {
+  return tf.div(tf.sub(x, denoised), sigma);
+}
+
+/** Options of the samplers that step through a list of noise levels in sigma space (k-diffusion's). */
+export interface SigmaStepOptions extends SamplerOptions {
+  /** Noise levels sigma_0 > ... > sigma_N, usually ending in 0 (see `karrasSigmas`). Required. */
+  sigmas: Float64Array;
+}
+
+/** Options of the stochastic k-diffusion samplers. */
+export interface AncestralOptions extends SigmaStepOptions {
+  /** Amount of fresh noise per step (0 is deterministic). @default 1 */
+  eta?: number;
+  /** Scale of the fresh noise (S_noise). @default 1 */
+  sNoise?: number;
+  /** Source of the fresh noise, one generator per image (`perImageNoise`); required when eta > 0. @default undefined */
+  noise?: NoiseSource;
+}
+
+/**
+ * Validates `eta`, `sNoise` and `noise` of an {@linkcode AncestralOptions}.
+ *
+ * @throws {RangeError} For a negative or non-finite eta or sNoise.
+ * @throws {TypeError} When eta > 0 and no noise source is given.
+ * @example
+ * ```ts
+ * import { perImageNoise } from "../core/noise.ts";
+ * import { checkAncestral } from "./_util.ts";
+ * checkAncestral({ eta: 1, sNoise: 1, noise: perImageNoise([0]) }, "sampleEulerAncestral");
+ * ```
+ */
+export function checkAncestral(
+  options: { eta?: number; sNoise?: number; noise?: NoiseSource },
+  who: string,
+): void {
+  const { eta = 1, sNoise = 1, noise } = options;
+  if (!Number.isFinite(eta) || eta < 0) {
+    throw new RangeError(`${who}: eta must be a finite number >= 0, got ${eta}`);
+  }
+  if (!Number.isFinite(sNoise) || sNoise < 0) {
+    throw new RangeError(`${who}: sNoise must be a finite number >= 0, got ${sNoise}`);
+  }
+  if (eta > 0 && noise === undefined) {
+    throw new TypeError(
+      `${who}: eta = ${eta} needs a noise source: pass noise: perImageNoise(seeds), or eta: 0`,
+    );
+  }
+}
+
+/** Adds `scale * n` with fresh noise n to x (or returns x when scale is 0). Call inside `tf.tidy`. */
+export function addNoise(x: tf.Tensor, noise: NoiseSource | undefined, scale: number): tf.Tensor {
+  if (scale === 0 || noise === undefined) return x;
+  return tf.add(x, tf.mul(noise.randn(x.shape), scale));
+}
+
+/** What one sigma-space step returns to {@linkcode runSigmaSteps}. */
+export type SigmaStepResult = {
+  /** The new sample. */
+  x: tf.Tensor;
+  /** The first denoiser output of the step. */
+  denoised: tf.Tensor;
+  /** Denoiser evaluations in this step. */
+  nfe: number;
+};
+
+/**
+ * The loop of the sigma-space samplers: validates `sigmas`, runs `step` from sigma_i to
+ * sigma_{i+1} for each i inside `tf.tidy` (the step may `tf.keep` tensors it carries over, and
+ * frees them in `cleanup`), fills in the step records and counts evaluations. `cleanup` runs
+ * once at the end, also after an abort or an error.
+ *
+ * @returns The final sample (owned by the caller) and the evaluation count.
+ * @example Jump straight to the denoised estimate
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import { denoiseAt, runSigmaSteps } from "./_util.ts";
+ * const zero = (x: tf.Tensor) => tf.zerosLike(x);
+ * const sigmas = new Float64Array([2, 0]);
+ * const out = await runSigmaSteps(tf.ones([1, 2]), { sigmas }, (x, i) => {
+ *   const denoised = denoiseAt(zero, x, sigmas[i]);
+ *   return { x: tf.clone(denoised), denoised, nfe: 1 };
+ * });
+ * out.x.dispose();
+ * ```
+ */
+export async function runSigmaSteps(
+  x: tf.Tensor,
+  options: SigmaStepOptions,
+  step: (x: tf.Tensor, i: number) => SigmaStepResult,
+  cleanup?: () => void,
+): Promise<SampleResult> {
+  const { sigmas } = options;
+  checkSigmas(sigmas, "sigmas");
+  let nfe = 0;
+  try {
+    const out = await runSteps(x, sigmas.length - 1, options, (xi, i) => {
+      const r = tf.tidy(() => step(xi, i));
+      nfe += r.nfe;
+      const sigma = sigmas[i], sigmaNext = sigmas[i + 1];
+      return {
+        x: r.x,
+        denoised: r.denoised,
+        info: { t: sigma, tNext: sigmaNext, sigma, sigmaNext, sigmaHat: sigma, nfe },
+      };
+    });
+    return { x: out, nfe };
+  } finally {
+    cleanup?.();
+  }
+}
+
+/**
+ * Data-prediction exponential-integrator step of DPM-Solver++ (Lu et al. 2022, eq. 9 with the
+ * first-order term): from sigma to sigmaNext with `x' = (sigmaNext / sigma) x - expm1(-h) D`,
+ * `h = log(sigma / sigmaNext)`; at sigmaNext = 0 this is `x' = D`. Call inside `tf.tidy`.
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import { dataStep } from "./_util.ts";
+ * const x = dataStep(tf.ones([1, 2]), tf.zeros([1, 2]), 2, 1); // 0.5
+ * ```
+ */
+export function dataStep(
+  x: tf.Tensor,
+  denoised: tf.Tensor,
+  sigma: number,
+  sigmaNext: number,
+): tf.Tensor {
+  if (sigmaNext === 0) return tf.clone(denoised);
+  const ratio = sigmaNext / sigma;
+  // -expm1(-h) = 1 - sigmaNext / sigma.
+  return tf.add(tf.mul(x, ratio), tf.mul(denoised, -Math.expm1(Math.log(ratio))));
 }
