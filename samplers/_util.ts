@@ -11,7 +11,13 @@
 import * as tf from "@tensorflow/tfjs-core";
 import type { NoiseSource } from "../core/noise.ts";
 import type { Conditioning, Denoiser } from "../core/types.ts";
-import type { OdeSamplerOptions, SampleResult, SamplerOptions, StepRecord } from "./types.ts";
+import type {
+  KnownRegion,
+  OdeSamplerOptions,
+  SampleResult,
+  SamplerOptions,
+  StepRecord,
+} from "./types.ts";
 
 /**
  * The ODE of EDM eq. 4 at one time t, written as `dx/dt = a x - b D(x / s; sigma)` with
@@ -224,7 +230,7 @@ export async function runSteps(
   options: SamplerOptions,
   step: (x: tf.Tensor, i: number) => StepOutput,
 ): Promise<tf.Tensor> {
-  const { onStep, signal } = options;
+  const { onStep, signal, known } = options;
   const pause = eventLoopYielder();
   let x = x0;
   try {
@@ -234,6 +240,11 @@ export async function runSteps(
       const out = step(x, i);
       if (x !== x0) x.dispose();
       x = out.x;
+      if (known) {
+        const pasted = pasteKnown(x, known, out.info.sigmaNext);
+        x.dispose();
+        x = out.x = pasted;
+      }
       try {
         onStep?.({ i, x: out.x, denoised: out.denoised, ...out.info });
       } finally {
@@ -245,6 +256,29 @@ export async function runSteps(
     throw e;
   }
   return x === x0 ? tf.clone(x0) : x;
+}
+
+/**
+ * Inpainting replacement: `mask (y + sigma n) + (1 - mask) x`; at sigma = 0 the known pixels
+ * become y exactly. Returns a new tensor.
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import { perImageNoise } from "../core/noise.ts";
+ * import { pasteKnown } from "./_util.ts";
+ * const known = { image: tf.ones([1, 2]), mask: tf.tensor2d([[1, 0]]), noise: perImageNoise([0]) };
+ * const x = pasteKnown(tf.zeros([1, 2]), known, 0); // [[1, 0]]
+ * ```
+ */
+export function pasteKnown(x: tf.Tensor, known: KnownRegion, sigma: number): tf.Tensor {
+  return tf.tidy(() => {
+    const y = sigma > 0
+      ? tf.add(known.image, tf.mul(known.noise.randn(x.shape), sigma))
+      : known.image;
+    const inside = tf.mul(tf.sub(1, known.mask), x);
+    return tf.add(tf.mul(known.mask, y), inside);
+  });
 }
 
 // Longest time the loop runs without a macrotask turn of the event loop, in milliseconds.

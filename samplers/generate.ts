@@ -13,9 +13,11 @@ import { sampleEuler } from "./euler.ts";
 import { sampleHeun } from "./heun.ts";
 import { sampleEdmStochastic } from "./edm_stochastic.ts";
 import type { SampleResult } from "./types.ts";
+import { pasteKnown } from "./_util.ts";
+import { K_SAMPLER_NAMES, type KSamplerName, runKSampler } from "./k_samplers.ts";
 
-/** Samplers {@linkcode generateSamples} can run. */
-export const SAMPLER_NAMES = ["heun", "euler", "stochastic"] as const;
+/** Samplers {@linkcode generateSamples} can run: EDM's three and the k-diffusion family. */
+export const SAMPLER_NAMES = ["heun", "euler", "stochastic", ...K_SAMPLER_NAMES] as const;
 /** One of {@linkcode SAMPLER_NAMES}. */
 export type SamplerName = typeof SAMPLER_NAMES[number];
 
@@ -54,12 +56,33 @@ export interface GenerateOptions {
   sTmin?: number;
   /** Stochastic sampler's S_tmax. @default Infinity */
   sTmax?: number;
-  /** Stochastic sampler's S_noise. @default 1 */
+  /** Stochastic sampler's S_noise (also the k-diffusion samplers' noise scale). @default 1 */
   sNoise?: number;
+  /** k-diffusion samplers' eta (see {@linkcode runKSampler} for the defaults). @default undefined */
+  eta?: number;
+  /** LMS order. @default 4 */
+  order?: number;
+  /** DPM++ 2M SDE correction. @default "midpoint" */
+  solverType?: "midpoint" | "heun";
   /** Class label per image (same length as `seeds`) for class-conditional models. @default undefined */
   classLabels?: readonly number[];
   /** Number of classes, required with `classLabels`. @default 0 */
   numClasses?: number;
+  /**
+   * img2img (SDEdit, Meng et al. 2022): start from these images noised to a lower noise level and
+   * run only the last `round(strength N)` of the N steps; strength 0 returns the images unchanged,
+   * strength 1 is ordinary sampling (the images are then drowned in sigma_max noise). `images` holds
+   * one image of `shape` for all seeds, or one per seed; values in the data range ([-1, 1]).
+   * @default undefined
+   */
+  init?: { images: Float32Array; strength: number };
+  /**
+   * Inpainting: `images` (one for all seeds, or one per seed) are known where `mask` (one image of
+   * `shape`, 1 = known, 0 = generate) is 1; after every step the known pixels are replaced by the
+   * known image noised to the step's noise level, and at the end by the known image itself, so
+   * known pixels are kept exactly. @default undefined
+   */
+  inpaint?: { images: Float32Array; mask: Float32Array };
   /** Called after each batch with the images done so far. @default undefined */
   onBatch?: (done: number, total: number) => void;
   /** Stops between steps. @default undefined */
@@ -140,13 +163,66 @@ export async function generateSamples(
   }
   const per = shape.reduce((a, b) => a * b, 1);
   const images = new Float32Array(seeds.length * per);
+  const { init, inpaint } = options;
+  if ((init || inpaint) && custom) {
+    throw new TypeError("init and inpaint work with the built-in samplers only");
+  }
+  const perSeed = (data: Float32Array, what: string) => {
+    if (data.length !== per && data.length !== per * seeds.length) {
+      throw new RangeError(
+        `${what} has ${data.length} values; need one image of shape [${shape}] (${per} values) ` +
+          `or one per seed (${per * seeds.length})`,
+      );
+    }
+    return (start: number, n: number) =>
+      tf.tidy(() =>
+        data.length === per
+          ? tf.tile(tf.tensor(data, [1, ...shape]), [n, ...shape.map(() => 1)])
+          : tf.tensor(data.subarray(start * per, (start + n) * per), [n, ...shape])
+      );
+  };
+  const initBatch = init && perSeed(init.images, "init.images");
+  const knownBatch = inpaint && perSeed(inpaint.images, "inpaint.images");
+  if (inpaint && inpaint.mask.length !== per) {
+    throw new RangeError(
+      `inpaint.mask has ${inpaint.mask.length} values; need ${per} (shape [${shape}])`,
+    );
+  }
+  if (init && !(init.strength >= 0 && init.strength <= 1)) {
+    throw new RangeError(`init.strength must be in [0, 1], got ${init.strength}`);
+  }
+  let runSigmas = sigmas;
+  if (init && sigmas) {
+    const total = sigmas.length - 1, k = Math.round(init.strength * total);
+    runSigmas = k === 0 ? undefined : sigmas.slice(total - k);
+  }
   let nfe = 0;
   for (let start = 0; start < seeds.length; start += batchSize) {
     const batchSeeds = seeds.slice(start, start + batchSize);
     const n = batchSeeds.length;
+    if (init && !runSigmas) {
+      // strength 0: nothing to do, the input is the output.
+      const x = initBatch!(start, n);
+      images.set(await x.data() as Float32Array, start * per);
+      x.dispose();
+      onBatch?.(start + n, seeds.length);
+      continue;
+    }
     const noise = perImageNoise(batchSeeds);
-    const scale = custom ? custom.initialScale : sigmas![0];
-    const latent = tf.tidy(() => tf.mul(noise.randn([n, ...shape]), scale));
+    const scale = custom ? custom.initialScale : runSigmas![0];
+    const latent = tf.tidy(() => {
+      const z = tf.mul(noise.randn([n, ...shape]), scale);
+      if (!initBatch) return z;
+      const start0 = initBatch(start, n);
+      return tf.add(start0, z);
+    });
+    const known = knownBatch
+      ? {
+        image: knownBatch(start, n),
+        mask: tf.tensor(inpaint!.mask, [1, ...shape]),
+        noise,
+      }
+      : undefined;
     const cond: Conditioning = {};
     if (classLabels) {
       const labels = classLabels.slice(start, start + n);
@@ -158,11 +234,24 @@ export async function generateSamples(
       const result = custom
         ? await custom.run(denoiser, latent, { noise, cond, signal })
         : sampler === "heun"
-        ? await sampleHeun(denoiser, latent, { sigmas, cond, signal })
+        ? await sampleHeun(denoiser, latent, { sigmas: runSigmas, cond, signal, known })
         : sampler === "euler"
-        ? await sampleEuler(denoiser, latent, { sigmas, cond, signal })
+        ? await sampleEuler(denoiser, latent, { sigmas: runSigmas, cond, signal, known })
+        : sampler !== "stochastic"
+        ? await runKSampler(sampler as KSamplerName, denoiser, latent, {
+          sigmas: runSigmas!,
+          known,
+          cond,
+          signal,
+          noise,
+          eta: options.eta,
+          sNoise: options.sNoise,
+          order: options.order,
+          solverType: options.solverType,
+        })
         : await sampleEdmStochastic(denoiser, latent, {
-          sigmas: sigmas!,
+          sigmas: runSigmas!,
+          known,
           cond,
           signal,
           noise,
@@ -172,6 +261,12 @@ export async function generateSamples(
           sNoise: options.sNoise,
         });
       const finalScale = custom?.finalScale ?? 1;
+      if (known) {
+        // Known pixels exactly, whatever noise level the sampler stopped at.
+        const pasted = pasteKnown(result.x, known, 0);
+        result.x.dispose();
+        result.x = pasted;
+      }
       const data = await result.x.data() as Float32Array;
       if (finalScale !== 1) { for (let i = 0; i < data.length; i++) data[i] /= finalScale; }
       images.set(data, start * per);
@@ -180,6 +275,7 @@ export async function generateSamples(
     } finally {
       latent.dispose();
       cond.classLabels?.dispose();
+      if (known) tf.dispose([known.image, known.mask]);
     }
     onBatch?.(start + n, seeds.length);
   }

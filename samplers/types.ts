@@ -11,6 +11,7 @@
 import type * as tf from "@tensorflow/tfjs-core";
 import type { Conditioning } from "../core/types.ts";
 import type { SigmaSchedule } from "../schedules/types.ts";
+import type { NoiseSource } from "../core/noise.ts";
 
 /**
  * What a sampler reports after each step. The tensors belong to the sampler and are valid only
@@ -53,6 +54,22 @@ export interface SamplerOptions {
   onStep?: (record: StepRecord) => void;
   /** Stops sampling between steps; the sampler rejects with `signal.reason`. @default undefined */
   signal?: AbortSignal;
+  /**
+   * Inpainting (sigma space, s(t) = 1): after every step the known pixels are replaced by the
+   * known image noised to the step's end, `mask y + (1 - mask) x` with `y + sigma_{i+1} n`
+   * (RePaint's / SDEdit's replacement, without resampling). @default undefined
+   */
+  known?: KnownRegion;
+}
+
+/** The known part of an image for inpainting (see {@linkcode SamplerOptions.known}). */
+export interface KnownRegion {
+  /** The known image y, shaped like x (or broadcastable to it). Not disposed by the sampler. */
+  image: tf.Tensor;
+  /** 1 where a pixel is known, 0 where it is to be generated, broadcastable to x. Not disposed. */
+  mask: tf.Tensor;
+  /** Noise for the known region, one generator per image. */
+  noise: NoiseSource;
 }
 
 /**

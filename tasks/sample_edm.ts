@@ -12,6 +12,10 @@ import { prepareSampleOutputs, sampleToFiles } from "./_write_samples.ts";
 import { loadDenoiser } from "../training/load_denoiser.ts";
 import { SAMPLER_NAMES, samplingSigmaRange } from "../samplers/generate.ts";
 import { karrasSigmas } from "../schedules/karras_steps.ts";
+import { polyexponentialSigmas } from "../schedules/sigma_grids.ts";
+import { guidedDenoiser } from "../models/guidance.ts";
+import { K_SAMPLER_PARAMS, type KSamplerName } from "../samplers/k_samplers.ts";
+import { readPng } from "../data/png.ts";
 import { parseSeeds } from "../core/seeds.ts";
 import { runTask } from "./_main.ts";
 import {
@@ -42,11 +46,55 @@ const FLAGS = {
     gt: 0,
     help: "largest noise level [default: 80, clamped to the model's]",
   },
-  rho: { type: "number", default: 7, gt: 0, help: "step spacing exponent (EDM eq. 5)" },
-  "s-churn": { type: "number", default: 0, min: 0, help: "stochastic: S_churn" },
-  "s-tmin": { type: "number", default: 0, min: 0, help: "stochastic: S_tmin" },
+  schedule: {
+    type: "string",
+    default: "karras",
+    choices: ["karras", "exponential", "polyexponential"],
+    help: "noise-level grid",
+  },
+  rho: {
+    type: "number",
+    gt: 0,
+    help: "grid exponent: karras (EDM eq. 5) [default: 7], polyexponential [default: 1]",
+  },
+  "s-churn": { type: "number", min: 0, help: "stochastic: S_churn [default: 0]" },
+  "s-tmin": { type: "number", min: 0, help: "stochastic: S_tmin [default: 0]" },
   "s-tmax": { type: "number", min: 0, help: "stochastic: S_tmax [default: infinity]" },
-  "s-noise": { type: "number", default: 1, gt: 0, help: "stochastic: S_noise" },
+  "s-noise": {
+    type: "number",
+    gt: 0,
+    help: "stochastic, ancestral and SDE samplers: noise scale S_noise [default: 1]",
+  },
+  eta: {
+    type: "number",
+    min: 0,
+    help: "ancestral and SDE samplers: noise amount [default: 1; dpm-fast 0]",
+  },
+  order: { type: "int", min: 1, max: 6, help: "lms: order [default: 4]" },
+  "solver-type": {
+    type: "string",
+    choices: ["midpoint", "heun"],
+    help: "dpmpp-2m-sde: correction [default: midpoint]",
+  },
+  guidance: {
+    type: "number",
+    min: 0,
+    help: "classifier-free guidance scale w (class-conditional model trained with --cond-drop)",
+  },
+  "init-image": {
+    type: "string",
+    help: "img2img / inpainting: start image (PNG of the model's size)",
+  },
+  strength: {
+    type: "number",
+    min: 0,
+    max: 1,
+    help: "img2img: fraction of the steps run from the noised --init-image [default: 0.5]",
+  },
+  mask: {
+    type: "string",
+    help: "inpainting: PNG mask, white (> 0) = keep the --init-image pixel, black = generate",
+  },
   weights: WEIGHTS_FLAG,
   class: { type: "int", min: 0, help: "class label for conditional models [default: cycle]" },
   out: { type: "string", default: "samples.png", help: "grid PNG (SVG scatter for 2-D data)" },
@@ -64,12 +112,19 @@ const HELP = {
     "deno task sample:edm --sampler stochastic --s-churn 40 --s-tmin 0.05 --s-tmax 50 --s-noise 1.003",
     "deno task sample:edm --steps 10 --sampler euler --weights raw",
     "deno task sample:edm --seeds 100-199 --images-dir out/images",
+    "deno task sample:edm --sampler dpmpp-2m --steps 10",
+    "deno task sample:edm --sampler euler-ancestral --eta 1 --schedule exponential",
+    "deno task sample:edm --checkpoint runs/edm-cfg/checkpoint.safetensors --guidance 3",
+    "deno task sample:edm --init-image digit.png --strength 0.4 --sampler dpmpp-2m",
+    "deno task sample:edm --init-image digit.png --mask mask.png --sampler dpmpp-2m-sde",
   ],
 };
 
 await runTask(async (args) => {
   if (wantsHelp(args)) return console.log(formatHelp(FLAGS, HELP));
   const f = parseFlags(args, FLAGS, { task: "sample:edm" });
+  const sampler = f.sampler as typeof SAMPLER_NAMES[number];
+  checkSamplerFlags(f, sampler);
   const seeds = parseSeeds(f.seeds!);
   await prepareSampleOutputs({ out: f.out!, imagesDir: f["images-dir"] });
   await selectBackend({ backend: f.backend });
@@ -91,23 +146,110 @@ await runTask(async (args) => {
         : `sample:edm: --class must be below ${numClasses}, got ${f.class}`,
     );
   }
-  const sigmas = karrasSigmas({ numSteps: f.steps!, sigmaMin, sigmaMax, rho: f.rho! });
-  await sampleToFiles(denoiser, {
-    seeds,
-    shape,
-    sigmas,
-    sampler: f.sampler as typeof SAMPLER_NAMES[number],
-    batchSize: f.batch!,
-    sChurn: f["s-churn"],
-    sTmin: f["s-tmin"],
-    sTmax: f["s-tmax"] ?? Infinity,
-    sNoise: f["s-noise"],
-    classLabels: numClasses > 0 ? seeds.map((_, i) => f.class ?? i % numClasses) : undefined,
-    numClasses,
-  }, {
-    out: f.out!,
-    columns: numClasses > 0 && f.class === undefined ? numClasses : undefined,
-    imagesDir: f["images-dir"],
-  });
+  const sigmas = f.schedule === "karras"
+    ? karrasSigmas({ numSteps: f.steps!, sigmaMin, sigmaMax, rho: f.rho ?? 7 })
+    : polyexponentialSigmas({ numSteps: f.steps!, sigmaMin, sigmaMax, rho: f.rho ?? 1 });
+  if (f.schedule === "exponential" && f.rho !== undefined) {
+    throw new UserError("sample:edm: --rho does not apply to --schedule exponential; drop it");
+  }
+  if (f.guidance !== undefined && numClasses === 0) {
+    throw new UserError(
+      "sample:edm: --guidance needs a class-conditional checkpoint; drop --guidance",
+    );
+  }
+  const images = await initImages(f, shape);
+  await sampleToFiles(
+    f.guidance === undefined ? denoiser : guidedDenoiser(denoiser, { scale: f.guidance }),
+    {
+      ...images,
+      seeds,
+      shape,
+      sigmas,
+      sampler,
+      batchSize: f.batch!,
+      eta: f.eta,
+      order: f.order,
+      solverType: f["solver-type"] as "midpoint" | "heun" | undefined,
+      sChurn: f["s-churn"],
+      sTmin: f["s-tmin"],
+      sTmax: f["s-tmax"] ?? Infinity,
+      sNoise: f["s-noise"],
+      classLabels: numClasses > 0 ? seeds.map((_, i) => f.class ?? i % numClasses) : undefined,
+      numClasses,
+    },
+    {
+      out: f.out!,
+      columns: numClasses > 0 && f.class === undefined ? numClasses : undefined,
+      imagesDir: f["images-dir"],
+    },
+  );
   loaded.dispose();
 });
+
+/** Flags of one sampler only: giving one to another sampler is a mistake worth exit 2. */
+function checkSamplerFlags(f: Record<string, unknown>, sampler: string): void {
+  const takes: Record<string, string[]> = {
+    "s-churn": ["stochastic"],
+    "s-tmin": ["stochastic"],
+    "s-tmax": ["stochastic"],
+    "s-noise": ["stochastic"],
+    eta: [],
+    order: [],
+    "solver-type": [],
+  };
+  const flagOf = { eta: "eta", sNoise: "s-noise", order: "order", solverType: "solver-type" };
+  for (const [name, params] of Object.entries(K_SAMPLER_PARAMS)) {
+    for (const p of params) takes[flagOf[p]].push(name as KSamplerName);
+  }
+  for (const [flag, samplers] of Object.entries(takes)) {
+    if (f[flag] !== undefined && !samplers.includes(sampler)) {
+      throw new UserError(
+        `sample:edm: --${flag} does not apply to --sampler ${sampler}; it is for ${
+          samplers.join(", ")
+        }`,
+      );
+    }
+  }
+}
+
+/** --init-image, --strength and --mask as GenerateOptions' init / inpaint. */
+async function initImages(
+  f: { "init-image"?: string; strength?: number; mask?: string },
+  shape: readonly number[],
+): Promise<
+  {
+    init?: { images: Float32Array; strength: number };
+    inpaint?: { images: Float32Array; mask: Float32Array };
+  }
+> {
+  if (f["init-image"] === undefined) {
+    if (f.strength !== undefined || f.mask !== undefined) {
+      throw new UserError("sample:edm: --strength and --mask need --init-image");
+    }
+    return {};
+  }
+  const read = async (path: string, what: string) => {
+    const channels = shape[2] === 3 ? 3 : 1;
+    let img;
+    try {
+      img = await readPng(path, { channels });
+    } catch (e) {
+      throw new UserError(`sample:edm: cannot read ${what} ${path}: ${(e as Error).message}`);
+    }
+    if (img.shape.join() !== shape.join()) {
+      throw new UserError(
+        `sample:edm: ${what} ${path} is [${img.shape}] but the model makes [${shape}]; resize it`,
+      );
+    }
+    return img.data;
+  };
+  const images = await read(f["init-image"], "--init-image");
+  if (f.mask !== undefined) {
+    const mask = (await read(f.mask, "--mask")).map((v) => (v > 0 ? 1 : 0));
+    return {
+      inpaint: { images, mask },
+      ...(f.strength !== undefined ? { init: { images, strength: f.strength } } : {}),
+    };
+  }
+  return { init: { images, strength: f.strength ?? 0.5 } };
+}

@@ -22,6 +22,12 @@ const FLAGS = {
   ...TRAIN_MODEL_FLAGS,
   precond: { type: "string", choices: ["edm", "vp", "ve"], help: "preconditioning and loss" },
   cond: { type: "boolean", help: "condition on class labels" },
+  "cond-drop": {
+    type: "number",
+    min: 0,
+    max: 0.99,
+    help: "label dropout probability for classifier-free guidance (with --cond) [default: 0]",
+  },
   ...TRAIN_RUN_FLAGS,
   augment: { type: "number", min: 0, max: 0.99, help: "augmentation probability" },
   out: { type: "string", default: "runs/edm-mnist", help: "run directory" },
@@ -40,6 +46,7 @@ const HELP = {
     "deno task train:edm --preset toy --data toy:swiss-roll --out runs/toy",
     "deno task train:edm --preset cifar10 --data cifar10:/data/cifar-10-batches-bin",
     "deno task train:edm --dry-run --batch 32 --lr 2e-4",
+    "deno task train:edm --cond --cond-drop 0.1 --out runs/edm-cfg   # for --guidance sampling",
   ],
 };
 
@@ -53,6 +60,7 @@ await runTask(async (args) => {
     precond: (f.precond ?? base.precond) as EdmTrainConfig["precond"],
     classConditional: f.cond || base.classConditional,
     augmentP: f.augment ?? base.augmentP,
+    ...(f["cond-drop"] !== undefined ? { condDrop: f["cond-drop"] } : {}),
   };
   try {
     validateEdmConfig(config);

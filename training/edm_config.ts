@@ -26,6 +26,12 @@ export interface EdmTrainConfig {
   precond: PrecondKind;
   /** Condition on class labels when the dataset has them. */
   classConditional: boolean;
+  /**
+   * Label dropout for classifier-free guidance (Ho & Salimans 2022): the probability that a
+   * training image's one-hot label is replaced by all zeros, the "no class" input the guided
+   * denoiser uses for its unconditional branch. Only with `classConditional`. @default 0
+   */
+  condDrop?: number;
   /** Images per training step. */
   batchSize: number;
   /** Training length in thousands of images (EDM's `--duration` is in Mimg). */
@@ -146,6 +152,13 @@ export function validateEdmConfig(config: EdmTrainConfig): EdmTrainConfig {
   validateRunConfig(config);
   if (!(config.augmentP >= 0 && config.augmentP < 1)) {
     throw new RangeError(`augmentP must be in [0, 1), got ${config.augmentP}`);
+  }
+  const condDrop = config.condDrop ?? 0;
+  if (!(condDrop >= 0 && condDrop < 1)) {
+    throw new RangeError(`condDrop must be in [0, 1), got ${condDrop}`);
+  }
+  if (condDrop > 0 && !config.classConditional) {
+    throw new RangeError(`condDrop = ${condDrop} needs a class-conditional run (--cond)`);
   }
   return config;
 }

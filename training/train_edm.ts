@@ -27,6 +27,7 @@ import { writePreview } from "./preview.ts";
 import { optimizerStep, runState, runTrainingLoop, startRun } from "./run_loop.ts";
 import { checkResumable, checkSameModel, openRun } from "./_loop_utils.ts";
 import type { RunStateBase, TrainLoopOptions, TrainLoopResult } from "./train_loop_types.ts";
+import { dropLabels } from "./label_dropout.ts";
 
 /** Options of {@linkcode trainEdm}. */
 export type TrainEdmOptions = TrainLoopOptions;
@@ -170,7 +171,11 @@ export async function trainEdm(
           "float32",
         ) as tf.Tensor2D
         : undefined;
-      return { y: aug.images, augmentLabels: aug.labels as tf.Tensor2D | undefined, classLabels };
+      return {
+        y: aug.images,
+        augmentLabels: aug.labels as tf.Tensor2D | undefined,
+        classLabels: classLabels && dropLabels(classLabels, config.condDrop ?? 0, rng),
+      };
     });
     const sigma = tf.tensor1d(objective.drawSigmas(batch.size, rng));
     const noise = noiseSource.randn(draws.y.shape);
