@@ -23,6 +23,7 @@ import type { EpsPredictor } from "../models/ddpm_param.ts";
 import type { DdpmProcess, ReverseVariance } from "../schedules/ddpm.ts";
 import { eventLoopYielder } from "../samplers/_util.ts";
 import { type DdpmDecoder, ddpmVlbTerms } from "../training/ddpm_loss.ts";
+import { type BpdConvention, ddpmVlbTermsReference } from "./ddpm_bound_reference.ts";
 
 /** Options of {@linkcode ddpmBound}. */
 export interface DdpmBoundOptions {
@@ -36,6 +37,12 @@ export interface DdpmBoundOptions {
   decoder?: DdpmDecoder;
   /** Clip x0-hat to [-1, 1] before measuring its error (the data range is known). @default true */
   clipX0?: boolean;
+  /**
+   * Per-term conventions: "exact" (the paper's eq. 5, 12, 13 with the exact normal CDF) or
+   * "reference" (the DDPM / improved-diffusion code behind published figures; see
+   * `ddpm_bound_reference.ts`). @default "exact"
+   */
+  convention?: BpdConvention;
   /** Conditioning passed to the predictor. @default undefined */
   cond?: Conditioning;
   /** Called after each step with the step and the progress. @default undefined */
@@ -95,7 +102,11 @@ export async function ddpmBound(
   options: DdpmBoundOptions,
 ): Promise<DdpmBoundResult> {
   const { process, noise, variance = "beta", decoder = "discretized", clipX0 = true } = options;
-  const { cond, onStep, signal } = options;
+  const { cond, onStep, signal, convention = "exact" } = options;
+  if (convention !== "exact" && convention !== "reference") {
+    throw new RangeError(`unknown bits/dim convention "${convention}": use "exact" or "reference"`);
+  }
+  const terms = convention === "reference" ? ddpmVlbTermsReference : ddpmVlbTerms;
   if (process === undefined || noise === undefined) {
     throw new TypeError("ddpmBound needs options.process and options.noise");
   }
@@ -107,15 +118,15 @@ export async function ddpmBound(
   for (let t = T; t >= 1; t--) {
     await pause();
     signal?.throwIfAborted();
-    const [terms, squaredError] = tf.tidy(() => {
+    const [stepTerm, squaredError] = tf.tidy(() => {
       const z = noise.randn(x0.shape);
-      const out = ddpmVlbTerms(eps, x0, { process, variance, decoder, t, noise: z, cond });
+      const out = terms(eps, x0, { process, variance, decoder, t, noise: z, cond });
       const x0Hat = clipX0 ? tf.clipByValue(out.x0Hat, -1, 1) : out.x0Hat;
       const axes = x0.shape.slice(1).map((_, i) => i + 1);
       return [out.terms, tf.mean(tf.square(tf.sub(x0, x0Hat)), axes)];
     });
-    const [termValues, errorValues] = [await terms.data(), await squaredError.data()];
-    terms.dispose();
+    const [termValues, errorValues] = [await stepTerm.data(), await squaredError.data()];
+    stepTerm.dispose();
     squaredError.dispose();
     const target = t === 1 ? decoderTerms : diffusion;
     for (let i = 0; i < n; i++) {

@@ -20,6 +20,7 @@ import { heldOutDataset, loadDataset } from "../data/load_dataset.ts";
 import { writeImageGrid } from "../data/png.ts";
 import { respaceDdpm, type ReverseVariance, spaceTimesteps } from "../schedules/ddpm.ts";
 import { ddpmBound, type DdpmBoundResult, summarizeDdpmBound } from "../eval/ddpm_bound.ts";
+import type { BpdConvention } from "../eval/ddpm_bound_reference.ts";
 import { rateDistortionCurve, rateDistortionPlots } from "../eval/rate_distortion.ts";
 import { progressiveGeneration, writeProgressiveStrip } from "../eval/ddpm_progressive.ts";
 import { ddpmInterpolate } from "../eval/ddpm_interpolate.ts";
@@ -46,6 +47,13 @@ const FLAGS = {
     choices: ["beta", "betaTilde"],
     help: "reverse variance sigma_t^2 [default: the training run's]",
   },
+  "bpd-convention": {
+    type: "string",
+    default: "exact",
+    choices: ["exact", "reference"],
+    help: "bound terms: exact (paper eq. 13, exact CDF) or reference (DDPM / improved-diffusion " +
+      "code: decoder variance betaTilde_2, clipped x0-hat, tanh CDF clamped at 1e-12)",
+  },
   "progressive-seeds": {
     type: "string",
     default: "0-7",
@@ -68,6 +76,7 @@ const HELP = {
     "deno task eval:ddpm --steps 100 --n 64                   # a quick respaced bound",
     "deno task eval:ddpm --checkpoint runs/ddpm-vlb/checkpoint.safetensors --out-dir out/vlb",
     "deno task eval:ddpm --variance betaTilde --progressive-seeds 0-3",
+    "deno task eval:ddpm --bpd-convention reference    # per-term numbers as in the DDPM papers' code",
   ],
 };
 
@@ -125,6 +134,7 @@ await runTask(async (args) => {
             noise: perImageNoise(seeds),
             variance,
             decoder,
+            convention: f["bpd-convention"] as BpdConvention,
             onStep: ({ done }) => bar.update(start * steps + done * count),
           }),
         );
@@ -139,7 +149,7 @@ await runTask(async (args) => {
     const fmt = (v: number) => v.toFixed(4).padStart(9);
     console.log(
       `bound on the last ${n} images of ${dataset.name}, ${steps} steps (T = ${process.T}), ` +
-        `sigma_t^2 = ${variance}:`,
+        `sigma_t^2 = ${variance}, ${f["bpd-convention"]} convention:`,
     );
     console.log(`  prior L_T      ${fmt(summary.prior)} bits/dim`);
     console.log(`  diffusion      ${fmt(summary.diffusion)} bits/dim`);
@@ -200,6 +210,7 @@ await runTask(async (args) => {
       steps,
       variance,
       decoder,
+      bpdConvention: f["bpd-convention"],
       bitsPerDim: summary.bitsPerDim,
       prior: summary.prior,
       diffusion: summary.diffusion,
