@@ -4,8 +4,14 @@
  * `c_noise = M - 1 - argmin_j |u_j - sigma|`, with the trained levels u_j of
  * `schedules/iddpm.ts`. The network predicts epsilon at its discrete step index.
  *
- * The argmin runs over j in 0..M-1 (the trained indices), so c_noise stays in [0, M-1];
- * `roundSigma` runs over u_0..u_M and maps 0 to u_M = 0, so a step list ending in 0 keeps it.
+ * By default (`indexRounding: "trained"`) the argmin runs over j in 0..M-1 (the trained
+ * indices), so c_noise stays in [0, M-1] and every sigma below about u_{M-1}/2 gets index M - 1.
+ * NVlabs/edm's `iDDPMPrecond` takes the index from its `round_sigma`, whose argmin runs over
+ * u_0..u_M including u_M = 0, so sigma below u_{M-1}/2 gets j = M and c_noise = -1, an input the
+ * network never saw in training; `indexRounding: "edm"` reproduces that. The two agree for every
+ * sigma >= u_{M-1}/2 (~0.0032 with the paper's table), which covers EDM's sampling range
+ * (sigma_min is clamped to u_{M-1}). `roundSigma` runs over u_0..u_M either way and maps 0 to
+ * u_M = 0, so a step list ending in 0 keeps it.
  *
  * @module
  */
@@ -15,7 +21,13 @@ import { iddpmSchedule, type IddpmScheduleOptions } from "../schedules/iddpm.ts"
 import { type PrecondCoefficients, precondition, type Preconditioned } from "./precond.ts";
 
 /** Options of {@linkcode iddpmPrecond} and {@linkcode iddpmCoefficients}: the table's C1, C2, M. */
-export type IddpmPrecondOptions = Omit<IddpmScheduleOptions, "j0">;
+export interface IddpmPrecondOptions extends Omit<IddpmScheduleOptions, "j0"> {
+  /**
+   * Which table c_noise's index is rounded on: "trained" (u_0..u_{M-1}, c_noise in [0, M-1]) or
+   * "edm" (NVlabs/edm's `round_sigma`, u_0..u_M: c_noise = -1 below u_{M-1}/2). @default "trained"
+   */
+  indexRounding?: "trained" | "edm";
+}
 
 /**
  * The iDDPM coefficients at one noise level (builds the table u_j; a precond's own
@@ -35,18 +47,22 @@ export function iddpmCoefficients(
   sigma: number,
   options: IddpmPrecondOptions = {},
 ): PrecondCoefficients {
-  return coefficientsOf(iddpmSchedule(options), sigma);
+  return coefficientsOf(iddpmSchedule(options), sigma, options.indexRounding ?? "trained");
 }
 
 function coefficientsOf(
   schedule: ReturnType<typeof iddpmSchedule>,
   sigma: number,
+  rounding: "trained" | "edm",
 ): PrecondCoefficients {
+  const j = rounding === "edm"
+    ? schedule.u.indexOf(schedule.roundSigma(sigma))
+    : schedule.nearestIndex(sigma);
   return {
     cSkip: 1,
     cOut: -sigma,
     cIn: 1 / Math.sqrt(sigma * sigma + 1),
-    cNoise: schedule.M - 1 - schedule.nearestIndex(sigma),
+    cNoise: schedule.M - 1 - j,
   };
 }
 
@@ -69,15 +85,21 @@ function coefficientsOf(
 export function iddpmPrecond(network: Network, options: IddpmPrecondOptions = {}): Preconditioned {
   const schedule = iddpmSchedule({ ...options, j0: 0 });
   const { M, u } = schedule;
-  const trained = Float32Array.from(u.subarray(0, M)); // u_0..u_{M-1}
+  const rounding = options.indexRounding ?? "trained";
+  if (rounding !== "trained" && rounding !== "edm") {
+    throw new RangeError(`indexRounding must be "trained" or "edm", got "${rounding}"`);
+  }
+  // u_0..u_{M-1} ("trained") or u_0..u_M ("edm", NVlabs/edm round_sigma).
+  const size = rounding === "edm" ? M + 1 : M;
+  const trained = Float32Array.from(u.subarray(0, size));
   return precondition(network, {
     kind: "iddpm",
     sigmaMin: u[M - 1],
     sigmaMax: u[0],
     roundSigma: schedule.roundSigma,
-    coefficients: (sigma) => coefficientsOf(schedule, sigma),
+    coefficients: (sigma) => coefficientsOf(schedule, sigma, rounding),
     tensorCoefficients: (sigma) => {
-      const table = tf.tensor2d(trained, [1, M], "float32");
+      const table = tf.tensor2d(trained, [1, size], "float32");
       const j = tf.argMin(tf.abs(tf.sub(tf.reshape(sigma, [-1, 1]), table)), 1);
       return {
         cSkip: 1,
