@@ -12,10 +12,12 @@ import * as tf from "@tensorflow/tfjs-core";
 import type { NoiseSource } from "../core/noise.ts";
 import type { Conditioning, Denoiser } from "../core/types.ts";
 import type {
+  AncestralOptions,
   KnownRegion,
   OdeSamplerOptions,
   SampleResult,
   SamplerOptions,
+  SigmaStepOptions,
   StepRecord,
 } from "./types.ts";
 
@@ -372,22 +374,6 @@ export function denoiseAt(
  */
 export function toD(x: tf.Tensor, sigma: number, denoised: tf.Tensor): tf.Tensor {
   return tf.div(tf.sub(x, denoised), sigma);
-}
-
-/** Options of the samplers that step through a list of noise levels in sigma space (k-diffusion's). */
-export interface SigmaStepOptions extends SamplerOptions {
-  /** Noise levels sigma_0 > ... > sigma_N, usually ending in 0 (see `karrasSigmas`). Required. */
-  sigmas: Float64Array;
-}
-
-/** Options of the stochastic k-diffusion samplers. */
-export interface AncestralOptions extends SigmaStepOptions {
-  /** Amount of fresh noise per step (0 is deterministic). @default 1 */
-  eta?: number;
-  /** Scale of the fresh noise (S_noise). @default 1 */
-  sNoise?: number;
-  /** Source of the fresh noise, one generator per image (`perImageNoise`); required when eta > 0. @default undefined */
-  noise?: NoiseSource;
 }
 
 /**

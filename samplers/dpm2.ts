@@ -11,8 +11,8 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { Denoiser } from "../core/types.ts";
-import { denoiseAt, runSigmaSteps, type SigmaStepOptions, toD } from "./_util.ts";
-import type { SampleResult } from "./types.ts";
+import { denoiseAt, runSigmaSteps, toD } from "./_util.ts";
+import type { SampleResult, SigmaStepOptions } from "./types.ts";
 import type { Conditioning } from "../core/types.ts";
 
 /** Options of {@linkcode sampleDpm2}: the noise levels and the shared options. */

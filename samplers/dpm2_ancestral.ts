@@ -8,16 +8,9 @@
  */
 import type * as tf from "@tensorflow/tfjs-core";
 import type { Denoiser } from "../core/types.ts";
-import {
-  addNoise,
-  type AncestralOptions,
-  ancestralStep,
-  checkAncestral,
-  denoiseAt,
-  runSigmaSteps,
-} from "./_util.ts";
+import { addNoise, ancestralStep, checkAncestral, denoiseAt, runSigmaSteps } from "./_util.ts";
 import { dpm2Step } from "./dpm2.ts";
-import type { SampleResult } from "./types.ts";
+import type { AncestralOptions, SampleResult } from "./types.ts";
 
 /** Options of {@linkcode sampleDpm2Ancestral}: sigmas, eta, sNoise and the noise source. */
 export type Dpm2AncestralOptions = AncestralOptions;

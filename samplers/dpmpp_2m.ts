@@ -9,8 +9,8 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { Denoiser } from "../core/types.ts";
-import { dataStep, denoiseAt, runSigmaSteps, type SigmaStepOptions } from "./_util.ts";
-import type { SampleResult } from "./types.ts";
+import { dataStep, denoiseAt, runSigmaSteps } from "./_util.ts";
+import type { SampleResult, SigmaStepOptions } from "./types.ts";
 
 /** Options of {@linkcode sampleDpmpp2m}: the noise levels and the shared options. */
 export type Dpmpp2mOptions = SigmaStepOptions;

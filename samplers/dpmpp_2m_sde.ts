@@ -13,14 +13,8 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { Denoiser } from "../core/types.ts";
-import {
-  addNoise,
-  type AncestralOptions,
-  checkAncestral,
-  denoiseAt,
-  runSigmaSteps,
-} from "./_util.ts";
-import type { SampleResult } from "./types.ts";
+import { addNoise, checkAncestral, denoiseAt, runSigmaSteps } from "./_util.ts";
+import type { AncestralOptions, SampleResult } from "./types.ts";
 
 /** Options of {@linkcode sampleDpmpp2mSde}. */
 export interface Dpmpp2mSdeOptions extends AncestralOptions {

@@ -14,14 +14,13 @@ import * as tf from "@tensorflow/tfjs-core";
 import type { Denoiser } from "../core/types.ts";
 import {
   addNoise,
-  type AncestralOptions,
   ancestralStep,
   checkAncestral,
   dataStep,
   denoiseAt,
   runSigmaSteps,
 } from "./_util.ts";
-import type { SampleResult } from "./types.ts";
+import type { AncestralOptions, SampleResult } from "./types.ts";
 
 /** Options of {@linkcode sampleDpmpp2sAncestral}: sigmas, eta, sNoise and the noise source. */
 export type Dpmpp2sAncestralOptions = AncestralOptions;

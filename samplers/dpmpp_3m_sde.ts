@@ -15,14 +15,8 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { Denoiser } from "../core/types.ts";
-import {
-  addNoise,
-  type AncestralOptions,
-  checkAncestral,
-  denoiseAt,
-  runSigmaSteps,
-} from "./_util.ts";
-import type { SampleResult } from "./types.ts";
+import { addNoise, checkAncestral, denoiseAt, runSigmaSteps } from "./_util.ts";
+import type { AncestralOptions, SampleResult } from "./types.ts";
 
 /** Options of {@linkcode sampleDpmpp3mSde}: sigmas, eta, sNoise and the noise source. */
 export type Dpmpp3mSdeOptions = AncestralOptions;

@@ -18,15 +18,8 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { Denoiser } from "../core/types.ts";
-import {
-  type AncestralOptions,
-  ancestralStep,
-  checkAncestral,
-  dataStep,
-  denoiseAt,
-  runSigmaSteps,
-} from "./_util.ts";
-import type { SampleResult } from "./types.ts";
+import { ancestralStep, checkAncestral, dataStep, denoiseAt, runSigmaSteps } from "./_util.ts";
+import type { AncestralOptions, SampleResult } from "./types.ts";
 
 /** Options of {@linkcode sampleDpmppSde}. */
 export interface DpmppSdeOptions extends AncestralOptions {

@@ -10,16 +10,8 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { Denoiser } from "../core/types.ts";
-import {
-  addNoise,
-  type AncestralOptions,
-  ancestralStep,
-  checkAncestral,
-  denoiseAt,
-  runSigmaSteps,
-  toD,
-} from "./_util.ts";
-import type { SampleResult } from "./types.ts";
+import { addNoise, ancestralStep, checkAncestral, denoiseAt, runSigmaSteps, toD } from "./_util.ts";
+import type { AncestralOptions, SampleResult } from "./types.ts";
 
 /** Options of {@linkcode sampleEulerAncestral}: sigmas, eta, sNoise and the noise source. */
 export type EulerAncestralOptions = AncestralOptions;

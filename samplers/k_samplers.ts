@@ -17,8 +17,7 @@ import { sampleDpmpp2m } from "./dpmpp_2m.ts";
 import { sampleDpmpp2mSde } from "./dpmpp_2m_sde.ts";
 import { sampleDpmpp3mSde } from "./dpmpp_3m_sde.ts";
 import { sampleDpmSolverFast } from "./dpm_solver_fast.ts";
-import type { AncestralOptions } from "./_util.ts";
-import type { SampleResult } from "./types.ts";
+import type { AncestralOptions, SampleResult } from "./types.ts";
 
 /** Names of the k-diffusion samplers, as the tasks' `--sampler` takes them. */
 export const K_SAMPLER_NAMES = [

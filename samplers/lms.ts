@@ -11,8 +11,8 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { Denoiser } from "../core/types.ts";
-import { denoiseAt, runSigmaSteps, type SigmaStepOptions, toD } from "./_util.ts";
-import type { SampleResult } from "./types.ts";
+import { denoiseAt, runSigmaSteps, toD } from "./_util.ts";
+import type { SampleResult, SigmaStepOptions } from "./types.ts";
 
 /** Options of {@linkcode sampleLms}. */
 export interface LmsOptions extends SigmaStepOptions {

@@ -88,3 +88,19 @@ export interface OdeSamplerOptions extends SamplerOptions {
   /** The process x(t) = s(t) (y + sigma(t) n) that `timeSteps` refers to. @default undefined */
   schedule?: SigmaSchedule;
 }
+
+/** Options of the samplers that step through a list of noise levels in sigma space (k-diffusion's). */
+export interface SigmaStepOptions extends SamplerOptions {
+  /** Noise levels sigma_0 > ... > sigma_N, usually ending in 0 (see `karrasSigmas`). Required. */
+  sigmas: Float64Array;
+}
+
+/** Options of the stochastic k-diffusion samplers. */
+export interface AncestralOptions extends SigmaStepOptions {
+  /** Amount of fresh noise per step (0 is deterministic). @default 1 */
+  eta?: number;
+  /** Scale of the fresh noise (S_noise). @default 1 */
+  sNoise?: number;
+  /** Source of the fresh noise, one generator per image (`perImageNoise`); required when eta > 0. @default undefined */
+  noise?: NoiseSource;
+}
