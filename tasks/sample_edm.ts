@@ -125,6 +125,12 @@ await runTask(async (args) => {
   const f = parseFlags(args, FLAGS, { task: "sample:edm" });
   const sampler = f.sampler as typeof SAMPLER_NAMES[number];
   checkSamplerFlags(f, sampler);
+  if (f.schedule === "exponential" && f.rho !== undefined) {
+    throw new UserError("sample:edm: --rho does not apply to --schedule exponential; drop it");
+  }
+  if (f["init-image"] === undefined && (f.strength !== undefined || f.mask !== undefined)) {
+    throw new UserError("sample:edm: --strength and --mask need --init-image");
+  }
   const seeds = parseSeeds(f.seeds!);
   await prepareSampleOutputs({ out: f.out!, imagesDir: f["images-dir"] });
   await selectBackend({ backend: f.backend });
@@ -149,9 +155,6 @@ await runTask(async (args) => {
   const sigmas = f.schedule === "karras"
     ? karrasSigmas({ numSteps: f.steps!, sigmaMin, sigmaMax, rho: f.rho ?? 7 })
     : polyexponentialSigmas({ numSteps: f.steps!, sigmaMin, sigmaMax, rho: f.rho ?? 1 });
-  if (f.schedule === "exponential" && f.rho !== undefined) {
-    throw new UserError("sample:edm: --rho does not apply to --schedule exponential; drop it");
-  }
   if (f.guidance !== undefined && numClasses === 0) {
     throw new UserError(
       "sample:edm: --guidance needs a class-conditional checkpoint; drop --guidance",
