@@ -74,6 +74,7 @@ export * from "./samplers/dpmpp_2m.ts";
 export * from "./samplers/dpmpp_2m_sde.ts";
 export * from "./samplers/dpmpp_3m_sde.ts";
 export * from "./samplers/dpm_solver_fast.ts";
+export * from "./samplers/dpm_solver_adaptive.ts";
 export * from "./samplers/k_samplers.ts";
 export * from "./samplers/generate.ts";
 export * from "./samplers/heun.ts";

@@ -41,6 +41,7 @@ const TWO_PER_STEP = new Set([
 ]);
 const ONE_STEP_COUNTS = [4, 6, 10, 16, 25, 40];
 const TWO_STEP_COUNTS = [3, 4, 6, 9, 13, 21];
+const RTOLS = [0.4, 0.2, 0.1, 0.05, 0.02, 0.01];
 
 await selectBackend({});
 const checkpoint = join(runDir, "checkpoint.safetensors");
@@ -59,10 +60,13 @@ const floor = frechetDistance(stats(data.images.subarray(0, count * dim)), refer
 const { sigmaMin, sigmaMax } = samplingSigmaRange(loaded.denoiser);
 const seeds = Array.from({ length: count }, (_, i) => i);
 
-const rows: { sampler: string; steps: number; nfe: number; fd: number }[] = [];
+const rows: { sampler: string; steps: number; nfe: number; fd: number; rtol?: number }[] = [];
 for (const sampler of SAMPLER_NAMES) {
-  const counts = TWO_PER_STEP.has(sampler) ? TWO_STEP_COUNTS : ONE_STEP_COUNTS;
-  for (const steps of counts) {
+  // Adaptive DPM-Solver picks its own steps: sweep its tolerance instead (atol = rtol / 6.4).
+  const adaptive = sampler === "dpm-adaptive";
+  const counts = adaptive ? RTOLS : TWO_PER_STEP.has(sampler) ? TWO_STEP_COUNTS : ONE_STEP_COUNTS;
+  for (const setting of counts) {
+    const steps = adaptive ? 2 : setting;
     const sigmas = karrasSigmas({ numSteps: steps, sigmaMin, sigmaMax });
     const out = await generateSamples(loaded.denoiser, {
       seeds,
@@ -72,13 +76,20 @@ for (const sampler of SAMPLER_NAMES) {
       batchSize: 1000,
       // EDM's stochastic sampler needs churn to differ from Heun; the rest use their defaults.
       ...(sampler === "stochastic" ? { sChurn: 40, sTmin: 0.05, sTmax: 50, sNoise: 1.003 } : {}),
+      ...(adaptive ? { rtol: setting, atol: setting / 6.4 } : {}),
     });
     const fd = frechetDistance(stats(out.images), reference);
-    rows.push({ sampler, steps, nfe: out.nfe, fd });
+    rows.push({
+      sampler,
+      steps: adaptive ? NaN : steps,
+      nfe: out.nfe,
+      fd,
+      ...(adaptive ? { rtol: setting } : {}),
+    });
     console.log(
-      `${sampler.padEnd(19)} ${String(steps).padStart(3)} steps ${
-        String(out.nfe).padStart(3)
-      } NFE  FD ${fd.toFixed(5)}`,
+      `${sampler.padEnd(19)} ${
+        adaptive ? `rtol ${setting}` : `${String(steps).padStart(3)} steps`
+      } ${String(out.nfe).padStart(3)} NFE  FD ${fd.toFixed(5)}`,
     );
   }
 }
@@ -119,6 +130,7 @@ await Deno.writeTextFile(
       "#000000",
       "#aec7e8",
       "#98df8a",
+      "#ff9896",
     ],
   }),
 );

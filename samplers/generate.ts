@@ -64,6 +64,10 @@ export interface GenerateOptions {
   order?: number;
   /** DPM++ 2M SDE correction. @default "midpoint" */
   solverType?: "midpoint" | "heun";
+  /** Adaptive DPM-Solver's relative tolerance. @default 0.05 */
+  rtol?: number;
+  /** Adaptive DPM-Solver's absolute tolerance. @default 0.0078 */
+  atol?: number;
   /** Class label per image (same length as `seeds`) for class-conditional models. @default undefined */
   classLabels?: readonly number[];
   /** Number of classes, required with `classLabels`. @default 0 */
@@ -248,6 +252,8 @@ export async function generateSamples(
           sNoise: options.sNoise,
           order: options.order,
           solverType: options.solverType,
+          rtol: options.rtol,
+          atol: options.atol,
         })
         : await sampleEdmStochastic(denoiser, latent, {
           sigmas: runSigmas!,

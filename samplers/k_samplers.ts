@@ -17,6 +17,7 @@ import { sampleDpmpp2m } from "./dpmpp_2m.ts";
 import { sampleDpmpp2mSde } from "./dpmpp_2m_sde.ts";
 import { sampleDpmpp3mSde } from "./dpmpp_3m_sde.ts";
 import { sampleDpmSolverFast } from "./dpm_solver_fast.ts";
+import { sampleDpmSolverAdaptive } from "./dpm_solver_adaptive.ts";
 import type { AncestralOptions, SampleResult } from "./types.ts";
 
 /** Names of the k-diffusion samplers, as the tasks' `--sampler` takes them. */
@@ -31,6 +32,7 @@ export const K_SAMPLER_NAMES = [
   "dpmpp-2m-sde",
   "dpmpp-3m-sde",
   "dpm-fast",
+  "dpm-adaptive",
 ] as const;
 /** One of {@linkcode K_SAMPLER_NAMES}. */
 export type KSamplerName = typeof K_SAMPLER_NAMES[number];
@@ -38,7 +40,7 @@ export type KSamplerName = typeof K_SAMPLER_NAMES[number];
 /** Which option each sampler takes beyond `sigmas` (for tasks: a flag that does not apply is an error). */
 export const K_SAMPLER_PARAMS: Record<
   KSamplerName,
-  readonly ("eta" | "sNoise" | "order" | "solverType")[]
+  readonly ("eta" | "sNoise" | "order" | "solverType" | "rtol" | "atol")[]
 > = {
   "euler-ancestral": ["eta", "sNoise"],
   dpm2: [],
@@ -50,6 +52,7 @@ export const K_SAMPLER_PARAMS: Record<
   "dpmpp-2m-sde": ["eta", "sNoise", "solverType"],
   "dpmpp-3m-sde": ["eta", "sNoise"],
   "dpm-fast": ["eta", "sNoise"],
+  "dpm-adaptive": ["eta", "sNoise", "order", "rtol", "atol"],
 };
 
 /** Options of {@linkcode runKSampler}: the union of the family's options. */
@@ -58,12 +61,17 @@ export interface KSamplerOptions extends AncestralOptions {
   order?: number;
   /** DPM++ 2M SDE correction. @default "midpoint" */
   solverType?: "midpoint" | "heun";
+  /** Adaptive DPM-Solver's relative tolerance. @default 0.05 */
+  rtol?: number;
+  /** Adaptive DPM-Solver's absolute tolerance. @default 0.0078 */
+  atol?: number;
 }
 
 /**
  * Runs the named sampler. `eta` defaults to 1 for the ancestral and SDE samplers (k-diffusion's
- * defaults) and to 0 for DPM-Solver-fast. DPM-Solver-fast spends N = `sigmas.length - 1`
- * evaluations between `sigmas[0]` and the last positive sigma, ignoring the spacing.
+ * defaults) and to 0 for the DPM-Solvers. DPM-Solver-fast spends N = `sigmas.length - 1`
+ * evaluations between `sigmas[0]` and the last positive sigma, ignoring the spacing; adaptive
+ * DPM-Solver uses only that range and chooses its own steps (and NFE) from rtol and atol.
  *
  * @param name Which sampler.
  * @param denoiser The denoiser D(x; sigma).
@@ -88,7 +96,7 @@ export async function runKSampler(
   x: tf.Tensor,
   options: KSamplerOptions,
 ): Promise<SampleResult> {
-  const { order, solverType, ...rest } = options;
+  const { order, solverType, rtol, atol, ...rest } = options;
   switch (name) {
     case "euler-ancestral":
       return await sampleEulerAncestral(denoiser, x, rest);
@@ -118,6 +126,22 @@ export async function runKSampler(
         sigmaMax: sigmas[0],
         sigmaMin,
         nfe: n,
+      });
+    }
+    case "dpm-adaptive": {
+      const { sigmas } = rest;
+      const n = sigmas.length - 1;
+      if (order !== undefined && order !== 2 && order !== 3) {
+        throw new RangeError(`dpm-adaptive: order must be 2 or 3, got ${order}`);
+      }
+      return await sampleDpmSolverAdaptive(denoiser, x, {
+        ...rest,
+        order: order as 2 | 3 | undefined,
+        rtol,
+        atol,
+        eta: rest.eta ?? 0,
+        sigmaMax: sigmas[0],
+        sigmaMin: sigmas[n] > 0 ? sigmas[n] : sigmas[n - 1],
       });
     }
     default:

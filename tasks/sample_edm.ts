@@ -70,7 +70,14 @@ const FLAGS = {
     min: 0,
     help: "ancestral and SDE samplers: noise amount [default: 1; dpm-fast 0]",
   },
-  order: { type: "int", min: 1, max: 6, help: "lms: order [default: 4]" },
+  order: {
+    type: "int",
+    min: 1,
+    max: 6,
+    help: "lms: order [default: 4]; dpm-adaptive: 2 or 3 [default: 3]",
+  },
+  rtol: { type: "number", gt: 0, help: "dpm-adaptive: relative tolerance [default: 0.05]" },
+  atol: { type: "number", gt: 0, help: "dpm-adaptive: absolute tolerance [default: 0.0078]" },
   "solver-type": {
     type: "string",
     choices: ["midpoint", "heun"],
@@ -113,6 +120,7 @@ const HELP = {
     "deno task sample:edm --steps 10 --sampler euler --weights raw",
     "deno task sample:edm --seeds 100-199 --images-dir out/images",
     "deno task sample:edm --sampler dpmpp-2m --steps 10",
+    "deno task sample:edm --sampler dpm-adaptive --rtol 0.05   # chooses its own steps",
     "deno task sample:edm --sampler euler-ancestral --eta 1 --schedule exponential",
     "deno task sample:edm --checkpoint runs/edm-cfg/checkpoint.safetensors --guidance 3",
     "deno task sample:edm --init-image digit.png --strength 0.4 --sampler dpmpp-2m",
@@ -173,6 +181,8 @@ await runTask(async (args) => {
       eta: f.eta,
       order: f.order,
       solverType: f["solver-type"] as "midpoint" | "heun" | undefined,
+      rtol: f.rtol,
+      atol: f.atol,
       sChurn: f["s-churn"],
       sTmin: f["s-tmin"],
       sTmax: f["s-tmax"] ?? Infinity,
@@ -199,8 +209,17 @@ function checkSamplerFlags(f: Record<string, unknown>, sampler: string): void {
     eta: [],
     order: [],
     "solver-type": [],
+    rtol: [],
+    atol: [],
   };
-  const flagOf = { eta: "eta", sNoise: "s-noise", order: "order", solverType: "solver-type" };
+  const flagOf = {
+    eta: "eta",
+    sNoise: "s-noise",
+    order: "order",
+    solverType: "solver-type",
+    rtol: "rtol",
+    atol: "atol",
+  };
   for (const [name, params] of Object.entries(K_SAMPLER_PARAMS)) {
     for (const p of params) takes[flagOf[p]].push(name as KSamplerName);
   }

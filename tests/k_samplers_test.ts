@@ -15,6 +15,7 @@ import { sampleDpmpp2m } from "../samplers/dpmpp_2m.ts";
 import { sampleDpmpp2mSde } from "../samplers/dpmpp_2m_sde.ts";
 import { sampleDpmpp3mSde } from "../samplers/dpmpp_3m_sde.ts";
 import { dpmSolverFastOrders, sampleDpmSolverFast } from "../samplers/dpm_solver_fast.ts";
+import { sampleDpmSolverAdaptive } from "../samplers/dpm_solver_adaptive.ts";
 import { sampleEuler } from "../samplers/euler.ts";
 import { ancestralStep } from "../samplers/_util.ts";
 import type { SampleResult, StepRecord } from "../samplers/types.ts";
@@ -321,4 +322,52 @@ Deno.test("exponentialSigmas() is uniform in log sigma; polyexponentialSigmas() 
   [2, 0.25, -1, -1.75, -2].forEach((l, i) => assert.ok(Math.abs(Math.log10(p2[i]) - l) < 1e-12));
   assert.throws(() => exponentialSigmas({ sigmaMin: 1, sigmaMax: 1 }), RangeError);
   assert.throws(() => polyexponentialSigmas({ rho: 0 }), RangeError);
+});
+
+Deno.test("sampleDpmSolverAdaptive() meets its tolerance on Gaussian data and tightens with rtol", async () => {
+  const denoiser = idealGaussianDenoiser({ mean: MU, std: STD });
+  const x0 = tf.tidy(() => tf.mul(rngNoise(new Rng(1)).randn([16, 2]), 80));
+  const exact = gaussianOde(x0.dataSync(), 80, 0.002);
+  const results = [];
+  // Measured max errors: order 3 6.7e-2 (rtol 0.05), 2.3e-2 (rtol 0.001); order 2 5.1e-3 (rtol 0.001).
+  const settings = [[3, 0.05, 0.0078], [3, 0.001, 0.000156], [2, 0.001, 0.000156]] as const;
+  for (const [order, rtol, atol] of settings) {
+    const before = tf.memory().numTensors;
+    let steps = 0;
+    const r = await sampleDpmSolverAdaptive(denoiser, x0, {
+      sigmaMax: 80,
+      sigmaMin: 0.002,
+      order,
+      rtol,
+      atol,
+      onStep: () => steps++,
+    });
+    assert.equal(tf.memory().numTensors, before + 1);
+    assert.equal(steps, r.accepted);
+    assert.equal(r.nfe, order * (r.accepted + r.rejected));
+    results.push({ err: maxAbsDiff(r.x.dataSync(), exact), nfe: r.nfe });
+    r.x.dispose();
+  }
+  const [loose, tight, second] = results;
+  assert.ok(loose.err < 0.1, `rtol 0.05: error ${loose.err}`);
+  assert.ok(tight.err < loose.err / 2 && tight.nfe > loose.nfe, JSON.stringify(results));
+  assert.ok(second.err < 0.01, `order 2, rtol 0.001: error ${second.err}`);
+  // It lands on the data with the ideal point-set denoiser (up to sigma_min).
+  const points = tf.tensor2d(POINTS);
+  const xp = tf.tidy(() => tf.mul(rngNoise(new Rng(4)).randn([6, 16]), 80));
+  const p = await sampleDpmSolverAdaptive(idealPointSetDenoiser(points), xp, {
+    sigmaMax: 80,
+    sigmaMin: 0.002,
+  });
+  const pv = p.x.dataSync();
+  for (let k = 0; k < 6; k++) {
+    const d = Math.min(...POINTS.map((q) => Math.hypot(...q.map((v, m) => pv[k * 16 + m] - v))));
+    assert.ok(d < 0.02, `sample ${k} is ${d} from the nearest point`);
+  }
+  tf.dispose([p.x, xp]);
+  await assert.rejects(
+    () => sampleDpmSolverAdaptive(denoiser, x0, { sigmaMax: 80, sigmaMin: 0.002, order: 4 as 3 }),
+    RangeError,
+  );
+  tf.dispose([x0, points]);
 });
