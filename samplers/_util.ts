@@ -12,7 +12,6 @@ import * as tf from "@tensorflow/tfjs-core";
 import type { NoiseSource } from "../core/noise.ts";
 import type { Conditioning, Denoiser } from "../core/types.ts";
 import type {
-  AncestralOptions,
   KnownRegion,
   OdeSamplerOptions,
   SampleResult,

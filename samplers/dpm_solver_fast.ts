@@ -9,7 +9,7 @@
  *
  * @module
  */
-import * as tf from "@tensorflow/tfjs-core";
+import type * as tf from "@tensorflow/tfjs-core";
 import type { NoiseSource } from "../core/noise.ts";
 import type { Denoiser } from "../core/types.ts";
 import { addNoise, ancestralStep, checkAncestral, runSigmaSteps } from "./_util.ts";

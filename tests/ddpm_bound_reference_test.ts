@@ -115,9 +115,12 @@ Deno.test("ddpmBound() takes the reference convention and reports its decoder te
   assert.equal(exact.prior[0], ref.prior[0]);
   assert.notEqual(exact.decoder[0], ref.decoder[0]);
   await assert.rejects(
-    // deno-lint-ignore no-explicit-any
     () =>
-      ddpmBound(EPS, x0, { process: PROCESS, noise: perImageNoise([0]), convention: "x" as any }),
+      ddpmBound(EPS, x0, {
+        process: PROCESS,
+        noise: perImageNoise([0]),
+        convention: "x" as unknown as "exact",
+      }),
     RangeError,
   );
   x0.dispose();
