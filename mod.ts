@@ -119,7 +119,7 @@ export * from "./data/toy2d.ts";
 export * from "./eval/bits_per_dim.ts";
 export * from "./eval/classifier_accuracy.ts";
 export * from "./eval/ddpm_bound.ts";
-export * from "./eval/ddpm_bound_reference.ts";
+export * from "./eval/discretized_gaussian_reference.ts";
 export * from "./eval/ddpm_interpolate.ts";
 export * from "./eval/ddpm_progressive.ts";
 export * from "./eval/discretized_gaussian.ts";

@@ -23,7 +23,7 @@ import type { EpsPredictor } from "../models/ddpm_param.ts";
 import type { DdpmProcess, ReverseVariance } from "../schedules/ddpm.ts";
 import { eventLoopYielder } from "../samplers/_util.ts";
 import { type DdpmDecoder, ddpmVlbTerms } from "../training/ddpm_loss.ts";
-import { type BpdConvention, ddpmVlbTermsReference } from "./ddpm_bound_reference.ts";
+import type { BpdConvention } from "./discretized_gaussian_reference.ts";
 
 /** Options of {@linkcode ddpmBound}. */
 export interface DdpmBoundOptions {
@@ -40,7 +40,7 @@ export interface DdpmBoundOptions {
   /**
    * Per-term conventions: "exact" (the paper's eq. 5, 12, 13 with the exact normal CDF) or
    * "reference" (the DDPM / improved-diffusion code behind published figures; see
-   * `ddpm_bound_reference.ts`). @default "exact"
+   * `discretized_gaussian_reference.ts`). @default "exact"
    */
   convention?: BpdConvention;
   /** Conditioning passed to the predictor. @default undefined */
@@ -106,7 +106,7 @@ export async function ddpmBound(
   if (convention !== "exact" && convention !== "reference") {
     throw new RangeError(`unknown bits/dim convention "${convention}": use "exact" or "reference"`);
   }
-  const terms = convention === "reference" ? ddpmVlbTermsReference : ddpmVlbTerms;
+
   if (process === undefined || noise === undefined) {
     throw new TypeError("ddpmBound needs options.process and options.noise");
   }
@@ -120,7 +120,15 @@ export async function ddpmBound(
     signal?.throwIfAborted();
     const [stepTerm, squaredError] = tf.tidy(() => {
       const z = noise.randn(x0.shape);
-      const out = terms(eps, x0, { process, variance, decoder, t, noise: z, cond });
+      const out = ddpmVlbTerms(eps, x0, {
+        process,
+        variance,
+        decoder,
+        t,
+        noise: z,
+        cond,
+        convention,
+      });
       const x0Hat = clipX0 ? tf.clipByValue(out.x0Hat, -1, 1) : out.x0Hat;
       const axes = x0.shape.slice(1).map((_, i) => i + 1);
       return [out.terms, tf.mean(tf.square(tf.sub(x0, x0Hat)), axes)];

@@ -20,7 +20,7 @@ import { heldOutDataset, loadDataset } from "../data/load_dataset.ts";
 import { writeImageGrid } from "../data/png.ts";
 import { respaceDdpm, type ReverseVariance, spaceTimesteps } from "../schedules/ddpm.ts";
 import { ddpmBound, type DdpmBoundResult, summarizeDdpmBound } from "../eval/ddpm_bound.ts";
-import type { BpdConvention } from "../eval/ddpm_bound_reference.ts";
+import type { BpdConvention } from "../eval/discretized_gaussian_reference.ts";
 import { rateDistortionCurve, rateDistortionPlots } from "../eval/rate_distortion.ts";
 import { progressiveGeneration, writeProgressiveStrip } from "../eval/ddpm_progressive.ts";
 import { ddpmInterpolate } from "../eval/ddpm_interpolate.ts";

@@ -23,7 +23,17 @@ import {
   discretizedGaussianLogLikelihood,
   gaussianLogLikelihood,
 } from "../eval/discretized_gaussian.ts";
-import { type EpsPredictor, muFromEps, qSample, x0FromEps } from "../models/ddpm_param.ts";
+import {
+  type EpsPredictor,
+  muFromEps,
+  posteriorMean,
+  qSample,
+  x0FromEps,
+} from "../models/ddpm_param.ts";
+import {
+  type BpdConvention,
+  referenceDiscretizedGaussianLogLikelihood,
+} from "../eval/discretized_gaussian_reference.ts";
 import { perImageShape } from "../models/_ddpm_steps.ts";
 import { type DdpmProcess, type ReverseVariance, reverseVariances } from "../schedules/ddpm.ts";
 
@@ -119,6 +129,12 @@ export interface DdpmVlbTermsOptions extends DdpmVlbOptions {
   cond?: Conditioning;
   /** Apply options passed to the predictor. @default undefined */
   opts?: ApplyOptions;
+  /**
+   * "exact" (eq. 5, 12, 13 as written) or "reference" (the DDPM / improved-diffusion code:
+   * decoder variance betaTilde_2, x0-hat clipped to [-1, 1] inside the terms, the tanh CDF
+   * clamped at 1e-12; see `eval/discretized_gaussian_reference.ts`). @default "exact"
+   */
+  convention?: BpdConvention;
 }
 
 /** Per-image bound terms and the x_0 estimate made on the way. */
@@ -160,10 +176,15 @@ export function ddpmVlbTerms(
   options: DdpmVlbTermsOptions,
 ): DdpmVlbTerms {
   const { process, variance = "beta", decoder = "discretized", t, noise, cond, opts } = options;
+  const { convention = "exact" } = options;
   checkProcess(process);
   if (decoder !== "discretized" && decoder !== "gaussian") {
     throw new RangeError(`unknown decoder "${decoder}": use "discretized" or "gaussian"`);
   }
+  if (convention !== "exact" && convention !== "reference") {
+    throw new RangeError(`unknown bits/dim convention "${convention}": use "exact" or "reference"`);
+  }
+  const reference = convention === "reference";
   if (!tf.util.arraysEqual(noise.shape, x0.shape)) {
     throw new RangeError(`noise must have the shape of x0 [${x0.shape}], got [${noise.shape}]`);
   }
@@ -173,7 +194,10 @@ export function ddpmVlbTerms(
     throw new RangeError(`t has ${steps.length} steps for a batch of ${n}; give one per image`);
   }
   const sigma2 = reverseVariances(process, variance);
+  // The reference code's decoder variance is betaTilde_2 for sigma_t^2 = beta_t too.
+  const decoderVar = reference && process.T >= 2 ? process.posteriorVariance[2] : sigma2[1];
   const klConst = new Float32Array(n), klWeight = new Float32Array(n);
+  const invTwoVar = new Float32Array(n);
   const isDecoder = new Float32Array(n), decoderStd = new Float32Array(n).fill(1);
   const netT = new Float32Array(n);
   steps.forEach((k, i) => {
@@ -183,13 +207,14 @@ export function ddpmVlbTerms(
     netT[i] = process.timesteps[k];
     if (k === 1) {
       isDecoder[i] = 1;
-      decoderStd[i] = Math.sqrt(sigma2[1]);
+      decoderStd[i] = Math.sqrt(decoderVar);
       return;
     }
     const s2 = sigma2[k], bt = process.posteriorVariance[k];
     const { betas, alphas, alphaBar } = process;
     klConst[i] = 0.5 * dims * (Math.log(s2 / bt) + bt / s2 - 1);
     klWeight[i] = (betas[k] * betas[k]) / (2 * s2 * alphas[k] * (1 - alphaBar[k]));
+    invTwoVar[i] = 1 / (2 * s2);
   });
   const anyDecoder = isDecoder.includes(1), allDecoder = !isDecoder.includes(0);
   return tf.tidy(() => {
@@ -198,24 +223,41 @@ export function ddpmVlbTerms(
     const axes = x0.shape.slice(1).map((_, i) => i + 1);
     // Only the parts some image needs: the bound's evaluator runs one step for a whole batch.
     let nats: tf.Tensor = tf.zeros([n]);
+    const x0Hat = x0FromEps(process, { xt, eps: epsHat, t: steps });
+    // Reference convention: the model mean is the posterior mean of the clipped x0-hat.
+    const clipped = reference ? tf.clipByValue(x0Hat, -1, 1) : x0Hat;
+    const modelMean = reference ? posteriorMean(process, { xt, x0: clipped, t: steps }) : null;
     if (!allDecoder) {
-      const squaredError = tf.sum(tf.square(tf.sub(noise, epsHat)), axes);
-      const kl = tf.add(tf.tensor1d(klConst), tf.mul(tf.tensor1d(klWeight), squaredError));
+      // Exact: the closed form in eps; reference: the Gaussian KL between the two means.
+      const kl = reference
+        ? tf.add(
+          tf.tensor1d(klConst),
+          tf.mul(
+            tf.tensor1d(invTwoVar),
+            tf.sum(
+              tf.square(tf.sub(posteriorMean(process, { xt, x0, t: steps }), modelMean!)),
+              axes,
+            ),
+          ),
+        )
+        : tf.add(
+          tf.tensor1d(klConst),
+          tf.mul(tf.tensor1d(klWeight), tf.sum(tf.square(tf.sub(noise, epsHat)), axes)),
+        );
       nats = anyDecoder ? tf.mul(kl, tf.sub(1, tf.tensor1d(isDecoder))) : kl;
     }
     if (anyDecoder) {
-      const mean = muFromEps(process, { xt, eps: epsHat, t: steps });
+      const mean = modelMean ?? muFromEps(process, { xt, eps: epsHat, t: steps });
       const std = tf.reshape(tf.tensor1d(decoderStd), perImageShape(x0));
-      const logLikelihood = decoder === "discretized"
-        ? discretizedGaussianLogLikelihood(x0, { mean, std })
-        : gaussianLogLikelihood(x0, { mean, std });
+      const logLikelihood = decoder === "gaussian"
+        ? gaussianLogLikelihood(x0, { mean, std })
+        : reference
+        ? referenceDiscretizedGaussianLogLikelihood(x0, { mean, std })
+        : discretizedGaussianLogLikelihood(x0, { mean, std });
       const l0 = tf.neg(tf.sum(logLikelihood, axes));
       nats = tf.add(nats, allDecoder ? l0 : tf.mul(l0, tf.tensor1d(isDecoder)));
     }
-    return {
-      terms: tf.div(nats, dims * Math.LN2) as tf.Tensor1D,
-      x0Hat: x0FromEps(process, { xt, eps: epsHat, t: steps }),
-    };
+    return { terms: tf.div(nats, dims * Math.LN2) as tf.Tensor1D, x0Hat: clipped };
   });
 }
 

@@ -7,9 +7,8 @@ import { ddpmProcess } from "../schedules/ddpm.ts";
 import { ddpmBound } from "../eval/ddpm_bound.ts";
 import {
   approxStandardNormalCdf,
-  ddpmVlbTermsReference,
   referenceDiscretizedGaussianLogLikelihood,
-} from "../eval/ddpm_bound_reference.ts";
+} from "../eval/discretized_gaussian_reference.ts";
 import { ddpmVlbTerms } from "../training/ddpm_loss.ts";
 
 await selectBackend({ backend: "cpu", log: () => {} });
@@ -50,11 +49,16 @@ function handTerm(t: number): number {
   return sum / X0.length / Math.LN2;
 }
 
-Deno.test("ddpmVlbTermsReference() matches the reference code's terms computed by hand", () => {
+Deno.test("ddpmVlbTerms() in the reference convention matches the reference code's terms computed by hand", () => {
   const x0 = tf.tensor2d([X0]);
   const noise = tf.tensor2d([Z]);
   for (const t of [1, 2, 3]) {
-    const { terms, x0Hat } = ddpmVlbTermsReference(EPS, x0, { process: PROCESS, t, noise });
+    const { terms, x0Hat } = ddpmVlbTerms(EPS, x0, {
+      process: PROCESS,
+      t,
+      noise,
+      convention: "reference",
+    });
     const got = terms.dataSync()[0], want = handTerm(t);
     assert.ok(
       Math.abs(got - want) < 1e-6 * Math.max(1, Math.abs(want)),
@@ -73,7 +77,7 @@ Deno.test("reference and exact conventions agree where clipping, the CDF and the
   const eps: EpsPredictor = () => tf.tensor2d([[0.45, -0.55, 0.25]]);
   for (const t of [2, 3]) {
     const a = ddpmVlbTerms(eps, x0, { process: PROCESS, t, noise });
-    const b = ddpmVlbTermsReference(eps, x0, { process: PROCESS, t, noise });
+    const b = ddpmVlbTerms(eps, x0, { process: PROCESS, t, noise, convention: "reference" });
     const [av, bv] = [a.terms.dataSync()[0], b.terms.dataSync()[0]];
     assert.ok(Math.abs(av - bv) < 1e-5 * Math.abs(av), `t=${t}: exact ${av} vs reference ${bv}`);
     tf.dispose([a.terms, a.x0Hat, b.terms, b.x0Hat]);
