@@ -34,7 +34,12 @@ const FLAGS = {
   },
   seeds: SEEDS_FLAG,
   batch: SAMPLE_BATCH_FLAG,
-  steps: { type: "int", default: 18, min: 1, help: "noise levels N (Heun: 2N-1 evaluations)" },
+  steps: {
+    type: "int",
+    default: 18,
+    min: 1,
+    help: "noise levels N (Heun: 2N-1 evaluations; dpm-fast: N; dpm-adaptive: ignored)",
+  },
   sampler: { type: "string", default: "heun", choices: SAMPLER_NAMES, help: "sampler" },
   "sigma-min": {
     type: "number",
@@ -68,7 +73,7 @@ const FLAGS = {
   eta: {
     type: "number",
     min: 0,
-    help: "ancestral and SDE samplers: noise amount [default: 1; dpm-fast 0]",
+    help: "ancestral and SDE samplers: noise amount [default: 1; dpm-fast, dpm-adaptive: 0]",
   },
   order: {
     type: "int",
@@ -133,6 +138,9 @@ await runTask(async (args) => {
   const f = parseFlags(args, FLAGS, { task: "sample:edm" });
   const sampler = f.sampler as typeof SAMPLER_NAMES[number];
   checkSamplerFlags(f, sampler);
+  if (sampler === "dpm-adaptive" && f.order !== undefined && f.order !== 2 && f.order !== 3) {
+    throw new UserError(`sample:edm: --order for dpm-adaptive must be 2 or 3, got ${f.order}`);
+  }
   if (f.schedule === "exponential" && f.rho !== undefined) {
     throw new UserError("sample:edm: --rho does not apply to --schedule exponential; drop it");
   }
