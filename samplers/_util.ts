@@ -113,6 +113,9 @@ export function planOdeSteps(options: OdeSamplerOptions): OdeNode[] {
   if (schedule === undefined) {
     throw new TypeError("timeSteps needs a schedule (a SigmaSchedule giving sigma(t) and s(t))");
   }
+  if (options.known !== undefined) {
+    throw new TypeError("inpainting (known) works in sigma space only: pass sigmas, not timeSteps");
+  }
   const sigmaOfT = Array.from(timeSteps, (t) => schedule.sigma(t));
   checkSigmas(sigmaOfT, `schedule "${schedule.name}" sigma(timeSteps)`);
   return Array.from(timeSteps, (t, i) => {
