@@ -38,6 +38,7 @@ export const WEIGHTS_FLAG = {
 /** `--images-dir`: one PNG per image, named after its seed. */
 export const IMAGES_DIR_FLAG = {
   type: "string",
+  path: true,
   help: "also write one PNG per image here",
 } as const;
 
@@ -77,7 +78,18 @@ export const TRAIN_RUN_FLAGS = {
 
 /** The flags that end every training task's list. */
 export const TRAIN_END_FLAGS = {
-  resume: { type: "boolean", help: "continue from the run directory's checkpoint" },
+  resume: {
+    type: "boolean",
+    help:
+      "continue from the run directory's checkpoint (after a divergence: the newest healthy one)",
+  },
+  keep: {
+    type: "int",
+    default: 3,
+    min: 1,
+    max: 1000,
+    help: "checkpoint versions kept (checkpoint-<step>.safetensors) besides the newest healthy one",
+  },
   backend: BACKEND_FLAG,
   "dry-run": { type: "boolean", help: "print the resolved options and exit" },
 } as const;

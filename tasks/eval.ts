@@ -29,8 +29,9 @@ import { BACKEND_FLAG, SAMPLE_BATCH_FLAG } from "./_flags.ts";
 const FLAGS = {
   checkpoint: {
     type: "string",
+    path: true,
     default: "runs/edm-mnist/checkpoint.safetensors",
-    help: "checkpoint written by train:edm",
+    help: "checkpoint written by train:edm or train:ddpm",
   },
   images: { type: "string", help: "evaluate a folder of PNGs instead of sampling a checkpoint" },
   data: { type: "string", default: "mnist", help: "reference dataset (as train:edm --data)" },
@@ -108,7 +109,7 @@ await runTask(async (args) => {
     return;
   }
 
-  const loaded = await loadDenoiser(f.checkpoint!);
+  const loaded = await loadDenoiser(f.checkpoint!, { task: "eval" });
   const { sigmaMin, sigmaMax } = samplingSigmaRange(loaded.denoiser);
   const seeds = Array.from({ length: f.n! }, (_, i) => f.seed! + i);
   const stepsList = f.sweep ?? [f.steps!];

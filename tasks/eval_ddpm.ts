@@ -30,6 +30,7 @@ import { BACKEND_FLAG, SAMPLE_BATCH_FLAG, WEIGHTS_FLAG } from "./_flags.ts";
 const FLAGS = {
   checkpoint: {
     type: "string",
+    path: true,
     default: "runs/ddpm-mnist/checkpoint.safetensors",
     help: "checkpoint written by train:ddpm",
   },
@@ -76,7 +77,10 @@ await runTask(async (args) => {
   const f = parseFlags(args, FLAGS, { task: "eval:ddpm" });
   const progressiveSeeds = parseSeeds(f["progressive-seeds"]!);
   await selectBackend({ backend: f.backend });
-  const loaded = await loadDdpm(f.checkpoint!, { weights: f.weights as "ema" | "raw" });
+  const loaded = await loadDdpm(f.checkpoint!, {
+    weights: f.weights as "ema" | "raw",
+    task: "eval:ddpm",
+  });
   try {
     const { eps, process, denoiser, shape, state } = loaded;
     const steps = f.steps ?? process.T;

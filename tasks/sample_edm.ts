@@ -14,6 +14,7 @@ import { SAMPLER_NAMES, samplingSigmaRange } from "../samplers/generate.ts";
 import { karrasSigmas } from "../schedules/karras_steps.ts";
 import { parseSeeds } from "../core/seeds.ts";
 import { runTask } from "./_main.ts";
+import { checkOutputPath } from "../core/paths.ts";
 import {
   BACKEND_FLAG,
   IMAGES_DIR_FLAG,
@@ -25,8 +26,9 @@ import {
 const FLAGS = {
   checkpoint: {
     type: "string",
+    path: true,
     default: "runs/edm-mnist/checkpoint.safetensors",
-    help: "checkpoint written by train:edm",
+    help: "checkpoint written by train:edm or train:ddpm",
   },
   seeds: SEEDS_FLAG,
   batch: SAMPLE_BATCH_FLAG,
@@ -49,7 +51,12 @@ const FLAGS = {
   "s-noise": { type: "number", default: 1, gt: 0, help: "stochastic: S_noise" },
   weights: WEIGHTS_FLAG,
   class: { type: "int", min: 0, help: "class label for conditional models [default: cycle]" },
-  out: { type: "string", default: "samples.png", help: "grid PNG (SVG scatter for 2-D data)" },
+  out: {
+    type: "string",
+    path: true,
+    default: "samples.png",
+    help: "grid PNG (SVG scatter for 2-D data)",
+  },
   "images-dir": IMAGES_DIR_FLAG,
   backend: BACKEND_FLAG,
 } as const;
@@ -71,9 +78,13 @@ await runTask(async (args) => {
   if (wantsHelp(args)) return console.log(formatHelp(FLAGS, HELP));
   const f = parseFlags(args, FLAGS, { task: "sample:edm" });
   const seeds = parseSeeds(f.seeds!);
+  await checkOutputPath(f.out!, { inputs: [f.checkpoint!], task: "sample:edm" });
   await prepareSampleOutputs({ out: f.out!, imagesDir: f["images-dir"] });
   await selectBackend({ backend: f.backend });
-  const loaded = await loadDenoiser(f.checkpoint!, { weights: f.weights as "ema" | "raw" });
+  const loaded = await loadDenoiser(f.checkpoint!, {
+    weights: f.weights as "ema" | "raw",
+    task: "sample:edm",
+  });
   const { denoiser, shape, numClasses } = loaded;
   const { sigmaMin, sigmaMax } = samplingSigmaRange(denoiser, {
     sigmaMin: f["sigma-min"],

@@ -32,7 +32,7 @@ const FLAGS = {
   },
   ...TRAIN_RUN_FLAGS,
   "grid-steps": { type: "int", min: 1, help: "ancestral steps of the sample grids (<= T)" },
-  out: { type: "string", default: "runs/ddpm-mnist", help: "run directory" },
+  out: { type: "string", path: true, default: "runs/ddpm-mnist", help: "run directory" },
   ...TRAIN_END_FLAGS,
 } as const;
 
@@ -77,6 +77,7 @@ await runTask(async (args) => {
     resume: f.resume ?? false,
     dryRun: f["dry-run"] ?? false,
     backend: f.backend,
+    keep: f.keep,
     train: trainDdpm,
   });
 });

@@ -24,7 +24,7 @@ import { objectiveFor } from "./objective.ts";
 import { rngNoise } from "../core/noise.ts";
 import { CHECKPOINT_FILE, writeRunCheckpoint } from "./run_checkpoint.ts";
 import { writePreview } from "./preview.ts";
-import { optimizerStep, runState, runTrainingLoop, startRun } from "./run_loop.ts";
+import { gradientNorm, optimizerStep, runState, runTrainingLoop, startRun } from "./run_loop.ts";
 import { checkResumable, checkSameModel, openRun } from "./_loop_utils.ts";
 import type { RunStateBase, TrainLoopOptions, TrainLoopResult } from "./train_loop_types.ts";
 
@@ -66,7 +66,11 @@ export async function trainEdm(
   const log = options.log ?? ((m: string) => console.error(m));
   const started = performance.now();
   const ckptPath = join(runDir, CHECKPOINT_FILE);
-  const saved = await openRun<EdmRunState>(ckptPath, resume);
+  const saved = await openRun<EdmRunState>(ckptPath, resume, {
+    format: "diffuse-edm/1",
+    task: "train:edm",
+    log,
+  });
   if (saved) checkResumable(saved.state.config, config, { keys: FROZEN, path: ckptPath });
 
   const dataset = await loadDataset(config.data);
@@ -140,6 +144,7 @@ export async function trainEdm(
       value.dispose();
       return loss;
     },
+    gradNorm: () => gradientNorm(pending?.grads ?? {}),
     apply: applyUpdate,
     discard: discardPending,
     save,
