@@ -74,7 +74,7 @@ Deno.test("trainEdm() refuses to overwrite a run directory's checkpoint without 
   await Deno.remove(dir, { recursive: true });
 });
 
-Deno.test("trainEdm() stops on a non-finite loss and keeps the last good checkpoint", async () => {
+Deno.test("trainEdm() stops on a non-finite loss and leaves no unconfirmed checkpoint to resume from", async () => {
   const dir = await Deno.makeTempDir();
   // A learning rate of 1e30 sends the weights to infinity within a few steps; a checkpoint is
   // written after every step, so the last good one precedes the blow-up.
@@ -88,13 +88,15 @@ Deno.test("trainEdm() stops on a non-finite loss and keeps the last good checkpo
   assert.ok(err instanceof UserError, `expected a UserError, got ${err}`);
   const m = (err as Error).message.match(/loss became (\S+) at step (\d+)/);
   assert.ok(m, (err as Error).message);
-  assert.match((err as Error).message, /last good checkpoint is kept/);
-  const ckpt = await readRunCheckpoint<{ step: number; lastLoss: number }>(
-    join(dir, "checkpoint.safetensors"),
+  // Every checkpoint was written within a few steps of the blow-up, so none was confirmed
+  // healthy (checkpoint_history.ts): the run's checkpoint is moved aside, never left to resume.
+  assert.match((err as Error).message, /no checkpoint had been confirmed healthy/);
+  assert.equal(await exists(join(dir, "checkpoint.safetensors")), false);
+  const aside = await readRunCheckpoint<{ step: number }>(
+    join(dir, "checkpoint-unconfirmed.safetensors"),
   );
-  assert.equal(ckpt.state.step, Number(m[2]) - 1);
-  assert.ok(Number.isFinite(ckpt.state.lastLoss));
-  ckpt.dispose();
+  assert.ok(aside.state.step < Number(m[2]));
+  aside.dispose();
   await Deno.remove(dir, { recursive: true });
 });
 
@@ -111,3 +113,7 @@ Deno.test("loadDenoiser() rebuilds the trained network from its checkpoint", asy
   loaded.dispose();
   await Deno.remove(dir, { recursive: true });
 });
+
+async function exists(path: string): Promise<boolean> {
+  return await Deno.stat(path).then(() => true, () => false);
+}
