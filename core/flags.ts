@@ -37,7 +37,17 @@ export type FlagSpec =
     help: string;
   }
   | { type: "boolean"; default?: boolean; help: string }
-  | { type: "list"; default?: number[]; help: string };
+  | {
+    type: "list";
+    default?: number[];
+    /** Every item must be an integer. @default false */
+    integer?: boolean;
+    /** Smallest allowed item (inclusive). */
+    min?: number;
+    /** Largest allowed item (inclusive). */
+    max?: number;
+    help: string;
+  };
 
 /** A map from flag name (kebab-case, without dashes) to its spec. */
 export type FlagSpecs = Record<string, FlagSpec>;
@@ -187,6 +197,15 @@ function convert(name: string, raw: string, spec: FlagSpec, task: string): unkno
     }
     if (nums.some((x) => !Number.isFinite(x))) {
       throw bad(`must be a comma-separated list of numbers, e.g. 1,2,2 (finite); got "${shown}"`);
+    }
+    if (nums.length > 4096) throw bad(`has ${nums.length} items, above the limit of 4096`);
+    const wrong = nums.find((x) =>
+      (spec.integer && !Number.isSafeInteger(x)) ||
+      (spec.min !== undefined && x < spec.min) || (spec.max !== undefined && x > spec.max)
+    );
+    if (wrong !== undefined) {
+      const range = `${spec.min ?? "-inf"}..${spec.max ?? "inf"}`;
+      throw bad(`items must be ${spec.integer ? "integers" : "numbers"} in ${range}, got ${wrong}`);
     }
     return nums;
   }

@@ -38,8 +38,19 @@ const FLAGS = {
     type: "string",
     help: "dataset to evaluate on [default: the training run's; mnist:test for mnist:train]",
   },
-  n: { type: "int", default: 256, min: 1, help: "held-out images: the last n of the dataset" },
-  steps: { type: "int", min: 1, help: "steps of the chain, respaced from T [default: T]" },
+  n: {
+    type: "int",
+    default: 256,
+    min: 1,
+    max: 1_000_000,
+    help: "held-out images: the last n of the dataset",
+  },
+  steps: {
+    type: "int",
+    min: 1,
+    max: 100_000,
+    help: "steps of the chain, respaced from T [default: T]",
+  },
   batch: SAMPLE_BATCH_FLAG,
   seed: { type: "int", default: 0, help: "seed of the x_t draws and of the pictures" },
   variance: {

@@ -40,6 +40,7 @@ const FLAGS = {
     type: "int",
     default: 100,
     min: 1,
+    max: 100_000,
     help: "steps of the chain, respaced from T (give T for the full chain)",
   },
   eta: { type: "number", default: 0, min: 0, help: "DDIM: eta (0 deterministic, 1 ancestral)" },

@@ -32,7 +32,13 @@ const FLAGS = {
   },
   seeds: SEEDS_FLAG,
   batch: SAMPLE_BATCH_FLAG,
-  steps: { type: "int", default: 18, min: 1, help: "noise levels N (Heun: 2N-1 evaluations)" },
+  steps: {
+    type: "int",
+    default: 18,
+    min: 1,
+    max: 100_000,
+    help: "noise levels N (Heun: 2N-1 evaluations)",
+  },
   sampler: { type: "string", default: "heun", choices: SAMPLER_NAMES, help: "sampler" },
   "sigma-min": {
     type: "number",
@@ -50,7 +56,12 @@ const FLAGS = {
   "s-tmax": { type: "number", min: 0, help: "stochastic: S_tmax [default: infinity]" },
   "s-noise": { type: "number", default: 1, gt: 0, help: "stochastic: S_noise" },
   weights: WEIGHTS_FLAG,
-  class: { type: "int", min: 0, help: "class label for conditional models [default: cycle]" },
+  class: {
+    type: "int",
+    min: 0,
+    max: 100_000,
+    help: "class label for conditional models [default: cycle]",
+  },
   out: {
     type: "string",
     path: true,

@@ -34,7 +34,13 @@ const FLAGS = {
   },
   seeds: SEEDS_FLAG,
   batch: SAMPLE_BATCH_FLAG,
-  steps: { type: "int", default: 35, min: 1, help: "steps N (one network evaluation each)" },
+  steps: {
+    type: "int",
+    default: 35,
+    min: 1,
+    max: 100_000,
+    help: "steps N (one network evaluation each)",
+  },
   schedule: { type: "string", default: "vp", choices: S2N_SCHEDULE_NAMES, help: "noise process" },
   spacing: {
     type: "string",
