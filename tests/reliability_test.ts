@@ -355,49 +355,69 @@ Deno.test("a poisoned update right before a checkpoint ends in a run that resume
   await Deno.remove(dir, { recursive: true });
 });
 
-Deno.test("kill -9 during checkpoint writes, then resume; a second writer is refused meanwhile", async () => {
-  const dir = await Deno.makeTempDir();
+/** Starts `train:edm --preset toy` on `dir` with a checkpoint every step; resolves once one exists. */
+async function startToyTraining(
+  dir: string,
+  options: { stderr?: "null" | "piped"; resume?: boolean } = {},
+) {
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
       "-A",
       join(ROOT, "tasks/train_edm.ts"),
-      "--preset",
-      "toy",
-      "--out",
-      dir,
-      "--batch",
-      "16",
-      "--channels",
-      "64",
-      "--kimg",
-      "1000",
-      "--checkpoint-every",
-      "0.016",
-      "--sample-every",
-      "1000",
+      ...["--preset", "toy", "--out", dir, "--batch", "16", "--channels", "512", "--kimg", "1000"],
+      ...["--checkpoint-every", "0.016", "--sample-every", "1000"],
+      ...(options.resume ? ["--resume"] : []),
     ],
     env: { NO_COLOR: "1", DIFFUSE_BACKEND: "cpu" },
     stdout: "null",
-    stderr: "null",
+    stderr: options.stderr ?? "null",
   }).spawn();
   const ckpt = join(dir, "checkpoint.safetensors");
   for (let i = 0; i < 600 && !(await Deno.stat(ckpt).then(() => true, () => false)); i++) {
     await new Promise((r) => setTimeout(r, 100));
   }
+  return child;
+}
+
+Deno.test("Ctrl-C stops a training run with exit code 130 after saving", async () => {
+  const dir = await Deno.makeTempDir();
+  const child = await startToyTraining(dir, { stderr: "piped" });
+  child.kill("SIGINT");
+  const out = await child.output();
+  const stderr = new TextDecoder().decode(out.stderr);
+  assert.equal(out.code, 130, stderr);
+  assert.match(stderr, /interrupted: continue with --resume --out/);
+  const { state } = await loadCheckpoint<{ step: number }>(join(dir, "checkpoint.safetensors"));
+  assert.ok(state.step >= 1);
+  assert.equal(await Deno.stat(join(dir, "run.lock")).then(() => true, () => false), false);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("kill -9 during checkpoint writes, then resume; a second writer is refused meanwhile", async () => {
+  const dir = await Deno.makeTempDir();
+  const child = await startToyTraining(dir);
   // A second run on the same folder refuses while the first holds it.
   const second = await rejection(trainEdm({ ...EDM_PRESETS.toy }, { runDir: dir, ...quiet }));
   assert.match(second, new RegExp(`is in use by another run \\(pid ${child.pid} on `));
-  await new Promise((r) => setTimeout(r, 200 + Math.random() * 500));
-  child.kill("SIGKILL");
-  await child.status;
-  // Simulate the kill landing mid-write as well (the window is short), then resume.
+  // Kill -9 at random moments, often inside a checkpoint write (one is written every step);
+  // each time the checkpoint must load (checksum verified) and the next run resume from it.
+  let killed = child;
+  for (let round = 0; round < 3; round++) {
+    if (round > 0) killed = await startToyTraining(dir, { resume: true });
+    await new Promise((r) => setTimeout(r, 100 + Math.random() * 600));
+    killed.kill("SIGKILL");
+    await killed.status;
+    const { state } = await loadCheckpoint<{ step: number }>(join(dir, "checkpoint.safetensors"));
+    assert.ok(state.step >= 1);
+  }
+  // A temporary file as a kill inside a write leaves it (the window is short, so make sure).
   await Deno.writeFile(
     join(dir, ".checkpoint.safetensors.99999.0.deadbeef.tmp"),
-    new Uint8Array(100),
+    new Uint8Array(9),
   );
   const notes: string[] = [];
-  const result = await trainEdm({ ...EDM_PRESETS.toy, batchSize: 16, channels: 64, kimg: 1000 }, {
+  const result = await trainEdm({ ...EDM_PRESETS.toy, batchSize: 16, channels: 512, kimg: 1000 }, {
     runDir: dir,
     resume: true,
     progress: false,

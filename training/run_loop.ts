@@ -306,7 +306,7 @@ async function loop(spec: TrainingLoopSpec, options: TrainLoopOptions): Promise<
     run.imagesSeen += batch.size;
     run.position = batch.next;
     run.trainSeconds += (performance.now() - t0) / 1000;
-    options.onStep?.({ step: run.step, imagesSeen: run.imagesSeen, loss });
+    options.onStep?.({ step: run.step, imagesSeen: run.imagesSeen, loss, gradNorm });
     bar?.update(Math.min(run.imagesSeen, totalImages), { loss, kimg: run.imagesSeen / 1000 });
     gridPath = await cadence.afterStep({
       step: run.step,

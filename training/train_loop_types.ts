@@ -29,8 +29,10 @@ export interface TrainLoopOptions {
   progress?: boolean;
   /** Where one-line messages go. @default console.error */
   log?: (message: string) => void;
-  /** Called after every step with its loss (tests, recipes). @default undefined */
-  onStep?: (record: { step: number; imagesSeen: number; loss: number }) => void;
+  /** Called after every step with its loss and gradient norm (tests, recipes). @default undefined */
+  onStep?: (
+    record: { step: number; imagesSeen: number; loss: number; gradNorm?: number },
+  ) => void;
   /** Stop after this many steps of this call (tests). @default Infinity */
   maxSteps?: number;
   /** Checkpoint versions to keep besides the newest healthy one (`--keep`). @default 3 */
