@@ -7,7 +7,9 @@
  * same name (`.json`) is written after it, for people and scripts; loading never needs it.
  *
  * The "latest" checkpoint of a run is simply one path (e.g. `runDir/checkpoint.safetensors`)
- * overwritten on each save.
+ * overwritten on each save (`training/checkpoint_history.ts` keeps older versions beside it).
+ * The SHA-256 of the data section is stored under `"diffuse.sha256"` and verified on load, so a
+ * damaged byte anywhere in the file is found; the file's size is checked before it is read.
  *
  * @module
  */

@@ -14,7 +14,9 @@
  * Float32Array and integer types (I64, I32, I16, I8, U32, U16, U8, BOOL) to Int32Array; 64-bit
  * and U32 values outside the int32 range are an error rather than silently wrapped. FP8 types are
  * recognised but not supported. Every structural problem raises a {@linkcode SafetensorsError}
- * naming the file and the problem.
+ * naming the file and the problem, and the whole layout is validated against the file's length
+ * before any tensor is allocated. An optional SHA-256 of the data section (node:crypto) in the
+ * metadata is written and verified on request (`digestKey`).
  *
  * @module
  */
