@@ -257,7 +257,7 @@ export function decodePng(bytes: Uint8Array, options: ReadPngOptions = {}): Deco
   if (w * h > maxPixels || w === 0 || h === 0) {
     throw new Error(
       `PNG file ${source} declares ${w}x${h} pixels, ` +
-        (w * h > maxPixels ? `above the limit of ${maxPixels}; resize it` : "an empty image"),
+        (w * h > maxPixels ? `above the limit of ${maxPixels} pixels` : "an empty image"),
     );
   }
   let png: PngMeta;

@@ -326,7 +326,7 @@ async function toyRun(
     started: performance.now(),
     maxMinutes: 0,
     checkpointPath: path,
-    nonFiniteHint: "Lower --lr, then --resume",
+    nonFiniteHint: "Lower --lr",
   }, { runDir, log: () => {}, divergence: { warmup: 5 } });
 }
 

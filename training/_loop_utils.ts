@@ -234,10 +234,13 @@ export async function divergedError(context: {
     ? `the last good checkpoint is kept at ${checkpointPath} (step ${context.kept.step}, ` +
       `confirmed healthy; --resume continues from it)`
     : (await fileExists(join(dirname(checkpointPath), "checkpoints.json")))
-    ? `no checkpoint had been confirmed healthy yet (the unconfirmed one was moved aside); ` +
-      `start again`
+    ? `no checkpoint had been confirmed healthy yet (the unconfirmed one was moved to ` +
+      `${join(dirname(checkpointPath), "checkpoint-unconfirmed.safetensors")})`
     : "no checkpoint had been written yet";
-  return new UserError(`${what}; training stopped and ${kept}. ${context.hint}`);
+  const next = context.kept
+    ? "then run again with --resume"
+    : "then start again in a new --out (or delete this one)";
+  return new UserError(`${what}; training stopped and ${kept}. ${context.hint}, ${next}.`);
 }
 
 /** Means over the steps between two metric lines. */

@@ -164,7 +164,8 @@ async function linkOrCopy(from: string, to: string): Promise<void> {
 
 // Atomically makes `to` the same file as `from` (link to a temporary name, then rename).
 async function replaceWith(from: string, to: string): Promise<void> {
-  const temp = `${to}.rollback.tmp`;
+  // Named like writeFileAtomic's temporary files, so a run started later removes a leftover.
+  const temp = join(dirname(to), `.${basename(to)}.rollback.tmp`);
   await linkOrCopy(from, temp);
   await Deno.rename(temp, to);
 }

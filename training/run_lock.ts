@@ -6,12 +6,32 @@
  * paper.
  *
  * The lock is per process: a second training call in the same process (tests, recipes that train
- * twice in a row) may take it again.
+ * twice in a row) may take it again. Locks still held when the process exits normally (an error
+ * before the training loop started, `Deno.exit`) are removed by one `unload` listener, the only
+ * process-wide state here; after kill -9 the next run finds the pid dead and takes the lock over.
  *
  * @module
  */
 import { join } from "node:path";
 import { UserError } from "../core/errors.ts";
+
+// Lock files this process holds, removed on exit by the unload listener.
+const held = new Set<string>();
+let listening = false;
+
+function holdUntilExit(path: string): void {
+  held.add(path);
+  if (listening) return;
+  listening = true;
+  globalThis.addEventListener("unload", () => {
+    for (const p of held) {
+      try {
+        const owner = JSON.parse(Deno.readTextFileSync(p));
+        if (owner?.pid === Deno.pid) Deno.removeSync(p);
+      } catch { /* gone already */ }
+    }
+  });
+}
 
 /** File name of the lock inside a run directory. */
 export const RUN_LOCK_FILE = "run.lock";
@@ -49,6 +69,7 @@ export async function acquireRunLock(
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
       await Deno.writeTextFile(path, JSON.stringify(me) + "\n", { createNew: true });
+      holdUntilExit(path);
       return path;
     } catch (e) {
       if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
@@ -56,6 +77,7 @@ export async function acquireRunLock(
     const owner = await readOwner(path);
     if (owner && owner.host === me.host && owner.pid === me.pid) {
       await Deno.writeTextFile(path, JSON.stringify(me) + "\n");
+      holdUntilExit(path);
       return path;
     }
     if (!owner && await youngerThan(path, 10_000)) {
@@ -97,6 +119,7 @@ export async function releaseRunLock(runDir: string): Promise<void> {
   if (owner && owner.pid === Deno.pid && owner.host === hostName()) {
     await Deno.remove(path).catch(() => {});
   }
+  held.delete(path);
 }
 
 async function youngerThan(path: string, ms: number): Promise<boolean> {

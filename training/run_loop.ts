@@ -217,7 +217,7 @@ export interface TrainingLoopSpec {
   maxMinutes: number;
   /** Checkpoint path, named in messages. */
   checkpointPath: string;
-  /** The fix to suggest when the loss is not finite. */
+  /** The fix to suggest when the run diverges, e.g. "Lower --lr (now 0.01)"; the loop adds what to run next. */
   nonFiniteHint: string;
 }
 

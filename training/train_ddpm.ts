@@ -187,7 +187,7 @@ export async function trainDdpm(
     started,
     maxMinutes: config.maxMinutes,
     checkpointPath: ckptPath,
-    nonFiniteHint: `Lower --lr (now ${config.lr}), then --resume or start a new --out`,
+    nonFiniteHint: `Lower --lr (now ${config.lr})`,
   }, options);
 
   function currentLr(): number {

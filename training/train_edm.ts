@@ -155,8 +155,7 @@ export async function trainEdm(
     started,
     maxMinutes: config.maxMinutes,
     checkpointPath: ckptPath,
-    nonFiniteHint:
-      `Lower --lr (now ${config.lr}) or raise --lr-rampup, then --resume or start a new --out`,
+    nonFiniteHint: `Lower --lr (now ${config.lr}) or raise --lr-rampup`,
   }, options);
 
   function currentLr(): number {
