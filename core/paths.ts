@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { resolve } from "node:path";
+import { dirname, resolve } from "node:path";
 import { UserError } from "./errors.ts";
 
 /** Longest path accepted, in UTF-8 bytes (Linux PATH_MAX). */
@@ -78,6 +78,8 @@ export async function checkOutputPath(
   if (problem) fail(problem);
   const target = await statOrNull(out);
   if (target?.isDirectory) fail("is a folder; give a file path inside it, e.g. samples.png");
+  const blocker = await fileAbove(out);
+  if (blocker) fail(`is under ${blocker}, which is a file, not a folder: choose another path`);
   for (const input of inputs) {
     const same = resolve(input) === resolve(out) ||
       (target !== null && sameFile(target, await statOrNull(input)));
@@ -86,6 +88,18 @@ export async function checkOutputPath(
         `is also an input of this task (${input}); writing it would destroy it: choose another path`,
       );
     }
+  }
+}
+
+/** The nearest existing ancestor of `path` when it is a file (nothing can be created under it). */
+async function fileAbove(path: string): Promise<string | undefined> {
+  let dir = dirname(resolve(path));
+  for (;;) {
+    const info = await statOrNull(dir);
+    if (info) return info.isFile ? dir : undefined;
+    const up = dirname(dir);
+    if (up === dir) return undefined;
+    dir = up;
   }
 }
 

@@ -14,6 +14,7 @@
  */
 import { join } from "node:path";
 import { UserError } from "../core/errors.ts";
+import { describeWriteError } from "../core/atomic_write.ts";
 
 // Lock files this process holds, removed on exit by the unload listener.
 const held = new Set<string>();
@@ -63,7 +64,17 @@ export async function acquireRunLock(
   runDir: string,
   log: (message: string) => void,
 ): Promise<string> {
-  await Deno.mkdir(runDir, { recursive: true });
+  try {
+    await Deno.mkdir(runDir, { recursive: true });
+  } catch (e) {
+    const why =
+      e instanceof Deno.errors.AlreadyExists || (e as { code?: string }).code === "ENOTDIR"
+        ? "it, or a folder above it, is a file"
+        : e instanceof Deno.errors.PermissionDenied || (e as { code?: string }).code === "EACCES"
+        ? "permission denied"
+        : (e as Error).message;
+    throw new UserError(`cannot create the run directory ${runDir} (${why}): choose another --out`);
+  }
   const path = join(runDir, RUN_LOCK_FILE);
   const me: RunLockOwner = { pid: Deno.pid, host: hostName(), since: new Date().toISOString() };
   for (let attempt = 0; attempt < 3; attempt++) {
@@ -72,7 +83,7 @@ export async function acquireRunLock(
       holdUntilExit(path);
       return path;
     } catch (e) {
-      if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+      if (!(e instanceof Deno.errors.AlreadyExists)) throw describeWriteError(e, path);
     }
     const owner = await readOwner(path);
     if (owner && owner.host === me.host && owner.pid === me.pid) {
