@@ -17,6 +17,8 @@ import { modelParamShapes } from "../models/build_network.ts";
 import { loadDenoiser } from "../training/load_denoiser.ts";
 import { loadDdpm } from "../training/load_ddpm.ts";
 import { runTrainingLoop } from "../training/run_loop.ts";
+import { acquireRunLock } from "../training/run_lock.ts";
+import { readSafetensors, writeSafetensors } from "../core/safetensors.ts";
 import { trainEdm } from "../training/train_edm.ts";
 import { EDM_PRESETS } from "../training/edm_config.ts";
 import type { Batch } from "../data/dataset.ts";
@@ -161,6 +163,11 @@ Deno.test("damaged and hostile checkpoints each give their message, with bounded
       `${name} names the file: ${message}`,
     );
   }
+  // A checkpoint written before checksums existed (no "diffuse.sha256") still loads.
+  const old = join(dir, "old.safetensors");
+  const { tensors, metadata } = await readSafetensors(good);
+  await writeSafetensors(old, tensors, { metadata: { diffuse: metadata.diffuse } });
+  (await loadDenoiser(old)).dispose();
   // Extra tensors in the group a sampler does not use are found too.
   const extra = join(dir, "extra.safetensors");
   await writeTiny(extra, EDM_STATE, { "net.stray": { data: new Float32Array(4), shape: [4] } });
@@ -261,6 +268,14 @@ Deno.test("flags: non-finite, beyond 2^53, empty list items, empty and over-long
     );
   }
   await checkOutputPath(join(dir, "samples.png"), { inputs: [ckpt] });
+  await assert.rejects(
+    checkOutputPath(join(ckpt, "x", "s.png")),
+    (e) => e instanceof UserError && /is under .*c\.safetensors, which is a file/.test(e.message),
+  );
+  await assert.rejects(
+    acquireRunLock(join(ckpt, "run"), () => {}),
+    (e) => e instanceof UserError && /cannot create the run directory .*is a file/.test(e.message),
+  );
   await Deno.remove(dir, { recursive: true });
 });
 
