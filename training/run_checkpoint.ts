@@ -26,7 +26,15 @@ export interface CheckpointKind {
   writtenBy: string;
   /** Tasks that read it, named in messages as the ones to use instead. */
   readBy: readonly string[];
+  /**
+   * The parameter shapes the state describes, checked against the `net.` and `ema.` tensors by
+   * {@linkcode readRunCheckpoint} before anything is built; throws a RangeError for a state
+   * that describes no valid network. Formats without it are not checked there.
+   */
+  paramShapes?: (state: Record<string, unknown>) => Record<string, number[]>;
 }
+
+const builtinShapes = (state: Record<string, unknown>) => modelParamShapes(state.model);
 
 /**
  * The checkpoint format tags and their tasks. A new trainer adds its line here; every loader
@@ -36,10 +44,12 @@ export const CHECKPOINT_KINDS: Record<string, CheckpointKind> = {
   "diffuse-edm/1": {
     writtenBy: "train:edm",
     readBy: ["sample:edm", "sample:s2n", "eval", "train:edm --resume"],
+    paramShapes: builtinShapes,
   },
   "diffuse-ddpm/1": {
     writtenBy: "train:ddpm",
     readBy: ["sample:ddpm", "eval:ddpm", "sample:edm", "sample:s2n", "eval", "train:ddpm --resume"],
+    paramShapes: builtinShapes,
   },
 };
 
@@ -137,10 +147,12 @@ export interface RunCheckpoint<S> {
 }
 
 /**
- * Loads a run checkpoint; missing or corrupt files give a {@linkcode UserError}. Before anything
- * is built from it, its state must describe a network (`model`) whose every parameter is in the
- * file with its shape in both weight groups (`net.`, `ema.`), and nothing else may be in those
- * groups; a format tag must be present (loaders check which with {@linkcode checkCheckpointKind}).
+ * Loads a run checkpoint; missing or corrupt files give a {@linkcode UserError}. Its state must
+ * hold a format tag and a run config; for the formats of {@linkcode CHECKPOINT_KINDS} with
+ * `paramShapes`, the state must also describe a network (`model`) whose every parameter is in
+ * the file with its shape in both weight groups (`net.`, `ema.`), and nothing else may be in
+ * those groups, all checked before anything is built. Loaders check which tags they take with
+ * {@linkcode checkCheckpointKind}.
  *
  * @example
  * ```ts ignore
@@ -192,8 +204,8 @@ export async function readRunCheckpoint<S>(path: string): Promise<RunCheckpoint<
 
 /**
  * Checks a run checkpoint's state against its tensors before a network is built: a format tag
- * and a run config exist, the model description is sane ({@linkcode modelParamShapes}), and the
- * `net.` and `ema.` groups hold exactly the parameters it needs with their shapes.
+ * and a run config exist and, for a format with `paramShapes`, the model description is sane and
+ * the `net.` and `ema.` groups hold exactly the parameters it needs with their shapes.
  */
 function checkRunTensors(
   state: unknown,
@@ -208,9 +220,11 @@ function checkRunTensors(
   if (st.config === null || typeof st.config !== "object") {
     throw new UserError(`checkpoint ${path} has no run config in its state: ${fix}`);
   }
+  const paramShapes = CHECKPOINT_KINDS[st.format]?.paramShapes;
+  if (!paramShapes) return; // a format this table does not describe: its loader checks it
   let expected: Record<string, number[]>;
   try {
-    expected = modelParamShapes(st.model);
+    expected = paramShapes(st);
   } catch (e) {
     throw new UserError(`checkpoint ${path} ${(e as Error).message}: ${fix}`);
   }
