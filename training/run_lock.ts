@@ -1,38 +1,22 @@
 /**
- * One writer per run directory: a lock file (`<runDir>/run.lock`, JSON with the owner's pid,
- * host and start time) created with `createNew`, so of two runs started on one `--out` exactly
- * one gets it and the other stops with a message naming the owner. A lock whose process is gone
- * (same host, pid no longer alive, e.g. after kill -9) is taken over with a note. Not tied to a
- * paper.
+ * One writer per run directory: `<runDir>/run.lock` holds an exclusive OS file lock
+ * (`FsFile.tryLock`, flock on Linux and macOS, LockFileEx on Windows) for as long as a run trains,
+ * and says who holds it (JSON: pid, host, start time). Of two runs started on one `--out` exactly
+ * one gets the lock; the other stops with a message naming the owner. The operating system drops
+ * the lock when its process dies, even by kill -9, so a lock file left behind is *stale*: the next
+ * run takes it over with a note. This needs no permission beyond reading and writing the folder
+ * (no pid lookups, which Deno allows only with --allow-all). Not tied to a paper.
  *
  * The lock is per process: a second training call in the same process (tests, recipes that train
- * twice in a row) may take it again. Locks still held when the process exits normally (an error
- * before the training loop started, `Deno.exit`) are removed by one `unload` listener, the only
- * process-wide state here; after kill -9 the next run finds the pid dead and takes the lock over.
+ * twice in a row) takes it again. Locks still held when the process exits normally (an error
+ * before the training loop started, `Deno.exit`) are removed by one `unload` listener; the open
+ * lock files are the only process-wide state here.
  *
  * @module
  */
 import { join } from "node:path";
 import { UserError } from "../core/errors.ts";
 import { describeWriteError } from "../core/atomic_write.ts";
-
-// Lock files this process holds, removed on exit by the unload listener.
-const held = new Set<string>();
-let listening = false;
-
-function holdUntilExit(path: string): void {
-  held.add(path);
-  if (listening) return;
-  listening = true;
-  globalThis.addEventListener("unload", () => {
-    for (const p of held) {
-      try {
-        const owner = JSON.parse(Deno.readTextFileSync(p));
-        if (owner?.pid === Deno.pid) Deno.removeSync(p);
-      } catch { /* gone already */ }
-    }
-  });
-}
 
 /** File name of the lock inside a run directory. */
 export const RUN_LOCK_FILE = "run.lock";
@@ -41,19 +25,23 @@ export const RUN_LOCK_FILE = "run.lock";
 export interface RunLockOwner {
   /** Process id of the owner. */
   pid: number;
-  /** Host name of the owner. */
+  /** Host name of the owner ("unknown-host" without the permission to read it). */
   host: string;
   /** ISO time the owner took the lock. */
   since: string;
 }
 
+// Lock files this process holds, with their open (locked) handles.
+const held = new Map<string, Deno.FsFile>();
+let listening = false;
+
 /**
- * Takes `runDir`'s lock (creating the folder), or throws when another live process holds it.
+ * Takes `runDir`'s lock (creating the folder), or throws when another process holds it.
  *
  * @param runDir The run directory.
  * @param log Where the note about a taken-over stale lock goes.
  * @returns The lock file's path; {@linkcode releaseRunLock} removes it when the run ends.
- * @throws {UserError} When a live process (or a process on another host) holds the lock.
+ * @throws {UserError} When another live process holds the lock, or the folder cannot be made.
  * @example
  * ```ts ignore
  * await acquireRunLock("runs/x", console.error);
@@ -64,59 +52,55 @@ export async function acquireRunLock(
   runDir: string,
   log: (message: string) => void,
 ): Promise<string> {
-  try {
-    await Deno.mkdir(runDir, { recursive: true });
-  } catch (e) {
-    const why =
-      e instanceof Deno.errors.AlreadyExists || (e as { code?: string }).code === "ENOTDIR"
-        ? "it, or a folder above it, is a file"
-        : e instanceof Deno.errors.PermissionDenied || (e as { code?: string }).code === "EACCES"
-        ? "permission denied"
-        : (e as Error).message;
-    throw new UserError(`cannot create the run directory ${runDir} (${why}): choose another --out`);
-  }
+  await makeRunDir(runDir);
   const path = join(runDir, RUN_LOCK_FILE);
   const me: RunLockOwner = { pid: Deno.pid, host: hostName(), since: new Date().toISOString() };
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      await Deno.writeTextFile(path, JSON.stringify(me) + "\n", { createNew: true });
-      holdUntilExit(path);
-      return path;
-    } catch (e) {
-      if (!(e instanceof Deno.errors.AlreadyExists)) throw describeWriteError(e, path);
-    }
-    const owner = await readOwner(path);
-    if (owner && owner.host === me.host && owner.pid === me.pid) {
-      await Deno.writeTextFile(path, JSON.stringify(me) + "\n");
-      holdUntilExit(path);
-      return path;
-    }
-    if (!owner && await youngerThan(path, 10_000)) {
-      throw new UserError(
-        `${runDir} is in use by another run that is just starting (${path} is being written): ` +
-          `wait for it to finish or choose another --out`,
-      );
-    }
-    if (owner && (owner.host !== me.host || processAlive(owner.pid))) {
-      throw new UserError(
-        `${runDir} is in use by another run (pid ${owner.pid} on ${owner.host}, since ` +
-          `${owner.since}): wait for it to finish or choose another --out; if that process is ` +
-          `gone, delete ${path}`,
-      );
-    }
-    // Stale (dead pid) or unreadable (a crash while writing it): take it over.
-    log(
-      owner
-        ? `note: taking over the stale lock ${path} of pid ${owner.pid} (no longer running)`
-        : `note: replacing the unreadable lock file ${path}`,
-    );
-    await Deno.remove(path).catch(() => {});
+  const mine = held.get(path);
+  if (mine) {
+    await writeOwner(mine, me);
+    return path;
   }
-  throw new UserError(`could not take the lock ${path}: another run keeps taking it; retry`);
+  for (let attempt = 0; attempt < 5; attempt++) {
+    let file: Deno.FsFile;
+    try {
+      file = await Deno.open(path, { read: true, write: true, create: true });
+    } catch (e) {
+      throw describeWriteError(e, path);
+    }
+    if (!(await file.tryLock(true))) {
+      const owner = await readOwner(file);
+      file.close();
+      const who = owner ? `pid ${owner.pid} on ${owner.host}, since ${owner.since}` : "starting";
+      throw new UserError(
+        `${runDir} is in use by another run (${who}): wait for it to finish or choose ` +
+          `another --out`,
+      );
+    }
+    // The previous holder may have removed the file between our open and our lock: then we hold
+    // a lock on a deleted file, and must try again on the path's current file.
+    const [ours, now] = await Promise.all([file.stat(), Deno.stat(path).catch(() => null)]);
+    if (now === null || (ours.ino !== null && ours.ino !== now.ino)) {
+      file.close();
+      continue;
+    }
+    const previous = await readOwner(file);
+    if (previous && previous.pid !== Deno.pid) {
+      log(
+        `note: taking over the stale lock ${path} of pid ${previous.pid} on ${previous.host} ` +
+          `(no longer running)`,
+      );
+    }
+    await writeOwner(file, me);
+    held.set(path, file);
+    releaseOnExit();
+    return path;
+  }
+  throw new UserError(`could not take the lock ${path}: other runs keep replacing it; retry`);
 }
 
 /**
- * Removes `runDir`'s lock file when this process holds it (a lock of another process is left).
+ * Removes `runDir`'s lock file and drops the lock when this process holds it (a lock of another
+ * process is left alone).
  *
  * @param runDir The run directory.
  * @example
@@ -126,50 +110,83 @@ export async function acquireRunLock(
  */
 export async function releaseRunLock(runDir: string): Promise<void> {
   const path = join(runDir, RUN_LOCK_FILE);
-  const owner = await readOwner(path);
-  if (owner && owner.pid === Deno.pid && owner.host === hostName()) {
-    await Deno.remove(path).catch(() => {});
-  }
+  const file = held.get(path);
+  if (!file) return;
   held.delete(path);
+  // Remove first, then unlock: a run waiting on this file retries on the path's new file.
+  await Deno.remove(path).catch(() => {});
+  try {
+    file.close();
+  } catch { /* already closed */ }
 }
 
-async function youngerThan(path: string, ms: number): Promise<boolean> {
+async function makeRunDir(runDir: string): Promise<void> {
   try {
-    const { mtime } = await Deno.stat(path);
-    return mtime !== null && Date.now() - mtime.getTime() < ms;
-  } catch {
-    return false;
+    await Deno.mkdir(runDir, { recursive: true });
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    const why = e instanceof Deno.errors.AlreadyExists || code === "ENOTDIR"
+      ? "it, or a folder above it, is a file"
+      : e instanceof Deno.errors.PermissionDenied || code === "EACCES"
+      ? "permission denied"
+      : (e as Error).message;
+    throw new UserError(`cannot create the run directory ${runDir} (${why}): choose another --out`);
   }
 }
 
-async function readOwner(path: string): Promise<RunLockOwner | null> {
+function releaseOnExit(): void {
+  if (listening) return;
+  listening = true;
+  globalThis.addEventListener("unload", () => {
+    for (const [path, file] of held) {
+      try {
+        Deno.removeSync(path);
+        file.close();
+      } catch { /* gone already */ }
+    }
+    held.clear();
+  });
+}
+
+async function writeOwner(file: Deno.FsFile, owner: RunLockOwner): Promise<void> {
+  const bytes = new TextEncoder().encode(JSON.stringify(owner) + "\n");
+  await file.truncate(0);
+  await file.seek(0, Deno.SeekMode.Start);
+  let done = 0;
+  while (done < bytes.length) done += await file.write(bytes.subarray(done));
+}
+
+async function readOwner(file: Deno.FsFile): Promise<RunLockOwner | null> {
   try {
-    const owner = JSON.parse(await Deno.readTextFile(path));
+    await file.seek(0, Deno.SeekMode.Start);
+    // An owner line is under 200 bytes; read at most 4 KiB of whatever the file holds.
+    const buf = new Uint8Array(4096);
+    let n = 0;
+    while (n < buf.length) {
+      const got = await file.read(buf.subarray(n));
+      if (got === null) break;
+      n += got;
+    }
+    const owner = JSON.parse(new TextDecoder().decode(buf.subarray(0, n)));
     return Number.isInteger(owner?.pid) && typeof owner?.host === "string" ? owner : null;
   } catch {
     return null;
   }
 }
 
-/** Whether a process with this pid exists on this host (Linux: /proc; elsewhere: assume yes). */
-function processAlive(pid: number): boolean {
-  if (Deno.build.os !== "linux") return true;
-  try {
-    Deno.statSync(`/proc/${pid}`);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 function hostName(): string {
-  // Deno.hostname() needs --allow-sys; the tasks run without it, so read the kernel's name first.
-  try {
-    return Deno.readTextFileSync("/proc/sys/kernel/hostname").trim();
-  } catch { /* not Linux, or no read permission */ }
-  try {
-    return Deno.hostname();
-  } catch {
-    return "unknown-host";
+  // Only with permissions already granted, so that no permission prompt ever appears: the host
+  // is for the message only (liveness comes from the OS lock).
+  const granted = (d: Deno.PermissionDescriptor) => {
+    try {
+      return Deno.permissions.querySync(d).state === "granted";
+    } catch {
+      return false;
+    }
+  };
+  if (granted({ name: "sys", kind: "hostname" })) return Deno.hostname();
+  if (granted({ name: "env", variable: "HOSTNAME" })) {
+    return Deno.env.get("HOSTNAME") ?? "unknown-host";
   }
+  return "unknown-host";
 }
