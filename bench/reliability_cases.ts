@@ -11,10 +11,12 @@ import { encodePng } from "../data/png.ts";
 const ROOT = new URL("..", import.meta.url).pathname;
 const tmp = await Deno.makeTempDir();
 const env = { NO_COLOR: "1", DIFFUSE_BACKEND: "cpu" };
+// The permissions `deno task` gives the tasks (deno.json).
+const PERMS = ["--allow-read", "--allow-write", "--allow-env", "--allow-ffi"];
 
 async function run(task: string, args: string[], options: { sigintAfterMs?: number } = {}) {
   const cmd = new Deno.Command("/usr/bin/time", {
-    args: ["-v", Deno.execPath(), "run", "-A", join(ROOT, "tasks", `${task}.ts`), ...args],
+    args: ["-v", Deno.execPath(), "run", ...PERMS, join(ROOT, "tasks", `${task}.ts`), ...args],
     env,
     stdout: "piped",
     stderr: "piped",
@@ -280,7 +282,7 @@ const longRun = join(tmp, "long");
 const holder = new Deno.Command(Deno.execPath(), {
   args: [
     "run",
-    "-A",
+    ...PERMS,
     join(ROOT, "tasks/train_edm.ts"),
     "--preset",
     "toy",
