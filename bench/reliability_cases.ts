@@ -7,6 +7,7 @@
  */
 import { join } from "node:path";
 import { encodePng } from "../data/png.ts";
+import { damagedCheckpoints } from "../tests/_damaged_checkpoints.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const tmp = await Deno.makeTempDir();
@@ -43,7 +44,7 @@ function parse(out: Deno.CommandOutput) {
 }
 
 const rows: string[] = [];
-async function report(name: string, r: { code: number; rss: number; line: string }) {
+function report(name: string, r: { code: number; rss: number; line: string }) {
   const line = r.line.replaceAll(tmp, "$TMP").replaceAll("|", "\\|");
   rows.push(`| ${name} | ${r.code} | ${r.rss.toFixed(0)} | ${line} |`);
   console.error(rows[rows.length - 1]);
@@ -55,168 +56,46 @@ const toy = ["--preset", "toy", "--channels", "16", "--batch", "16", "--kimg", "
 await run("train_edm", [...toy, "--out", edmRun]);
 await run("train_ddpm", [...toy, "--out", ddpmRun]);
 const edm = join(edmRun, "checkpoint.safetensors"), ddpm = join(ddpmRun, "checkpoint.safetensors");
-const bytes = await Deno.readFile(edm);
-const n = Number(new DataView(bytes.buffer).getBigUint64(0, true));
-const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n)));
-const state = JSON.parse(header.__metadata__.diffuse);
-async function variant(name: string, make: () => Uint8Array) {
-  const path = join(tmp, `${name}.safetensors`);
-  await Deno.writeFile(path, make());
-  return path;
-}
-function withHeader(h: unknown): Uint8Array {
-  const json = new TextEncoder().encode(JSON.stringify(h));
-  const out = new Uint8Array(8 + json.length + bytes.length - 8 - n);
-  new DataView(out.buffer).setBigUint64(0, BigInt(json.length), true);
-  out.set(json, 8);
-  out.set(bytes.subarray(8 + n), 8 + json.length);
-  return out;
-}
-const withState = (patch: Record<string, unknown>) => () =>
-  withHeader({
-    ...header,
-    __metadata__: { ...header.__metadata__, diffuse: JSON.stringify({ ...state, ...patch }) },
-  });
-const flip = (at: number) => () => {
-  const b = bytes.slice();
-  b[at] ^= 0x5a;
-  return b;
-};
-const first = Object.keys(header).find((k) => k !== "__metadata__")!;
-const hugeUnet = {
-  kind: "unet",
-  name: "x",
-  config: {
-    imgResolution: 1024,
-    inChannels: 3,
-    outChannels: 3,
-    modelChannels: 4096,
-    channelMult: [1, 2, 4, 8],
-    numBlocks: 64,
-    attnResolutions: [],
-  },
-};
-const cases: [string, () => Uint8Array][] = [
-  ["truncated to half", () => bytes.subarray(0, bytes.length >> 1)],
-  ["flipped header byte", flip(9)],
-  ["flipped data byte", flip(bytes.length - 3)],
-  ["header length 2^40", () => {
-    const b = bytes.slice();
-    new DataView(b.buffer).setBigUint64(0, 2n ** 40n, true);
-    return b;
-  }],
-  [
-    "huge declared shape",
-    () => withHeader({ ...header, [first]: { ...header[first], shape: [1e9, 1e9] } }),
-  ],
-  ["state declares a huge U-Net", withState({ model: hugeUnet })],
-  [
-    "negative width",
-    withState({ model: { ...state.model, config: { ...state.model.config, hidden: -8 } } }),
-  ],
-  ["state without model", withState({ model: undefined })],
-  ["state without config", withState({ config: undefined })],
-  ["unknown model kind", withState({ model: { kind: "gan", config: {} } })],
-  ["made-up format tag", withState({ format: "made-up/9" })],
-];
-for (const [name, make] of cases) {
+const s = join(tmp, "s.png");
+for (const c of damagedCheckpoints(await Deno.readFile(edm))) {
+  const path = join(tmp, `${c.name.replaceAll(" ", "_")}.safetensors`);
+  await Deno.writeFile(path, c.bytes);
   await report(
-    `sample:edm, ${name}`,
-    await run("sample_edm", [
-      "--checkpoint",
-      await variant(name.replaceAll(" ", "_"), make),
-      "--out",
-      join(tmp, "s.png"),
-    ]),
+    `sample:edm, ${c.name}`,
+    await run("sample_edm", ["--checkpoint", path, "--out", s]),
   );
 }
-await report(
-  "sample:edm, a folder as --checkpoint",
-  await run("sample_edm", ["--checkpoint", edmRun, "--out", join(tmp, "s.png")]),
-);
-await report(
-  "sample:edm, the .json sidecar",
-  await run("sample_edm", [
-    "--checkpoint",
-    join(edmRun, "checkpoint.json"),
-    "--out",
-    join(tmp, "s.png"),
-  ]),
-);
-await report(
-  "sample:edm, --out = --checkpoint",
-  await run("sample_edm", ["--checkpoint", edm, "--out", edm]),
-);
-await report('sample:edm, --out ""', await run("sample_edm", ["--checkpoint", edm, "--out", ""]));
-await report(
-  "sample:edm, --out 300-byte name",
-  await run("sample_edm", ["--checkpoint", edm, "--out", "x".repeat(300) + ".png"]),
-);
-await report(
-  "sample:edm, --steps 1e9",
-  await run("sample_edm", ["--checkpoint", edm, "--steps", "1e9"]),
-);
-await report(
-  "sample:edm on a DDPM checkpoint",
-  await run("sample_edm", [
-    "--checkpoint",
-    ddpm,
-    "--seeds",
-    "0-7",
-    "--steps",
-    "8",
-    "--out",
-    join(tmp, "d.png"),
-  ]),
-);
-await report(
-  "sample:s2n on a DDPM checkpoint",
-  await run("sample_s2n", [
-    "--checkpoint",
-    ddpm,
-    "--seeds",
-    "0-7",
-    "--steps",
-    "8",
-    "--out",
-    join(tmp, "d2.png"),
-  ]),
-);
-await report(
-  "sample:edm stochastic on a DDPM checkpoint",
-  await run("sample_edm", [
-    "--checkpoint",
-    ddpm,
-    "--seeds",
-    "0-7",
-    "--steps",
-    "8",
-    "--sampler",
-    "stochastic",
-    "--s-churn",
-    "10",
-    "--out",
-    join(tmp, "d3.png"),
-  ]),
-);
-await report(
-  "sample:ddpm on an EDM checkpoint",
-  await run("sample_ddpm", ["--checkpoint", edm, "--out", join(tmp, "e.png")]),
-);
-await report(
-  "train:edm --resume on a DDPM run",
-  await run("train_edm", [...toy, "--out", ddpmRun, "--resume"]),
-);
-await report(
-  "train:ddpm --resume on an EDM run",
-  await run("train_ddpm", [...toy, "--out", edmRun, "--resume"]),
-);
-await report("train:edm --seed 1e300", await run("train_edm", ["--seed", "1e300", "--dry-run"]));
-await report(
-  "train:edm --channel-mult 1,,2",
-  await run("train_edm", ["--channel-mult", "1,,2", "--dry-run"]),
-);
-await report("train:edm --lr Infinity", await run("train_edm", ["--lr", "Infinity", "--dry-run"]));
+const d = ["--seeds", "0-7", "--steps", "8", "--out", join(tmp, "d.png")];
+const taskCases: [string, string, string[]][] = [
+  ["sample:edm, a folder as --checkpoint", "sample_edm", ["--checkpoint", edmRun, "--out", s]],
+  [
+    "sample:edm, the .json sidecar",
+    "sample_edm",
+    ["--checkpoint", join(edmRun, "checkpoint.json"), "--out", s],
+  ],
+  ["sample:edm, --out = --checkpoint", "sample_edm", ["--checkpoint", edm, "--out", edm]],
+  ['sample:edm, --out ""', "sample_edm", ["--checkpoint", edm, "--out", ""]],
+  [
+    "sample:edm, --out 300-byte name",
+    "sample_edm",
+    ["--checkpoint", edm, "--out", "x".repeat(300) + ".png"],
+  ],
+  ["sample:edm, --steps 1e9", "sample_edm", ["--checkpoint", edm, "--steps", "1e9"]],
+  ["sample:edm on a DDPM checkpoint", "sample_edm", ["--checkpoint", ddpm, ...d]],
+  ["sample:s2n on a DDPM checkpoint", "sample_s2n", ["--checkpoint", ddpm, ...d]],
+  [
+    "sample:edm stochastic on a DDPM checkpoint",
+    "sample_edm",
+    ["--checkpoint", ddpm, ...d, "--sampler", "stochastic", "--s-churn", "10"],
+  ],
+  ["sample:ddpm on an EDM checkpoint", "sample_ddpm", ["--checkpoint", edm, "--out", s]],
+  ["train:edm --resume on a DDPM run", "train_edm", [...toy, "--out", ddpmRun, "--resume"]],
+  ["train:ddpm --resume on an EDM run", "train_ddpm", [...toy, "--out", edmRun, "--resume"]],
+  ["train:edm --seed 1e300", "train_edm", ["--seed", "1e300", "--dry-run"]],
+  ["train:edm --channel-mult 1,,2", "train_edm", ["--channel-mult", "1,,2", "--dry-run"]],
+  ["train:edm --lr Infinity", "train_edm", ["--lr", "Infinity", "--dry-run"]],
+];
+for (const [name, task, args] of taskCases) await report(name, await run(task, args));
 
 const pngs = join(tmp, "pngs");
 await Deno.mkdir(pngs);
@@ -225,29 +104,16 @@ const huge = small.slice();
 new DataView(huge.buffer).setUint32(16, 100000);
 new DataView(huge.buffer).setUint32(20, 100000);
 await Deno.writeFile(join(pngs, "a.png"), huge);
+const pngRun = (out: string) => ["--data", `png:${pngs}`, "--kimg", "0.001", "--out", out];
 await report(
   "train:edm on a PNG claiming 100000x100000",
-  await run("train_edm", [
-    "--data",
-    `png:${pngs}`,
-    "--kimg",
-    "0.001",
-    "--out",
-    join(tmp, "png-run"),
-  ]),
+  await run("train_edm", pngRun(join(tmp, "png-run"))),
 );
 await Deno.writeFile(join(pngs, "a.png"), small);
 await Deno.writeFile(join(pngs, "b.png"), huge);
 await report(
   "train:edm, 2nd PNG claims 100000x100000",
-  await run("train_edm", [
-    "--data",
-    `png:${pngs}`,
-    "--kimg",
-    "0.001",
-    "--out",
-    join(tmp, "png-run2"),
-  ]),
+  await run("train_edm", pngRun(join(tmp, "png-run2"))),
 );
 await Deno.remove(join(pngs, "b.png"));
 await report(
@@ -279,20 +145,18 @@ await report(
 
 // Two writers: a long run holds the folder while a second one starts.
 const longRun = join(tmp, "long");
+const longArgs = [
+  "--preset",
+  "toy",
+  "--kimg",
+  "1000",
+  "--checkpoint-every",
+  "0.256",
+  "--out",
+  longRun,
+];
 const holder = new Deno.Command(Deno.execPath(), {
-  args: [
-    "run",
-    ...PERMS,
-    join(ROOT, "tasks/train_edm.ts"),
-    "--preset",
-    "toy",
-    "--kimg",
-    "1000",
-    "--checkpoint-every",
-    "0.256",
-    "--out",
-    longRun,
-  ],
+  args: ["run", ...PERMS, join(ROOT, "tasks/train_edm.ts"), ...longArgs],
   env,
   stdout: "null",
   stderr: "null",
@@ -308,17 +172,7 @@ holder.kill("SIGKILL");
 await holder.status;
 await report(
   "--resume after kill -9 (stale lock), Ctrl-C",
-  await run("train_edm", [
-    "--preset",
-    "toy",
-    "--kimg",
-    "1000",
-    "--checkpoint-every",
-    "0.256",
-    "--out",
-    longRun,
-    "--resume",
-  ], { sigintAfterMs: 8000 }),
+  await run("train_edm", [...longArgs, "--resume"], { sigintAfterMs: 8000 }),
 );
 
 // A full disk: a 64 KiB tmpfs (needs root; skipped otherwise).

@@ -23,6 +23,7 @@ import { trainEdm } from "../training/train_edm.ts";
 import { EDM_PRESETS } from "../training/edm_config.ts";
 import type { Batch } from "../data/dataset.ts";
 import { sampleHeun } from "../samplers/heun.ts";
+import { damagedCheckpoints } from "./_damaged_checkpoints.ts";
 
 await selectBackend({ backend: "cpu", log: () => {} });
 
@@ -69,84 +70,10 @@ Deno.test("damaged and hostile checkpoints each give their message, with bounded
   const dir = await Deno.makeTempDir();
   const good = join(dir, "good.safetensors");
   await writeTiny(good, EDM_STATE);
-  const bytes = await Deno.readFile(good);
-  const headerLength = Number(new DataView(bytes.buffer).getBigUint64(0, true));
-  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + headerLength)));
-  const withHeader = (h: unknown): Uint8Array => {
-    const json = new TextEncoder().encode(JSON.stringify(h));
-    const out = new Uint8Array(8 + json.length + bytes.length - 8 - headerLength);
-    new DataView(out.buffer).setBigUint64(0, BigInt(json.length), true);
-    out.set(json, 8);
-    out.set(bytes.subarray(8 + headerLength), 8 + json.length);
-    return out;
-  };
-  const withState = (patch: Record<string, unknown>): Uint8Array => {
-    const state = { ...JSON.parse(header.__metadata__.diffuse), ...patch };
-    for (const k of Object.keys(patch)) if (patch[k] === undefined) delete state[k];
-    return withHeader({
-      ...header,
-      __metadata__: { ...header.__metadata__, diffuse: JSON.stringify(state) },
-    });
-  };
-  const flip = (at: number): Uint8Array => {
-    const b = bytes.slice();
-    b[at] ^= 0x5a;
-    return b;
-  };
-  const firstTensor = Object.keys(header).find((k) => k !== "__metadata__")!;
-  const lyingLength = bytes.slice();
-  new DataView(lyingLength.buffer).setBigUint64(0, 2n ** 40n, true);
-  const longerThanFile = bytes.slice();
-  new DataView(longerThanFile.buffer).setBigUint64(0, BigInt(bytes.length), true);
   const cases: [string, Uint8Array | "dir" | "sidecar", RegExp][] = [
-    ["truncated to half", bytes.subarray(0, bytes.length >> 1), /is corrupt/],
-    ["truncated to 5 bytes", bytes.subarray(0, 5), /too short/],
-    ["flipped header byte", flip(8 + 1), /is corrupt \(header/],
-    ["flipped data byte", flip(bytes.length - 3), /data checksum mismatch/],
-    ["header length 2^40", lyingLength, /header length 1099511627776 is implausible/],
-    ["header length past the end", longerThanFile, /header length says/],
-    [
-      "huge declared shape",
-      withHeader({ ...header, [firstTensor]: { ...header[firstTensor], shape: [1e9, 1e9] } }),
-      /span/,
-    ],
-    [
-      "huge U-Net in the state",
-      withState({
-        model: {
-          kind: "unet",
-          name: "x",
-          config: {
-            imgResolution: 1024,
-            inChannels: 3,
-            outChannels: 3,
-            modelChannels: 4096,
-            channelMult: [1, 2, 4, 8],
-            numBlocks: 64,
-            attnResolutions: [],
-          },
-        },
-      }),
-      /do not match the network its own state describes/,
-    ],
-    [
-      "negative width",
-      withState({ model: { ...MLP, config: { ...MLP.config, hidden: -8 } } }),
-      /hidden = -8; it must be an integer/,
-    ],
-    [
-      "unknown model kind",
-      withState({ model: { kind: "gan", config: {} } }),
-      /unknown model kind "gan"/,
-    ],
-    ["no model", withState({ model: undefined }), /has no model description/],
-    ["no config", withState({ config: undefined }), /has no run config/],
-    [
-      "made-up format tag",
-      withState({ format: "made-up/9" }),
-      /"made-up\/9", which no diffuse trainer writes/,
-    ],
-    ["no format tag", withState({ format: undefined }), /has no format tag/],
+    ...damagedCheckpoints(await Deno.readFile(good)).map((c) =>
+      [c.name, c.bytes, c.pattern] as [string, Uint8Array, RegExp]
+    ),
     ["a folder", "dir", /is a folder, not a checkpoint/],
     ["the JSON sidecar", "sidecar", /is the JSON sidecar/],
   ];
