@@ -19,6 +19,7 @@
  */
 export * from "./core/atomic_write.ts";
 export * from "./core/checkpoint.ts";
+export * from "./core/paths.ts";
 export * from "./core/engine.ts";
 export * from "./core/errors.ts";
 export * from "./core/flags.ts";
@@ -101,6 +102,9 @@ export * from "./training/metrics_log.ts";
 export * from "./training/objective.ts";
 export * from "./training/preview.ts";
 export * from "./training/run_checkpoint.ts";
+export * from "./training/checkpoint_history.ts";
+export * from "./training/divergence.ts";
+export * from "./training/run_lock.ts";
 export * from "./training/run_config.ts";
 export * from "./training/run_loop.ts";
 export * from "./training/train_classifier.ts";

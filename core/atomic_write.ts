@@ -8,6 +8,7 @@
  * @module
  */
 import { basename, dirname, join } from "node:path";
+import { UserError } from "./errors.ts";
 
 /** What {@linkcode writeFileAtomic} can write: bytes, text (UTF-8), or a stream of byte chunks. */
 export type AtomicWriteData =
@@ -55,7 +56,13 @@ export async function writeFileAtomic(
     throw new TypeError(`writeFileAtomic needs a file path, got ${JSON.stringify(path)}`);
   }
   const dir = dirname(path);
-  const { file, tempPath } = await createTemp(dir, basename(path), mode);
+  let created;
+  try {
+    created = await createTemp(dir, basename(path), mode);
+  } catch (e) {
+    throw describeWriteError(e, path);
+  }
+  const { file, tempPath } = created;
   let open = true;
   try {
     for await (const chunk of chunksOf(data)) await writeAll(file, chunk);
@@ -70,9 +77,71 @@ export async function writeFileAtomic(
       } catch { /* already closed: nothing to release */ }
     }
     await Deno.remove(tempPath).catch(() => {});
-    throw e;
+    throw describeWriteError(e, path);
   }
   if (syncDir) await syncFolder(dir);
+}
+
+/**
+ * The error to report for a failed write of `path`: disk full, quota, read-only file system and
+ * permission errors become a {@linkcode UserError} naming the file, the cause and the fix (the
+ * previous file, if any, is untouched: writes are atomic); anything else is returned unchanged.
+ *
+ * @param e What the file system threw.
+ * @param path The file being written.
+ * @returns A UserError for an environment problem, else `e`.
+ * @example
+ * ```ts
+ * import { describeWriteError } from "./atomic_write.ts";
+ * const e = Object.assign(new Error("No space left on device (os error 28)"), { code: "ENOSPC" });
+ * console.assert(describeWriteError(e, "runs/x/checkpoint.safetensors") instanceof Error);
+ * ```
+ */
+export function describeWriteError(e: unknown, path: string): unknown {
+  if (e instanceof UserError) return e;
+  const code = (e as { code?: string })?.code;
+  const why = code === "ENOSPC"
+    ? "the disk is full (ENOSPC); free some space"
+    : code === "EDQUOT"
+    ? "the disk quota is exceeded (EDQUOT); free some space"
+    : code === "EROFS"
+    ? "the file system is read-only (EROFS); choose a writable folder"
+    : e instanceof Deno.errors.PermissionDenied || code === "EACCES" || code === "EPERM"
+    ? "permission denied; choose a folder you can write to or fix its permissions"
+    : e instanceof Deno.errors.IsADirectory || code === "EISDIR"
+    ? "it is a folder; give a file path"
+    : undefined;
+  if (why === undefined) return e;
+  return new UserError(`cannot write ${path}: ${why} (any previous version is kept)`, { cause: e });
+}
+
+/**
+ * Removes the temporary files that an interrupted {@linkcode writeFileAtomic} of `path` left in
+ * its folder (`.<name>.<pid>.<n>.<hex>.tmp`, e.g. after kill -9). Call it only when no other
+ * process writes `path` (a run holds its folder's lock).
+ *
+ * @param path The target file whose leftovers to remove.
+ * @returns The temporary files removed.
+ * @example
+ * ```ts ignore
+ * const removed = await removeLeftoverTemps("runs/x/checkpoint.safetensors");
+ * ```
+ */
+export async function removeLeftoverTemps(path: string): Promise<string[]> {
+  const dir = dirname(path);
+  const prefix = `.${basename(path)}.`;
+  const removed: string[] = [];
+  try {
+    for await (const entry of Deno.readDir(dir)) {
+      if (entry.isFile && entry.name.startsWith(prefix) && entry.name.endsWith(".tmp")) {
+        await Deno.remove(join(dir, entry.name)).catch(() => {});
+        removed.push(join(dir, entry.name));
+      }
+    }
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  return removed;
 }
 
 async function createTemp(

@@ -7,7 +7,9 @@
  * same name (`.json`) is written after it, for people and scripts; loading never needs it.
  *
  * The "latest" checkpoint of a run is simply one path (e.g. `runDir/checkpoint.safetensors`)
- * overwritten on each save.
+ * overwritten on each save (`training/checkpoint_history.ts` keeps older versions beside it).
+ * The SHA-256 of the data section is stored under `"diffuse.sha256"` and verified on load, so a
+ * damaged byte anywhere in the file is found; the file's size is checked before it is read.
  *
  * @module
  */
@@ -23,6 +25,16 @@ import {
 
 /** The `__metadata__` key that holds the JSON training state. */
 export const CHECKPOINT_STATE_KEY = "diffuse";
+
+/**
+ * The `__metadata__` key that holds the hex SHA-256 of the data section, written by
+ * {@linkcode saveCheckpoint} and verified by {@linkcode loadCheckpoint} (files written before it
+ * existed have none and load unchecked).
+ */
+export const CHECKPOINT_DIGEST_KEY = "diffuse.sha256";
+
+/** Largest checkpoint file {@linkcode loadCheckpoint} reads by default (4 GiB). */
+export const MAX_CHECKPOINT_BYTES = 4 * 1024 ** 3;
 
 /** What {@linkcode saveCheckpoint} stores. */
 export interface CheckpointContents {
@@ -50,6 +62,8 @@ export interface SaveCheckpointOptions {
 export interface LoadCheckpointOptions {
   /** How to make a checkpoint, shown when none exists at the path. */
   hint?: string;
+  /** Refuse files larger than this many bytes, before reading them. @default MAX_CHECKPOINT_BYTES */
+  maxBytes?: number;
 }
 
 /** Options of {@linkcode checkParamsMatch}. */
@@ -109,7 +123,10 @@ export async function saveCheckpoint(
   }
   const host: Record<string, HostTensor> = {};
   for (const [name, t] of Object.entries(tensors)) host[name] = await toHost(name, t);
-  await writeSafetensors(path, host, { metadata: { [CHECKPOINT_STATE_KEY]: stateJson } });
+  await writeSafetensors(path, host, {
+    metadata: { [CHECKPOINT_STATE_KEY]: stateJson },
+    digestKey: CHECKPOINT_DIGEST_KEY,
+  });
   if (sidecar) {
     const index = Object.fromEntries(Object.keys(host).sort().map((k) => [k, host[k].shape]));
     const summary = { checkpoint: basenameOf(path), state, tensors: index };
@@ -124,8 +141,9 @@ export async function saveCheckpoint(
  * @param options See {@linkcode LoadCheckpointOptions}.
  * @returns Host tensors and the saved state; the caller owns them.
  * @throws {Deno.errors.NotFound} "no checkpoint at X: <hint>" when the file does not exist.
- * @throws {Error} "checkpoint X is corrupt (...)" for a truncated or damaged file, and a clear
- *   message for a safetensors file without diffuse state.
+ * @throws {Error} "checkpoint X is corrupt (...)" for a truncated or damaged file (including a
+ *   data checksum mismatch), and a clear message for a folder, the JSON sidecar, a file above
+ *   `maxBytes`, or a safetensors file without diffuse state.
  * @example Load what was saved
  * ```ts
  * import { loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
@@ -144,10 +162,32 @@ export async function loadCheckpoint<S = Record<string, unknown>>(
   path: string,
   options: LoadCheckpointOptions = {},
 ): Promise<LoadedCheckpoint<S>> {
-  const { hint = DEFAULT_HINT } = options;
+  const { hint = DEFAULT_HINT, maxBytes = MAX_CHECKPOINT_BYTES } = options;
+  let info: Deno.FileInfo | undefined;
+  try {
+    info = await Deno.stat(path);
+  } catch { /* readSafetensors reports a missing file */ }
+  if (info?.isDirectory) {
+    throw new Error(
+      `${path} is a folder, not a checkpoint: pass the file inside it, e.g. ` +
+        `${path.replace(/\/+$/, "")}/checkpoint.safetensors`,
+    );
+  }
+  if (info && path.endsWith(".json")) {
+    throw new Error(
+      `${path} is the JSON sidecar of a checkpoint, for people to read: pass ` +
+        `${path.slice(0, -".json".length)}.safetensors instead`,
+    );
+  }
+  if (info && info.size > maxBytes) {
+    throw new Error(
+      `checkpoint ${path} is ${info.size} bytes, above the ${maxBytes}-byte limit ` +
+        `(not a diffuse checkpoint?); pass the run's checkpoint.safetensors`,
+    );
+  }
   let contents;
   try {
-    contents = await readSafetensors(path);
+    contents = await readSafetensors(path, { digestKey: CHECKPOINT_DIGEST_KEY });
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) {
       throw new Deno.errors.NotFound(`no checkpoint at ${path}: ${hint}`);

@@ -7,6 +7,10 @@
  */
 import { parseArgs } from "node:util";
 import { UserError } from "./errors.ts";
+import { pathTextProblem } from "./paths.ts";
+
+/** Longest string value a flag accepts, in characters. */
+export const MAX_FLAG_CHARS = 4096;
 
 /** One flag of a task. */
 export type FlagSpec =
@@ -28,10 +32,22 @@ export type FlagSpec =
     default?: string;
     /** Allowed values, when the set is closed. */
     choices?: readonly string[];
+    /** A file or folder path: checked for length limits (core/paths.ts). @default false */
+    path?: boolean;
     help: string;
   }
   | { type: "boolean"; default?: boolean; help: string }
-  | { type: "list"; default?: number[]; help: string };
+  | {
+    type: "list";
+    default?: number[];
+    /** Every item must be an integer. @default false */
+    integer?: boolean;
+    /** Smallest allowed item (inclusive). */
+    min?: number;
+    /** Largest allowed item (inclusive). */
+    max?: number;
+    help: string;
+  };
 
 /** A map from flag name (kebab-case, without dashes) to its spec. */
 export type FlagSpecs = Record<string, FlagSpec>;
@@ -53,7 +69,9 @@ export interface ParseFlagsOptions {
 /**
  * Parses `args` against `specs`. `--help` is handled by the caller through {@linkcode wantsHelp}.
  *
- * @throws {UserError} For an unknown flag, a missing value, a non-number, or a value out of range.
+ * @throws {UserError} For an unknown flag, a missing value, a non-number or non-finite number, an
+ *   integer beyond 2^53 or out of range, a list with an empty item (`1,,2`), an empty string, a
+ *   string above {@linkcode MAX_FLAG_CHARS}, or a `path` flag beyond the file system's limits.
  * @example
  * ```ts
  * import { parseFlags } from "./flags.ts";
@@ -156,24 +174,51 @@ export function formatHelp(specs: FlagSpecs, options: FormatHelpOptions): string
 
 function convert(name: string, raw: string, spec: FlagSpec, task: string): unknown {
   const bad = (why: string) => new UserError(`${task}: --${name} ${why}`);
+  const shown = raw.length > 40 ? `${raw.slice(0, 40)}...` : raw;
   if (spec.type === "string") {
     if (spec.choices && !spec.choices.includes(raw)) {
-      throw bad(`must be one of ${spec.choices.join(", ")}, got "${raw}"`);
+      throw bad(`must be one of ${spec.choices.join(", ")}, got "${shown}"`);
     }
+    if (raw.trim() === "") throw bad(`must not be empty; give a value or leave the flag out`);
+    if (raw.length > MAX_FLAG_CHARS) {
+      throw bad(`is ${raw.length} characters long, above the limit of ${MAX_FLAG_CHARS}`);
+    }
+    const problem = spec.path ? pathTextProblem(raw) : undefined;
+    if (problem) throw bad(problem);
     return raw;
   }
   if (spec.type === "list") {
-    const items = raw.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
-    const nums = items.map(Number);
-    if (nums.length === 0 || nums.some((x) => !Number.isFinite(x))) {
-      throw bad(`must be a comma-separated list of numbers, e.g. 1,2,2; got "${raw}"`);
+    const items = raw.split(",").map((s) => s.trim());
+    const nums = items.map((s) => (s === "" ? NaN : Number(s)));
+    if (items.some((s) => s === "")) {
+      throw bad(
+        `has an empty item in "${shown}"; write numbers separated by single commas, e.g. 1,2,2`,
+      );
+    }
+    if (nums.some((x) => !Number.isFinite(x))) {
+      throw bad(`must be a comma-separated list of numbers, e.g. 1,2,2 (finite); got "${shown}"`);
+    }
+    if (nums.length > 4096) throw bad(`has ${nums.length} items, above the limit of 4096`);
+    const wrong = nums.find((x) =>
+      (spec.integer && !Number.isSafeInteger(x)) ||
+      (spec.min !== undefined && x < spec.min) || (spec.max !== undefined && x > spec.max)
+    );
+    if (wrong !== undefined) {
+      const range = `${spec.min ?? "-inf"}..${spec.max ?? "inf"}`;
+      throw bad(`items must be ${spec.integer ? "integers" : "numbers"} in ${range}, got ${wrong}`);
     }
     return nums;
   }
   if (spec.type === "number" || spec.type === "int") {
     const x = raw.trim() === "" ? NaN : Number(raw);
-    if (!Number.isFinite(x)) throw bad(`must be a number, got "${raw}"`);
-    if (spec.type === "int" && !Number.isInteger(x)) throw bad(`must be an integer, got "${raw}"`);
+    if (Number.isNaN(x)) throw bad(`must be a number, got "${shown}"`);
+    if (!Number.isFinite(x)) throw bad(`must be a finite number, got "${shown}"`);
+    if (spec.type === "int" && !Number.isInteger(x)) {
+      throw bad(`must be an integer, got "${shown}"`);
+    }
+    if (spec.type === "int" && !Number.isSafeInteger(x)) {
+      throw bad(`must be an integer of at most 2^53 - 1 in magnitude, got ${shown}`);
+    }
     if (spec.min !== undefined && x < spec.min) throw bad(`must be at least ${spec.min}, got ${x}`);
     if (spec.gt !== undefined && !(x > spec.gt)) {
       throw bad(`must be greater than ${spec.gt}, got ${x}`);

@@ -14,10 +14,13 @@
  * Float32Array and integer types (I64, I32, I16, I8, U32, U16, U8, BOOL) to Int32Array; 64-bit
  * and U32 values outside the int32 range are an error rather than silently wrapped. FP8 types are
  * recognised but not supported. Every structural problem raises a {@linkcode SafetensorsError}
- * naming the file and the problem.
+ * naming the file and the problem, and the whole layout is validated against the file's length
+ * before any tensor is allocated. An optional SHA-256 of the data section (node:crypto) in the
+ * metadata is written and verified on request (`digestKey`).
  *
  * @module
  */
+import { createHash } from "node:crypto";
 import { writeFileAtomic } from "./atomic_write.ts";
 
 /** A tensor on the host: row-major values and their shape. */
@@ -46,12 +49,24 @@ export interface SafetensorsContents {
 export interface DecodeSafetensorsOptions {
   /** Name of the file, used in error messages. @default "(in-memory bytes)" */
   source?: string;
+  /**
+   * Metadata key holding the hex SHA-256 of the data section (see
+   * {@linkcode EncodeSafetensorsOptions.digestKey}); when the file has it, the data is hashed and
+   * a mismatch is a {@linkcode SafetensorsError}. Files without the key are read unchecked.
+   * @default undefined (no check)
+   */
+  digestKey?: string;
 }
 
 /** Options of {@linkcode encodeSafetensors} and {@linkcode writeSafetensors}. */
 export interface EncodeSafetensorsOptions {
   /** String key/value pairs stored under `__metadata__`. @default {} */
   metadata?: Record<string, string>;
+  /**
+   * Also store the hex SHA-256 (node:crypto) of the data section under this metadata key, so a
+   * flipped data byte is found on load. @default undefined (no checksum)
+   */
+  digestKey?: string;
 }
 
 /** A file that is not valid safetensors: truncated, corrupt, or in an unsupported dtype. */
@@ -197,6 +212,17 @@ export function decodeSafetensors(
     fail(`data bytes ${covered}..${dataLength} after the last tensor belong to no tensor`);
   }
 
+  if (options.digestKey !== undefined && metadata[options.digestKey] !== undefined) {
+    const want = metadata[options.digestKey];
+    const got = sha256Hex([bytes.subarray(dataStart)]);
+    if (got !== want) {
+      fail(
+        `data checksum mismatch (SHA-256 ${got.slice(0, 12)}..., header says ` +
+          `${want.slice(0, 12)}...): the file was damaged after it was written`,
+      );
+    }
+  }
+
   const tensors: Record<string, SafetensorsTensor> = {};
   for (const e of entries) {
     const data = readValues(bytes, dataStart + e.begin, e, fail);
@@ -265,6 +291,7 @@ export async function writeSafetensors(
  * Reads and validates a safetensors file.
  *
  * @param path The file to read.
+ * @param options `digestKey`: verify the data checksum stored under this metadata key.
  * @returns Tensors (Float32Array or Int32Array) and metadata; the caller owns them.
  * @throws {Deno.errors.NotFound} When there is no file at `path`.
  * @throws {SafetensorsError} When the file is truncated or corrupt (the message names it).
@@ -277,7 +304,10 @@ export async function writeSafetensors(
  * await Deno.remove(dir, { recursive: true });
  * ```
  */
-export async function readSafetensors(path: string): Promise<SafetensorsContents> {
+export async function readSafetensors(
+  path: string,
+  options: Pick<DecodeSafetensorsOptions, "digestKey"> = {},
+): Promise<SafetensorsContents> {
   let bytes: Uint8Array;
   try {
     bytes = await Deno.readFile(path);
@@ -287,14 +317,15 @@ export async function readSafetensors(path: string): Promise<SafetensorsContents
     }
     throw e;
   }
-  return decodeSafetensors(bytes, { source: path });
+  return decodeSafetensors(bytes, { ...options, source: path });
 }
 
 function safetensorsChunks(
   tensors: Record<string, HostTensor>,
   options: EncodeSafetensorsOptions,
 ): Uint8Array[] {
-  const { metadata = {} } = options;
+  const { metadata: given = {}, digestKey } = options;
+  const metadata = { ...given };
   const header: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(metadata)) {
     if (typeof v !== "string") {
@@ -326,6 +357,10 @@ function safetensorsChunks(
     header[name] = { dtype, shape: [...shape], data_offsets: [offset, offset + data.byteLength] };
     offset += data.byteLength;
     bodies.push(littleEndianBytes(data));
+  }
+  if (digestKey !== undefined) {
+    metadata[digestKey] = sha256Hex(bodies);
+    header.__metadata__ = metadata;
   }
   const json = new TextEncoder().encode(JSON.stringify(header));
   const padded = Math.ceil((8 + json.length) / 8) * 8 - 8;
@@ -441,4 +476,11 @@ const bf16Scratch = new DataView(new ArrayBuffer(4));
 function bfloat16ToFloat(b: number): number {
   bf16Scratch.setUint32(0, b << 16);
   return bf16Scratch.getFloat32(0);
+}
+
+/** Hex SHA-256 of the concatenated chunks (node:crypto). */
+function sha256Hex(chunks: Uint8Array[]): string {
+  const hash = createHash("sha256");
+  for (const c of chunks) hash.update(c);
+  return hash.digest("hex");
 }

@@ -48,6 +48,42 @@ export interface ReadPngOptions {
   channels?: 1 | 3;
   /** Name of the file, used in error messages (set by readPng). @default "(in-memory bytes)" */
   source?: string;
+  /**
+   * Largest width x height decoded; a larger header is refused before any pixel buffer is
+   * allocated. @default MAX_PNG_PIXELS
+   */
+  maxPixels?: number;
+}
+
+/** Default cap on a decoded PNG's pixels (4096 x 4096: 64 MiB of RGBA, 192 MiB as floats). */
+export const MAX_PNG_PIXELS = 4096 * 4096;
+
+/**
+ * Width and height from a PNG's IHDR chunk, read from the first 24 bytes without decoding.
+ *
+ * @param bytes The file's bytes (at least the first 24).
+ * @param source Name of the file, for messages.
+ * @returns `{ width, height }`.
+ * @throws {Error} Naming the file when the signature or the IHDR chunk is missing.
+ * @example
+ * ```ts
+ * import { encodePng, pngSize } from "./png.ts";
+ * const { width, height } = pngSize(encodePng({ data: new Float32Array(6), shape: [2, 3, 1] }));
+ * console.assert(width === 3 && height === 2);
+ * ```
+ */
+export function pngSize(
+  bytes: Uint8Array,
+  source = "(in-memory bytes)",
+): { width: number; height: number } {
+  if (bytes.length < 8 || SIGNATURE.some((b, i) => bytes[i] !== b)) {
+    throw new Error(`PNG file ${source} is not a PNG (its first bytes are not the PNG signature)`);
+  }
+  const ihdr = bytes.length >= 24 &&
+    String.fromCharCode(bytes[12], bytes[13], bytes[14], bytes[15]) === "IHDR";
+  if (!ihdr) throw new Error(`PNG file ${source} is corrupt (no IHDR chunk after the signature)`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return { width: view.getUint32(16), height: view.getUint32(20) };
 }
 
 // pngjs ships no types; this is the slice of its sync API used here.
@@ -216,8 +252,13 @@ export function decodePng(bytes: Uint8Array, options: ReadPngOptions = {}): Deco
   if (options.channels !== undefined && options.channels !== 1 && options.channels !== 3) {
     throw new RangeError(`channels must be 1 or 3, got ${options.channels}`);
   }
-  if (bytes.length < 8 || SIGNATURE.some((b, i) => bytes[i] !== b)) {
-    throw new Error(`PNG file ${source} is not a PNG (its first bytes are not the PNG signature)`);
+  const { width: w, height: h } = pngSize(bytes, source);
+  const { maxPixels = MAX_PNG_PIXELS } = options;
+  if (w * h > maxPixels || w === 0 || h === 0) {
+    throw new Error(
+      `PNG file ${source} declares ${w}x${h} pixels, ` +
+        (w * h > maxPixels ? `above the limit of ${maxPixels} pixels` : "an empty image"),
+    );
   }
   let png: PngMeta;
   try {

@@ -15,7 +15,7 @@
  */
 import { UserError } from "../core/errors.ts";
 import type { Dataset } from "./dataset.ts";
-import { type DecodedImage, readPng } from "./png.ts";
+import { type DecodedImage, decodePng, pngSize } from "./png.ts";
 
 /** Options of {@linkcode loadPngFolder}. */
 export interface LoadPngFolderOptions {
@@ -73,19 +73,25 @@ export async function loadPngFolder(
   for (const { path } of files) {
     let image: DecodedImage;
     try {
+      const bytes = await Deno.readFile(path);
+      // The size from the header, checked against the first image before any pixel is decoded.
+      const { width: w, height: h } = pngSize(bytes, path);
+      if (images.length > 0) {
+        const [h0, w0] = images[0].shape;
+        if (h !== h0 || w !== w0) {
+          throw new UserError(
+            `${path} is ${w}x${h} (width x height) but ${files[0].path} is ${w0}x${h0}: ` +
+              `resize all images in ${folder} to one size`,
+          );
+        }
+      }
       // With `channels` unset, gray files decode to 1 channel and color files to 3.
-      image = await readPng(path, { channels });
+      image = decodePng(bytes, { channels, source: path });
     } catch (e) {
+      if (e instanceof UserError) throw e;
       const why = (e instanceof Error ? e.message : String(e)).split("\n")[0];
       const problem = why.includes(path) ? why : `${path} is not a readable PNG (${why})`;
       throw new UserError(`${problem}: re-save it as PNG or remove it from ${folder}`);
-    }
-    const [h, w] = image.shape, [h0, w0] = (images[0] ?? image).shape;
-    if (h !== h0 || w !== w0) {
-      throw new UserError(
-        `${path} is ${w}x${h} (width x height) but ${files[0].path} is ${w0}x${h0}: ` +
-          `resize all images in ${folder} to one size`,
-      );
     }
     images.push(image);
   }

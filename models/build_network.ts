@@ -9,9 +9,9 @@ import type { Rng } from "../core/rng.ts";
 import type { Params } from "../core/params.ts";
 import type { Network } from "../core/types.ts";
 import type { Dataset } from "../data/dataset.ts";
-import { initUNetParams, type UNetConfig, unetNetwork } from "./unet.ts";
+import { initUNetParams, type UNetConfig, unetNetwork, unetParamSpecs } from "./unet.ts";
 import { UNET_PRESETS } from "./unet_presets.ts";
-import { initMlpParams, type MlpConfig, mlpNetwork } from "./mlp.ts";
+import { initMlpParams, type MlpConfig, mlpNetwork, mlpParamSpecs } from "./mlp.ts";
 
 /** A complete description of a network. */
 export type ModelSpec =
@@ -135,4 +135,78 @@ export function describeSpec(spec: ModelSpec): string {
   const c = spec.config;
   return `${spec.name}(channels ${c.modelChannels}, mult [${c.channelMult}], blocks ${c.numBlocks}, ` +
     `labels ${c.labelDim ?? 0}, augment ${c.augmentDim ?? 0})`;
+}
+
+// Caps on a spec read from a file, checked before its parameter list is built (a hostile or
+// damaged checkpoint must not make the loader plan a network of any size).
+const SPEC_LIMITS = {
+  imgResolution: 4096,
+  inChannels: 64,
+  outChannels: 64,
+  modelChannels: 4096,
+  numBlocks: 64,
+  channelMultEmb: 64,
+  labelDim: 100_000,
+  augmentDim: 1024,
+  dim: 1_000_000,
+  hidden: 65_536,
+  layers: 256,
+  embedDim: 65_536,
+} as const;
+const UNET_REQUIRED = ["imgResolution", "inChannels", "outChannels", "modelChannels", "numBlocks"];
+const MLP_REQUIRED = ["dim"];
+
+/**
+ * Checks a {@linkcode ModelSpec} that came from a file (its kind, that every size is an integer
+ * in range) and lists its parameter shapes, without allocating any tensor.
+ *
+ * @param spec The untrusted spec, e.g. a checkpoint's `state.model`.
+ * @returns The shape of every parameter, by name.
+ * @throws {RangeError} Naming the field, its value and the allowed range.
+ * @example
+ * ```ts
+ * import { modelParamShapes } from "./build_network.ts";
+ * const shapes = modelParamShapes({ kind: "mlp", name: "mlp", config: { dim: 2 } });
+ * ```
+ */
+export function modelParamShapes(spec: unknown): Record<string, number[]> {
+  const s = spec as { kind?: unknown; config?: Record<string, unknown> } | null;
+  if (s === null || typeof s !== "object" || typeof s.config !== "object" || s.config === null) {
+    throw new RangeError("has no model description (state.model with kind and config)");
+  }
+  if (s.kind !== "unet" && s.kind !== "mlp") {
+    throw new RangeError(`has unknown model kind ${JSON.stringify(s.kind)} (known: unet, mlp)`);
+  }
+  const config = s.config;
+  for (const [key, max] of Object.entries(SPEC_LIMITS)) {
+    const v = config[key];
+    const required = (s.kind === "unet" ? UNET_REQUIRED : MLP_REQUIRED).includes(key);
+    if (v === undefined && !required) continue;
+    if (!Number.isInteger(v) || (v as number) < 0 || (v as number) > max) {
+      throw new RangeError(
+        `has model ${key} = ${JSON.stringify(v)}; it must be an integer in 0..${max}`,
+      );
+    }
+  }
+  if (s.kind === "unet") {
+    const mult = config.channelMult;
+    if (
+      !Array.isArray(mult) || mult.length < 1 || mult.length > 8 ||
+      !mult.every((m) => Number.isInteger(m) && m >= 1 && m <= 64)
+    ) {
+      throw new RangeError(
+        `has model channelMult = ${JSON.stringify(mult)}; it must be 1 to 8 integers in 1..64`,
+      );
+    }
+    const attn = config.attnResolutions;
+    if (!Array.isArray(attn) || attn.length > 16 || !attn.every((r) => Number.isInteger(r))) {
+      throw new RangeError(
+        `has model attnResolutions = ${JSON.stringify(attn)}; it must be integers`,
+      );
+    }
+  }
+  const specs = s.kind === "unet"
+    ? unetParamSpecs(config as unknown as UNetConfig)
+    : mlpParamSpecs(config as unknown as MlpConfig);
+  return Object.fromEntries(specs.map((p) => [p.name, p.shape]));
 }

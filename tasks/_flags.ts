@@ -24,6 +24,7 @@ export const SAMPLE_BATCH_FLAG = {
   type: "int",
   default: 64,
   min: 1,
+  max: 65536,
   help: "images per batch",
 } as const;
 
@@ -38,6 +39,7 @@ export const WEIGHTS_FLAG = {
 /** `--images-dir`: one PNG per image, named after its seed. */
 export const IMAGES_DIR_FLAG = {
   type: "string",
+  path: true,
   help: "also write one PNG per image here",
 } as const;
 
@@ -51,14 +53,25 @@ export const TRAIN_MODEL_FLAGS = {
     type: "string",
     help: "U-Net preset (mnist-medium, mnist-small, cifar10, unet-bench) or mlp",
   },
-  channels: { type: "int", min: 1, help: "U-Net base channels (overrides the model preset)" },
-  "channel-mult": { type: "list", help: "U-Net channel multipliers per level, e.g. 1,2,2" },
-  blocks: { type: "int", min: 1, help: "U-Net residual blocks per level" },
+  channels: {
+    type: "int",
+    min: 1,
+    max: 4096,
+    help: "U-Net base channels (overrides the model preset)",
+  },
+  "channel-mult": {
+    type: "list",
+    integer: true,
+    min: 1,
+    max: 64,
+    help: "U-Net channel multipliers per level, e.g. 1,2,2",
+  },
+  blocks: { type: "int", min: 1, max: 64, help: "U-Net residual blocks per level" },
 } as const;
 
 /** The run-length, optimizer and cadence flags of the training tasks. */
 export const TRAIN_RUN_FLAGS = {
-  batch: { type: "int", min: 1, help: "images per step" },
+  batch: { type: "int", min: 1, max: 65536, help: "images per step" },
   kimg: { type: "number", gt: 0, help: "training length in thousands of images" },
   lr: { type: "number", gt: 0, help: "Adam learning rate" },
   "lr-rampup": { type: "number", min: 0, help: "learning-rate warm-up in kimg" },
@@ -77,7 +90,18 @@ export const TRAIN_RUN_FLAGS = {
 
 /** The flags that end every training task's list. */
 export const TRAIN_END_FLAGS = {
-  resume: { type: "boolean", help: "continue from the run directory's checkpoint" },
+  resume: {
+    type: "boolean",
+    help:
+      "continue from the run directory's checkpoint (after a divergence: the newest healthy one)",
+  },
+  keep: {
+    type: "int",
+    default: 3,
+    min: 1,
+    max: 1000,
+    help: "checkpoint versions kept (checkpoint-<step>.safetensors) besides the newest healthy one",
+  },
   backend: BACKEND_FLAG,
   "dry-run": { type: "boolean", help: "print the resolved options and exit" },
 } as const;

@@ -82,12 +82,15 @@ export interface TrainTaskRun<C> {
   dryRun: boolean;
   /** `--backend`. */
   backend?: string;
+  /** `--keep`: checkpoint versions kept besides the newest healthy one. */
+  keep?: number;
   /** The trainer (`trainEdm`, `trainDdpm`). */
   train(config: C, options: TrainLoopOptions): Promise<TrainLoopResult>;
 }
 
 /**
- * Runs a training task to its end and prints `done: ...`, the checkpoint and the grid.
+ * Runs a training task to its end and prints `done: ...`, the checkpoint and the grid; a run
+ * stopped by Ctrl-C exits with code 130 after its checkpoint is saved.
  *
  * @example
  * ```ts ignore
@@ -110,7 +113,12 @@ export async function runTrainTask<C>(task: TrainTaskRun<C>): Promise<void> {
   };
   Deno.addSignalListener("SIGINT", onSigint);
   try {
-    const result = await task.train(config, { runDir: out, resume, signal: controller.signal });
+    const result = await task.train(config, {
+      runDir: out,
+      resume,
+      signal: controller.signal,
+      keep: task.keep,
+    });
     console.log(
       `done: ${result.step} steps, ${(result.imagesSeen / 1000).toFixed(1)} kimg, ` +
         `final loss ${result.lastLoss.toFixed(4)}, ${result.seconds.toFixed(0)} s` +
@@ -118,6 +126,11 @@ export async function runTrainTask<C>(task: TrainTaskRun<C>): Promise<void> {
     );
     console.log(`checkpoint: ${result.checkpointPath}`);
     if (result.gridPath) console.log(`samples:    ${result.gridPath}`);
+    // 130 = 128 + SIGINT, as shells report a run stopped by Ctrl-C, so scripts can tell.
+    if (result.stoppedEarly === "interrupted") {
+      console.error(`interrupted: continue with --resume --out ${out}`);
+      Deno.exit(130);
+    }
   } finally {
     Deno.removeSignalListener("SIGINT", onSigint);
   }

@@ -29,18 +29,25 @@ import { BACKEND_FLAG, SAMPLE_BATCH_FLAG } from "./_flags.ts";
 const FLAGS = {
   checkpoint: {
     type: "string",
+    path: true,
     default: "runs/edm-mnist/checkpoint.safetensors",
-    help: "checkpoint written by train:edm",
+    help: "checkpoint written by train:edm or train:ddpm",
   },
   images: { type: "string", help: "evaluate a folder of PNGs instead of sampling a checkpoint" },
   data: { type: "string", default: "mnist", help: "reference dataset (as train:edm --data)" },
-  "ref-n": { type: "int", min: 2, help: "reference images used [default: all]" },
-  n: { type: "int", default: 1000, min: 2, help: "generated images" },
+  "ref-n": { type: "int", min: 2, max: 1_000_000, help: "reference images used [default: all]" },
+  n: { type: "int", default: 1000, min: 2, max: 1_000_000, help: "generated images" },
   seed: { type: "int", default: 0, min: 0, help: "first image seed; also seeds KID subsets" },
   batch: SAMPLE_BATCH_FLAG,
   sampler: { type: "string", default: "heun", choices: SAMPLER_NAMES, help: "sampler" },
-  steps: { type: "int", default: 18, min: 1, help: "noise levels N" },
-  sweep: { type: "list", help: "evaluate at each of these step counts, e.g. 4,8,12,18" },
+  steps: { type: "int", default: 18, min: 1, max: 100_000, help: "noise levels N" },
+  sweep: {
+    type: "list",
+    integer: true,
+    min: 1,
+    max: 100_000,
+    help: "evaluate at each of these step counts, e.g. 4,8,12,18",
+  },
   network: {
     type: "string",
     default: "classifier",
@@ -48,10 +55,16 @@ const FLAGS = {
     help: "feature network: built-in MNIST classifier or Inception-v3 (FID)",
   },
   weights: { type: "string", help: "feature network weights [default: the shipped classifier]" },
-  "kid-subsets": { type: "int", default: 100, min: 1, help: "KID subsets" },
-  "kid-size": { type: "int", default: 1000, min: 2, help: "KID subset size" },
-  k: { type: "int", default: 3, min: 1, help: "neighbours for precision/recall" },
-  bpd: { type: "int", default: 0, min: 0, help: "also bits/dim on this many reference images" },
+  "kid-subsets": { type: "int", default: 100, min: 1, max: 100_000, help: "KID subsets" },
+  "kid-size": { type: "int", default: 1000, min: 2, max: 1_000_000, help: "KID subset size" },
+  k: { type: "int", default: 3, min: 1, max: 10_000, help: "neighbours for precision/recall" },
+  bpd: {
+    type: "int",
+    default: 0,
+    min: 0,
+    max: 1_000_000,
+    help: "also bits/dim on this many reference images",
+  },
   "out-dir": { type: "string", default: "runs/eval", help: "where eval.json and plots go" },
   backend: BACKEND_FLAG,
 } as const;
@@ -101,6 +114,7 @@ await runTask(async (args) => {
 
   if (f.images) {
     const folder = await loadDataset(`png:${f.images}`);
+    checkSameShape(folder.shape, dataset.shape, `the PNGs in ${f.images}`, dataset.name);
     const samples = await extractFeatures(network, folder.images, [folder.count, ...folder.shape]);
     const report = await compare(samples);
     printReport(report, `${folder.count} images from ${f.images}`, refName);
@@ -108,7 +122,8 @@ await runTask(async (args) => {
     return;
   }
 
-  const loaded = await loadDenoiser(f.checkpoint!);
+  const loaded = await loadDenoiser(f.checkpoint!, { task: "eval" });
+  checkSameShape(loaded.shape, dataset.shape, `the samples of ${f.checkpoint}`, dataset.name);
   const { sigmaMin, sigmaMax } = samplingSigmaRange(loaded.denoiser);
   const seeds = Array.from({ length: f.n! }, (_, i) => f.seed! + i);
   const stepsList = f.sweep ?? [f.steps!];
@@ -200,5 +215,15 @@ function missingInception(): never {
   throw new UserError(
     "eval: --network inception needs --weights <fid_inception.safetensors>; convert pytorch-fid's " +
       "weights with recipes/convert_inception.py",
+  );
+}
+
+// Features of images of another size or channel count than the reference mean nothing (and
+// fail deep inside the feature network): refuse them with both shapes named.
+function checkSameShape(got: number[], want: number[], what: string, reference: string): void {
+  if (got.join("x") === want.join("x")) return;
+  throw new UserError(
+    `eval: ${what} are [${got}] (height, width, channels) but the reference ${reference} is ` +
+      `[${want}]; evaluate against a --data of the same size`,
   );
 }

@@ -31,6 +31,7 @@ import { BACKEND_FLAG, SAMPLE_BATCH_FLAG, WEIGHTS_FLAG } from "./_flags.ts";
 const FLAGS = {
   checkpoint: {
     type: "string",
+    path: true,
     default: "runs/ddpm-mnist/checkpoint.safetensors",
     help: "checkpoint written by train:ddpm",
   },
@@ -38,8 +39,19 @@ const FLAGS = {
     type: "string",
     help: "dataset to evaluate on [default: the training run's; mnist:test for mnist:train]",
   },
-  n: { type: "int", default: 256, min: 1, help: "held-out images: the last n of the dataset" },
-  steps: { type: "int", min: 1, help: "steps of the chain, respaced from T [default: T]" },
+  n: {
+    type: "int",
+    default: 256,
+    min: 1,
+    max: 1_000_000,
+    help: "held-out images: the last n of the dataset",
+  },
+  steps: {
+    type: "int",
+    min: 1,
+    max: 100_000,
+    help: "steps of the chain, respaced from T [default: T]",
+  },
   batch: SAMPLE_BATCH_FLAG,
   seed: { type: "int", default: 0, help: "seed of the x_t draws and of the pictures" },
   variance: {
@@ -85,7 +97,10 @@ await runTask(async (args) => {
   const f = parseFlags(args, FLAGS, { task: "eval:ddpm" });
   const progressiveSeeds = parseSeeds(f["progressive-seeds"]!);
   await selectBackend({ backend: f.backend });
-  const loaded = await loadDdpm(f.checkpoint!, { weights: f.weights as "ema" | "raw" });
+  const loaded = await loadDdpm(f.checkpoint!, {
+    weights: f.weights as "ema" | "raw",
+    task: "eval:ddpm",
+  });
   try {
     const { eps, process, denoiser, shape, state } = loaded;
     const steps = f.steps ?? process.T;

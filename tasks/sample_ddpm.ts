@@ -14,6 +14,7 @@ import { DDPM_SAMPLER_NAMES, ddpmSampler } from "../samplers/ddpm_generate.ts";
 import { loadDdpm } from "../training/load_ddpm.ts";
 import { prepareSampleOutputs, sampleToFiles } from "./_write_samples.ts";
 import { runTask } from "./_main.ts";
+import { checkOutputPath } from "../core/paths.ts";
 import {
   BACKEND_FLAG,
   IMAGES_DIR_FLAG,
@@ -25,6 +26,7 @@ import {
 const FLAGS = {
   checkpoint: {
     type: "string",
+    path: true,
     default: "runs/ddpm-mnist/checkpoint.safetensors",
     help: "checkpoint written by train:ddpm",
   },
@@ -38,6 +40,7 @@ const FLAGS = {
     type: "int",
     default: 100,
     min: 1,
+    max: 100_000,
     help: "steps of the chain, respaced from T (give T for the full chain)",
   },
   eta: { type: "number", default: 0, min: 0, help: "DDIM: eta (0 deterministic, 1 ancestral)" },
@@ -50,7 +53,12 @@ const FLAGS = {
   seeds: SEEDS_FLAG,
   batch: SAMPLE_BATCH_FLAG,
   weights: WEIGHTS_FLAG,
-  out: { type: "string", default: "samples.png", help: "grid PNG (SVG scatter for 2-D data)" },
+  out: {
+    type: "string",
+    path: true,
+    default: "samples.png",
+    help: "grid PNG (SVG scatter for 2-D data)",
+  },
   "images-dir": IMAGES_DIR_FLAG,
   backend: BACKEND_FLAG,
 } as const;
@@ -73,6 +81,7 @@ await runTask(async (args) => {
   if (wantsHelp(args)) return console.log(formatHelp(FLAGS, HELP));
   const f = parseFlags(args, FLAGS, { task: "sample:ddpm" });
   const seeds = parseSeeds(f.seeds!);
+  await checkOutputPath(f.out!, { inputs: [f.checkpoint!], task: "sample:ddpm" });
   await prepareSampleOutputs({ out: f.out!, imagesDir: f["images-dir"] });
   await selectBackend({ backend: f.backend });
   const loaded = await loadDdpm(f.checkpoint!, { weights: f.weights as "ema" | "raw" });

@@ -18,6 +18,7 @@ import { K_SAMPLER_PARAMS, type KSamplerName } from "../samplers/k_samplers.ts";
 import { readPng } from "../data/png.ts";
 import { parseSeeds } from "../core/seeds.ts";
 import { runTask } from "./_main.ts";
+import { checkOutputPath } from "../core/paths.ts";
 import {
   BACKEND_FLAG,
   IMAGES_DIR_FLAG,
@@ -29,8 +30,9 @@ import {
 const FLAGS = {
   checkpoint: {
     type: "string",
+    path: true,
     default: "runs/edm-mnist/checkpoint.safetensors",
-    help: "checkpoint written by train:edm",
+    help: "checkpoint written by train:edm or train:ddpm",
   },
   seeds: SEEDS_FLAG,
   batch: SAMPLE_BATCH_FLAG,
@@ -38,6 +40,7 @@ const FLAGS = {
     type: "int",
     default: 18,
     min: 1,
+    max: 100_000,
     help: "noise levels N (Heun: 2N-1 evaluations; dpm-fast: N; dpm-adaptive: ignored)",
   },
   sampler: { type: "string", default: "heun", choices: SAMPLER_NAMES, help: "sampler" },
@@ -108,8 +111,18 @@ const FLAGS = {
     help: "inpainting: PNG mask, white (> 0) = keep the --init-image pixel, black = generate",
   },
   weights: WEIGHTS_FLAG,
-  class: { type: "int", min: 0, help: "class label for conditional models [default: cycle]" },
-  out: { type: "string", default: "samples.png", help: "grid PNG (SVG scatter for 2-D data)" },
+  class: {
+    type: "int",
+    min: 0,
+    max: 100_000,
+    help: "class label for conditional models [default: cycle]",
+  },
+  out: {
+    type: "string",
+    path: true,
+    default: "samples.png",
+    help: "grid PNG (SVG scatter for 2-D data)",
+  },
   "images-dir": IMAGES_DIR_FLAG,
   backend: BACKEND_FLAG,
 } as const;
@@ -148,9 +161,13 @@ await runTask(async (args) => {
     throw new UserError("sample:edm: --strength and --mask need --init-image");
   }
   const seeds = parseSeeds(f.seeds!);
+  await checkOutputPath(f.out!, { inputs: [f.checkpoint!], task: "sample:edm" });
   await prepareSampleOutputs({ out: f.out!, imagesDir: f["images-dir"] });
   await selectBackend({ backend: f.backend });
-  const loaded = await loadDenoiser(f.checkpoint!, { weights: f.weights as "ema" | "raw" });
+  const loaded = await loadDenoiser(f.checkpoint!, {
+    weights: f.weights as "ema" | "raw",
+    task: "sample:edm",
+  });
   const { denoiser, shape, numClasses } = loaded;
   const { sigmaMin, sigmaMax } = samplingSigmaRange(denoiser, {
     sigmaMin: f["sigma-min"],

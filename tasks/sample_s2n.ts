@@ -16,6 +16,7 @@ import { S2N_SCHEDULE_NAMES, s2nSchedule } from "../schedules/s2n_schedules.ts";
 import { s2nTimeGrid } from "../schedules/s2n_grids.ts";
 import { prepareSampleOutputs, sampleToFiles } from "./_write_samples.ts";
 import { runTask } from "./_main.ts";
+import { checkOutputPath } from "../core/paths.ts";
 import {
   BACKEND_FLAG,
   IMAGES_DIR_FLAG,
@@ -27,12 +28,19 @@ import {
 const FLAGS = {
   checkpoint: {
     type: "string",
+    path: true,
     default: "runs/edm-mnist/checkpoint.safetensors",
-    help: "checkpoint written by train:edm",
+    help: "checkpoint written by train:edm or train:ddpm",
   },
   seeds: SEEDS_FLAG,
   batch: SAMPLE_BATCH_FLAG,
-  steps: { type: "int", default: 35, min: 1, help: "steps N (one network evaluation each)" },
+  steps: {
+    type: "int",
+    default: 35,
+    min: 1,
+    max: 100_000,
+    help: "steps N (one network evaluation each)",
+  },
   schedule: { type: "string", default: "vp", choices: S2N_SCHEDULE_NAMES, help: "noise process" },
   spacing: {
     type: "string",
@@ -49,7 +57,7 @@ const FLAGS = {
     help: "S2N delta: noise between eq. 6 (0) and posterior (1)",
   },
   weights: WEIGHTS_FLAG,
-  out: { type: "string", default: "samples-s2n.png", help: "grid PNG" },
+  out: { type: "string", path: true, default: "samples-s2n.png", help: "grid PNG" },
   "images-dir": IMAGES_DIR_FLAG,
   backend: BACKEND_FLAG,
 } as const;
@@ -71,9 +79,13 @@ await runTask(async (args) => {
   if (wantsHelp(args)) return console.log(formatHelp(FLAGS, HELP));
   const f = parseFlags(args, FLAGS, { task: "sample:s2n" });
   const seeds = parseSeeds(f.seeds!);
+  await checkOutputPath(f.out!, { inputs: [f.checkpoint!], task: "sample:s2n" });
   await prepareSampleOutputs({ out: f.out!, imagesDir: f["images-dir"] });
   await selectBackend({ backend: f.backend });
-  const loaded = await loadDenoiser(f.checkpoint!, { weights: f.weights as "ema" | "raw" });
+  const loaded = await loadDenoiser(f.checkpoint!, {
+    weights: f.weights as "ema" | "raw",
+    task: "sample:s2n",
+  });
   const schedule = s2nSchedule(f.schedule as typeof S2N_SCHEDULE_NAMES[number]);
   // Grids end at zero noise, except VE, whose sigma never reaches 0: a final denoise ends it.
   const ve = f.schedule === "ve";

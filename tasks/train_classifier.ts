@@ -21,13 +21,20 @@ import { runTask } from "./_main.ts";
 import { BACKEND_FLAG } from "./_flags.ts";
 
 const FLAGS = {
-  epochs: { type: "int", default: 16, min: 1, help: "passes over the 8,000 training digits" },
-  batch: { type: "int", default: 64, min: 1, help: "images per Adam step" },
+  epochs: {
+    type: "int",
+    default: 16,
+    min: 1,
+    max: 10_000,
+    help: "passes over the 8,000 training digits",
+  },
+  batch: { type: "int", default: 64, min: 1, max: 65536, help: "images per Adam step" },
   lr: { type: "number", default: 2e-3, gt: 0, help: "peak Adam learning rate (cosine decay)" },
   shift: { type: "int", default: 2, min: 0, max: 8, help: "random translation in pixels" },
   seed: { type: "int", default: 0, help: "random seed (weights, batch order, shifts)" },
   out: {
     type: "string",
+    path: true,
     default: "eval/weights/mnist_classifier.safetensors",
     help: "weights file to write",
   },

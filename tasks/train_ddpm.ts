@@ -24,15 +24,20 @@ const FLAGS = {
   ...TRAIN_MODEL_FLAGS,
   loss: { type: "string", choices: ["simple", "vlb"], help: "L_simple (eq. 14) or the bound" },
   schedule: { type: "string", choices: ["linear", "cosine"], help: "beta schedule" },
-  T: { type: "int", min: 2, help: "diffusion steps T" },
+  T: { type: "int", min: 2, max: 100_000, help: "diffusion steps T" },
   variance: {
     type: "string",
     choices: ["beta", "betaTilde"],
     help: "reverse variance for the bound and the grids",
   },
   ...TRAIN_RUN_FLAGS,
-  "grid-steps": { type: "int", min: 1, help: "ancestral steps of the sample grids (<= T)" },
-  out: { type: "string", default: "runs/ddpm-mnist", help: "run directory" },
+  "grid-steps": {
+    type: "int",
+    min: 1,
+    max: 100_000,
+    help: "ancestral steps of the sample grids (<= T)",
+  },
+  out: { type: "string", path: true, default: "runs/ddpm-mnist", help: "run directory" },
   ...TRAIN_END_FLAGS,
 } as const;
 
@@ -77,6 +82,7 @@ await runTask(async (args) => {
     resume: f.resume ?? false,
     dryRun: f["dry-run"] ?? false,
     backend: f.backend,
+    keep: f.keep,
     train: trainDdpm,
   });
 });

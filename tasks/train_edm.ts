@@ -30,7 +30,7 @@ const FLAGS = {
   },
   ...TRAIN_RUN_FLAGS,
   augment: { type: "number", min: 0, max: 0.99, help: "augmentation probability" },
-  out: { type: "string", default: "runs/edm-mnist", help: "run directory" },
+  out: { type: "string", path: true, default: "runs/edm-mnist", help: "run directory" },
   ...TRAIN_END_FLAGS,
 } as const;
 
@@ -73,6 +73,7 @@ await runTask(async (args) => {
     resume: f.resume ?? false,
     dryRun: f["dry-run"] ?? false,
     backend: f.backend,
+    keep: f.keep,
     train: trainEdm,
   });
 });

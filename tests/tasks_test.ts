@@ -161,7 +161,7 @@ Deno.test("train -> interrupt-free resume -> sample on PNG images, with class la
   await Deno.remove(dir, { recursive: true });
 });
 
-Deno.test("Ctrl-C during train:edm saves a checkpoint and exits cleanly; --resume continues", async () => {
+Deno.test("Ctrl-C during train:edm saves a checkpoint and exits 130; --resume continues", async () => {
   const dir = await Deno.makeTempDir();
   const data = join(dir, "pngs"), out = join(dir, "run");
   await makePngFolder(data);
@@ -196,7 +196,7 @@ Deno.test("Ctrl-C during train:edm saves a checkpoint and exits cleanly; --resum
     new Response(child.stdout).text(),
     pump,
   ]);
-  assert.equal(status.code, 0, stderr);
+  assert.equal(status.code, 130, stderr); // 128 + SIGINT, after saving
   assert.match(stderr, /interrupted: saving a checkpoint/);
   assert.match(stdout, /stopped early: interrupted/);
   const steps = Number(stdout.match(/done: (\d+) steps/)![1]);

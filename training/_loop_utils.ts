@@ -7,10 +7,13 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { UserError } from "../core/errors.ts";
+import { removeLeftoverTemps } from "../core/atomic_write.ts";
+import { sidecarPath } from "../core/checkpoint.ts";
+import { acquireRunLock, releaseRunLock } from "./run_lock.ts";
 import { describeSpec, type ModelSpec } from "../models/build_network.ts";
-import { readRunCheckpoint, type RunCheckpoint } from "./run_checkpoint.ts";
+import { checkCheckpointKind, readRunCheckpoint, type RunCheckpoint } from "./run_checkpoint.ts";
 import { appendMetrics } from "./metrics_log.ts";
 
 /**
@@ -30,30 +33,85 @@ export async function fileExists(path: string): Promise<boolean> {
   }
 }
 
+/** Options of {@linkcode openRun}. */
+export interface OpenRunOptions {
+  /** The format tag the trainer writes; a resumed checkpoint of another kind is refused. */
+  format?: string;
+  /** The trainer's task, named in messages, e.g. "train:edm". @default "training" */
+  task?: string;
+  /** Where notes (stale lock taken over, old metrics moved aside) go. @default console.error */
+  log?: (message: string) => void;
+}
+
 /**
- * The checkpoint a run starts from: the saved one when resuming, `null` for a fresh run.
+ * Opens a run directory for one writer and returns the checkpoint the run starts from: the
+ * saved one when resuming, `null` for a fresh run. It takes the directory's lock (`run_lock.ts`;
+ * released by `runTrainingLoop` when the run ends), removes temporary files an interrupted
+ * checkpoint write left, and for a fresh run moves an old `metrics.jsonl` (a run that crashed
+ * before its first checkpoint) aside to `metrics-<time>.jsonl.old` so the new run never appends
+ * to it.
  *
  * @param checkpointPath The run's checkpoint file.
  * @param resume Whether to continue from it.
+ * @param options The trainer's format tag and name.
  * @returns The loaded checkpoint or null.
- * @throws {UserError} For a fresh run whose directory already holds a checkpoint, or a missing
- *   or corrupt checkpoint to resume from.
+ * @throws {UserError} For a directory another live run holds, a fresh run whose directory already
+ *   holds a checkpoint, or a missing, corrupt or other-kind checkpoint to resume from.
  * @example
  * ```ts ignore
- * const saved = await openRun<EdmRunState>("runs/x/checkpoint.safetensors", true);
+ * const saved = await openRun<EdmRunState>("runs/x/checkpoint.safetensors", true, {
+ *   format: "diffuse-edm/1", task: "train:edm" });
  * ```
  */
 export async function openRun<S>(
   checkpointPath: string,
   resume: boolean,
+  options: OpenRunOptions = {},
 ): Promise<RunCheckpoint<S> | null> {
-  if (resume) return await readRunCheckpoint<S>(checkpointPath);
-  if (await fileExists(checkpointPath)) {
-    throw new UserError(
-      `${checkpointPath} already exists: pass --resume to continue that run, or choose another --out`,
-    );
+  const { task = "training" } = options;
+  const log = options.log ?? ((m: string) => console.error(m));
+  const runDir = dirname(checkpointPath);
+  await acquireRunLock(runDir, log);
+  try {
+    for (const file of [checkpointPath, sidecarPath(checkpointPath)]) {
+      for (const temp of await removeLeftoverTemps(file)) {
+        log(`note: removed ${temp}, left by an interrupted checkpoint write`);
+      }
+    }
+    if (resume) {
+      const saved = await readRunCheckpoint<S>(checkpointPath);
+      if (options.format !== undefined) {
+        try {
+          checkCheckpointKind(saved.state, checkpointPath, {
+            accept: [options.format],
+            task: `${task} --resume`,
+          });
+        } catch (e) {
+          saved.dispose();
+          throw e;
+        }
+      }
+      return saved;
+    }
+    if (await fileExists(checkpointPath)) {
+      throw new UserError(
+        `${checkpointPath} already exists: pass --resume to continue that run, or choose another --out`,
+      );
+    }
+    const metrics = join(runDir, "metrics.jsonl");
+    if (await fileExists(metrics)) {
+      const aside = join(
+        runDir,
+        `metrics-${new Date().toISOString().replace(/[:.]/g, "-")}.jsonl.old`,
+      );
+      await Deno.rename(metrics, aside);
+      log(`note: ${metrics} belonged to an earlier run without a checkpoint; moved it to ${aside}`);
+    }
+    return null;
+  } catch (e) {
+    await releaseRunLock(runDir);
+    throw e;
   }
-  return null;
 }
 
 /**
@@ -149,26 +207,40 @@ export function stopReason(state: StopState): string | undefined {
 }
 
 /**
- * The error of a non-finite loss: the step, whether a good checkpoint is kept, and the fix.
+ * The error of a diverged run: the step, why, which checkpoint to resume from, and the fix.
  *
- * @param loss The loss value.
- * @param context The step that produced it, the checkpoint path and the hint.
+ * @param context The step, the monitor's reason, the checkpoint path, the hint, and the healthy
+ *   checkpoint that `CheckpointHistory.rollback` put back (undefined: none).
  * @returns The error to throw.
  * @example
  * ```ts ignore
- * throw await nonFiniteLossError(NaN, { step: 12, checkpointPath, hint: "Lower --lr" });
+ * throw await divergedError({ loss: NaN, why: "the loss is NaN", step: 12, checkpointPath,
+ *   hint: "Lower --lr", kept: await history.rollback() });
  * ```
  */
-export async function nonFiniteLossError(
-  loss: number,
-  context: { step: number; checkpointPath: string; hint: string },
-): Promise<UserError> {
-  const kept = (await fileExists(context.checkpointPath))
-    ? `the last good checkpoint is kept at ${context.checkpointPath}`
+export async function divergedError(context: {
+  loss: number;
+  why: string;
+  step: number;
+  checkpointPath: string;
+  hint: string;
+  kept: { step: number; file: string } | undefined;
+}): Promise<UserError> {
+  const { loss, step, checkpointPath } = context;
+  const what = Number.isFinite(loss)
+    ? `training diverged at step ${step} (${context.why})`
+    : `loss became ${loss} at step ${step}`;
+  const kept = context.kept
+    ? `the last good checkpoint is kept at ${checkpointPath} (step ${context.kept.step}, ` +
+      `confirmed healthy; --resume continues from it)`
+    : (await fileExists(join(dirname(checkpointPath), "checkpoints.json")))
+    ? `no checkpoint had been confirmed healthy yet (the unconfirmed one was moved to ` +
+      `${join(dirname(checkpointPath), "checkpoint-unconfirmed.safetensors")})`
     : "no checkpoint had been written yet";
-  return new UserError(
-    `loss became ${loss} at step ${context.step}; training stopped and ${kept}. ${context.hint}`,
-  );
+  const next = context.kept
+    ? "then run again with --resume"
+    : "then start again in a new --out (or delete this one)";
+  return new UserError(`${what}; training stopped and ${kept}. ${context.hint}, ${next}.`);
 }
 
 /** Means over the steps between two metric lines. */

@@ -13,14 +13,19 @@ import { buildModel } from "../models/build_network.ts";
 import { ddpmDenoiser, ddpmEpsNetwork, type EpsPredictor } from "../models/ddpm_param.ts";
 import type { Preconditioned } from "../models/precond.ts";
 import { type DdpmProcess, ddpmProcess } from "../schedules/ddpm.ts";
-import { readRunCheckpoint } from "./run_checkpoint.ts";
+import { checkCheckpointKind, readRunCheckpoint, type RunCheckpoint } from "./run_checkpoint.ts";
 import type { DdpmRunState } from "./train_ddpm.ts";
 
 /** Options of {@linkcode loadDdpm}. */
 export interface LoadDdpmOptions {
   /** Which weights: the exponential moving average or the raw ones. @default "ema" */
   weights?: "ema" | "raw";
+  /** The task loading it, named when the checkpoint is of another kind. @default "sample:ddpm" */
+  task?: string;
 }
+
+// Longest DDPM chain a checkpoint may declare (the process tables have T entries).
+const MAX_T = 100_000;
 
 /** A loaded DDPM model. */
 export interface LoadedDdpm {
@@ -57,19 +62,55 @@ export async function loadDdpm(path: string, options: LoadDdpmOptions = {}): Pro
     throw new RangeError(`weights must be "ema" or "raw", got ${JSON.stringify(weights)}`);
   }
   const ckpt = await readRunCheckpoint<DdpmRunState>(path);
-  const { state } = ckpt;
-  if (state?.format !== "diffuse-ddpm/1") {
+  try {
+    checkCheckpointKind(ckpt.state, path, {
+      accept: ["diffuse-ddpm/1"],
+      task: options.task ?? "sample:ddpm",
+    });
+  } catch (e) {
     ckpt.dispose();
-    const hint = state?.format === "diffuse-edm/1"
-      ? "it was written by train:edm; use sample:edm"
-      : "give a checkpoint written by train:ddpm";
-    throw new UserError(`${path} is not a DDPM checkpoint: ${hint}`);
+    throw e;
+  }
+  return ddpmFromCheckpoint(ckpt, { weights });
+}
+
+/**
+ * The DDPM model of an already loaded `train:ddpm` checkpoint (its kind checked by the caller);
+ * the checkpoint's host tensors are copied into new weights and it is disposed.
+ *
+ * @param ckpt A checkpoint whose format is "diffuse-ddpm/1".
+ * @param options Which weights.
+ * @returns As {@linkcode loadDdpm}.
+ * @example
+ * ```ts ignore
+ * const model = ddpmFromCheckpoint(await readRunCheckpoint(path), { weights: "ema" });
+ * ```
+ */
+export function ddpmFromCheckpoint(
+  ckpt: RunCheckpoint<DdpmRunState>,
+  options: LoadDdpmOptions = {},
+): LoadedDdpm {
+  const { weights = "ema" } = options;
+  const { state } = ckpt;
+  const T = state.config?.T;
+  if (!Number.isInteger(T) || T < 1 || T > MAX_T) {
+    ckpt.dispose();
+    throw new UserError(
+      `checkpoint's DDPM chain length T = ${JSON.stringify(T)} is not an integer in 1..${MAX_T}: ` +
+        `it is damaged; pass the run's checkpoint`,
+    );
+  }
+  let process: DdpmProcess;
+  try {
+    process = ddpmProcess({ T: state.config.T, schedule: state.config.schedule });
+  } catch (e) {
+    ckpt.dispose();
+    throw new UserError(`checkpoint's DDPM process: ${(e as Error).message} (the file is damaged)`);
   }
   const model = buildModel(state.model);
   const params: Params = model.init(new Rng(0));
   ckpt.assign(weights === "ema" ? "ema." : "net.", params);
   ckpt.dispose();
-  const process = ddpmProcess({ T: state.config.T, schedule: state.config.schedule });
   const eps = ddpmEpsNetwork(model.network(params));
   const spec = state.model;
   const shape = spec.kind === "mlp"

@@ -1,21 +1,29 @@
 /**
  * From a run checkpoint to a ready {@linkcode Preconditioned} denoiser (EMA or raw weights):
- * the shortest path from `deno task train:edm` to any sampler, metric or recipe.
+ * the shortest path from `deno task train:edm` (or `train:ddpm`) to any sampler, metric or
+ * recipe. A `train:ddpm` checkpoint becomes the EDM denoiser of its eps network on its own
+ * discrete noise levels (EDM Table 1's VP/iDDPM column, `models/ddpm_param.ts` `ddpmDenoiser`),
+ * so every EDM sampler runs on it within [sigma_1, sigma_T] of its chain.
  *
  * @module
  */
 import { Rng } from "../core/rng.ts";
+import { UserError } from "../core/errors.ts";
 import { disposeParams, type Params } from "../core/params.ts";
 import type { Preconditioned } from "../models/precond.ts";
 import { buildModel } from "../models/build_network.ts";
 import { objectiveFor } from "./objective.ts";
-import { readRunCheckpoint } from "./run_checkpoint.ts";
+import { checkCheckpointKind, readRunCheckpoint, type RunCheckpoint } from "./run_checkpoint.ts";
 import type { EdmRunState } from "./train_edm.ts";
+import type { DdpmRunState } from "./train_ddpm.ts";
+import { ddpmFromCheckpoint } from "./load_ddpm.ts";
 
 /** Options of {@linkcode loadDenoiser}. */
 export interface LoadDenoiserOptions {
   /** Which weights: the exponential moving average (what EDM samples from) or the raw ones. @default "ema" */
   weights?: "ema" | "raw";
+  /** The task loading it, named when the checkpoint is of another kind. @default "sample:edm" */
+  task?: string;
 }
 
 /** A loaded denoiser and what it was trained on. */
@@ -26,16 +34,19 @@ export interface LoadedDenoiser {
   shape: number[];
   /** Number of classes for class-conditional models (0 otherwise). */
   numClasses: number;
-  /** The run state stored with the weights (config, step, ...). */
-  state: EdmRunState;
+  /** The run state stored with the weights (config, step, ...); `format` tells which trainer. */
+  state: EdmRunState | DdpmRunState;
   /** Frees the weights. */
   dispose(): void;
 }
 
 /**
- * Loads `path` (a `checkpoint.safetensors` written by `train:edm`).
+ * Loads `path` (a `checkpoint.safetensors` written by `train:edm` or `train:ddpm`).
  *
- * @throws {UserError} For a missing, corrupt or mismatched checkpoint.
+ * @param path The checkpoint file.
+ * @param options Which weights, and the task for messages.
+ * @returns The denoiser, the sample shape and the class count; call `dispose` when done.
+ * @throws {UserError} For a missing, corrupt or mismatched checkpoint, or one of another kind.
  * @example
  * ```ts ignore
  * const { denoiser, shape } = await loadDenoiser("runs/edm-mnist/checkpoint.safetensors");
@@ -45,17 +56,39 @@ export async function loadDenoiser(
   path: string,
   options: LoadDenoiserOptions = {},
 ): Promise<LoadedDenoiser> {
-  const { weights = "ema" } = options;
-  const ckpt = await readRunCheckpoint<EdmRunState>(path);
-  const { state } = ckpt;
-  const model = buildModel(state.model);
-  const params: Params = model.init(new Rng(0));
-  ckpt.assign(weights === "ema" ? "ema." : "net.", params);
-  const denoiser = objectiveFor(state.config.precond).precond(model.network(params));
-  const spec = state.model;
+  const { weights = "ema", task = "sample:edm" } = options;
+  const ckpt = await readRunCheckpoint<EdmRunState | DdpmRunState>(path);
+  let format: string;
+  try {
+    format = checkCheckpointKind(ckpt.state, path, {
+      accept: ["diffuse-edm/1", "diffuse-ddpm/1"],
+      task,
+    });
+  } catch (e) {
+    ckpt.dispose();
+    throw e;
+  }
+  const spec = ckpt.state.model;
+  const numClasses = spec.config.labelDim ?? 0;
   const shape = spec.kind === "mlp"
     ? [spec.config.dim]
     : [spec.config.imgResolution, spec.config.imgResolution, spec.config.inChannels];
-  const numClasses = spec.kind === "mlp" ? spec.config.labelDim ?? 0 : spec.config.labelDim ?? 0;
+  if (format === "diffuse-ddpm/1") {
+    const ddpm = ddpmFromCheckpoint(ckpt as RunCheckpoint<DdpmRunState>, { weights });
+    return { denoiser: ddpm.denoiser, shape, numClasses, state: ddpm.state, dispose: ddpm.dispose };
+  }
+  const state = ckpt.state as EdmRunState;
+  let objective;
+  try {
+    objective = objectiveFor(state.config.precond);
+  } catch (e) {
+    ckpt.dispose();
+    throw new UserError(`checkpoint ${path}: ${(e as Error).message} (the file is damaged)`);
+  }
+  const model = buildModel(state.model);
+  const params: Params = model.init(new Rng(0));
+  ckpt.assign(weights === "ema" ? "ema." : "net.", params);
+  ckpt.dispose();
+  const denoiser = objective.precond(model.network(params));
   return { denoiser, shape, numClasses, state, dispose: () => disposeParams(params) };
 }

@@ -5,7 +5,7 @@
  * @module
  */
 import { linePlotSvg } from "../data/svg_plot.ts";
-import { writeFileAtomic } from "../core/atomic_write.ts";
+import { describeWriteError, writeFileAtomic } from "../core/atomic_write.ts";
 
 /**
  * Appends one JSON record as a line to `path`.
@@ -16,7 +16,11 @@ import { writeFileAtomic } from "../core/atomic_write.ts";
  * ```
  */
 export async function appendMetrics(path: string, record: Record<string, unknown>): Promise<void> {
-  await Deno.writeTextFile(path, JSON.stringify(record) + "\n", { append: true });
+  try {
+    await Deno.writeTextFile(path, JSON.stringify(record) + "\n", { append: true });
+  } catch (e) {
+    throw describeWriteError(e, path);
+  }
 }
 
 /**

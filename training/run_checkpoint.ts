@@ -15,9 +15,94 @@ import {
 } from "../core/checkpoint.ts";
 import type { SafetensorsTensor } from "../core/safetensors.ts";
 import type { Params } from "../core/params.ts";
+import { modelParamShapes } from "../models/build_network.ts";
 
 /** File name of a run's checkpoint inside its run directory. */
 export const CHECKPOINT_FILE = "checkpoint.safetensors";
+
+/** What the toolkit knows about one checkpoint format tag (`state.format`). */
+export interface CheckpointKind {
+  /** The task that writes it, e.g. "train:edm". */
+  writtenBy: string;
+  /** Tasks that read it, named in messages as the ones to use instead. */
+  readBy: readonly string[];
+  /**
+   * The parameter shapes the state describes, checked against the `net.` and `ema.` tensors by
+   * {@linkcode readRunCheckpoint} before anything is built; throws a RangeError for a state
+   * that describes no valid network. Formats without it are not checked there.
+   */
+  paramShapes?: (state: Record<string, unknown>) => Record<string, number[]>;
+}
+
+const builtinShapes = (state: Record<string, unknown>) => modelParamShapes(state.model);
+
+/**
+ * The checkpoint format tags and their tasks. A new trainer adds its line here; every loader
+ * checks a checkpoint's tag with {@linkcode checkCheckpointKind} against the tags it accepts.
+ */
+export const CHECKPOINT_KINDS: Record<string, CheckpointKind> = {
+  "diffuse-edm/1": {
+    writtenBy: "train:edm",
+    readBy: ["sample:edm", "sample:s2n", "eval", "train:edm --resume"],
+    paramShapes: builtinShapes,
+  },
+  "diffuse-ddpm/1": {
+    writtenBy: "train:ddpm",
+    readBy: ["sample:ddpm", "eval:ddpm", "sample:edm", "sample:s2n", "eval", "train:ddpm --resume"],
+    paramShapes: builtinShapes,
+  },
+};
+
+/** Options of {@linkcode checkCheckpointKind}. */
+export interface CheckCheckpointKindOptions {
+  /** The format tags the caller can read. */
+  accept: readonly string[];
+  /** The caller, named in the message, e.g. "sample:ddpm" or "train:edm --resume". */
+  task: string;
+}
+
+/**
+ * The one check of a checkpoint's format tag every loader runs: a tag not in `accept` is a
+ * {@linkcode UserError} naming the tag, the task that wrote it and the tasks to use instead.
+ *
+ * @param state The checkpoint's state (its `format` field is read).
+ * @param path The checkpoint, named in the message.
+ * @param options The accepted tags and the caller.
+ * @returns The accepted tag.
+ * @throws {UserError} For a missing, unknown or unaccepted tag.
+ * @example
+ * ```ts
+ * import { checkCheckpointKind } from "./run_checkpoint.ts";
+ * const tag = checkCheckpointKind({ format: "diffuse-edm/1" }, "ckpt.safetensors", {
+ *   accept: ["diffuse-edm/1"],
+ *   task: "sample:edm",
+ * });
+ * ```
+ */
+export function checkCheckpointKind(
+  state: unknown,
+  path: string,
+  options: CheckCheckpointKindOptions,
+): string {
+  const format = (state as { format?: unknown } | null)?.format;
+  if (typeof format === "string" && options.accept.includes(format)) return format;
+  const readers = options.accept.map((f) => CHECKPOINT_KINDS[f]?.writtenBy).filter(Boolean);
+  const want = `${options.task} reads checkpoints written by ${[...new Set(readers)].join(" or ")}`;
+  const kind = typeof format === "string" ? CHECKPOINT_KINDS[format] : undefined;
+  if (kind === undefined) {
+    throw new UserError(
+      `${path} has format tag ${JSON.stringify(format ?? null)}, which no diffuse trainer ` +
+        `writes (damaged, or not a diffuse checkpoint); ${want}`,
+    );
+  }
+  const instead = kind.readBy.filter((t) =>
+    !t.endsWith("--resume") || t.startsWith(kind.writtenBy)
+  );
+  throw new UserError(
+    `${path} is a ${kind.writtenBy} checkpoint (${format}) but ${want}: use ` +
+      `${instead.join(", ")} for it instead`,
+  );
+}
 
 /** What {@linkcode writeRunCheckpoint} stores. */
 export interface RunCheckpointContents<S> {
@@ -62,7 +147,12 @@ export interface RunCheckpoint<S> {
 }
 
 /**
- * Loads a run checkpoint; missing or corrupt files give a {@linkcode UserError}.
+ * Loads a run checkpoint; missing or corrupt files give a {@linkcode UserError}. Its state must
+ * hold a format tag and a run config; for the formats of {@linkcode CHECKPOINT_KINDS} with
+ * `paramShapes`, the state must also describe a network (`model`) whose every parameter is in
+ * the file with its shape in both weight groups (`net.`, `ema.`), and nothing else may be in
+ * those groups, all checked before anything is built. Loaders check which tags they take with
+ * {@linkcode checkCheckpointKind}.
  *
  * @example
  * ```ts ignore
@@ -77,8 +167,9 @@ export async function readRunCheckpoint<S>(path: string): Promise<RunCheckpoint<
   } catch (e) {
     throw new UserError((e as Error).message);
   }
-  const made: tf.Tensor[] = [];
   const host = loaded.tensors;
+  checkRunTensors(loaded.state, host, path);
+  const made: tf.Tensor[] = [];
   return {
     state: loaded.state,
     assign(prefix, params) {
@@ -109,4 +200,44 @@ export async function readRunCheckpoint<S>(path: string): Promise<RunCheckpoint<
       made.length = 0;
     },
   };
+}
+
+/**
+ * Checks a run checkpoint's state against its tensors before a network is built: a format tag
+ * and a run config exist and, for a format with `paramShapes`, the model description is sane and
+ * the `net.` and `ema.` groups hold exactly the parameters it needs with their shapes.
+ */
+function checkRunTensors(
+  state: unknown,
+  tensors: Record<string, SafetensorsTensor>,
+  path: string,
+): void {
+  const st = state as Record<string, unknown>;
+  const fix = "it is damaged or was not written by a diffuse trainer; pass the run's checkpoint";
+  if (typeof st.format !== "string") {
+    throw new UserError(`checkpoint ${path} has no format tag in its state: ${fix}`);
+  }
+  if (st.config === null || typeof st.config !== "object") {
+    throw new UserError(`checkpoint ${path} has no run config in its state: ${fix}`);
+  }
+  const paramShapes = CHECKPOINT_KINDS[st.format]?.paramShapes;
+  if (!paramShapes) return; // a format this table does not describe: its loader checks it
+  let expected: Record<string, number[]>;
+  try {
+    expected = paramShapes(st);
+  } catch (e) {
+    throw new UserError(`checkpoint ${path} ${(e as Error).message}: ${fix}`);
+  }
+  for (const prefix of ["net.", "ema."]) {
+    try {
+      checkParamsMatch(expected, tensorsWithPrefix(tensors, prefix), {
+        source: `${path} (${prefix}*)`,
+      });
+    } catch (e) {
+      throw new UserError(
+        `${(e as Error).message.replace(/ Use the same .*$/, "")} The checkpoint's tensors do ` +
+          `not match the network its own state describes: ${fix}`,
+      );
+    }
+  }
 }

@@ -22,7 +22,10 @@ import type { RunCheckpoint } from "./run_checkpoint.ts";
 import type { RunStateBase } from "./train_loop_types.ts";
 import type { Batch, BatchPosition } from "../data/dataset.ts";
 import { truncateMetrics, writeLossPlot } from "./metrics_log.ts";
-import { createRunCadence, nonFiniteLossError, stopReason } from "./_loop_utils.ts";
+import { createRunCadence, divergedError, stopReason } from "./_loop_utils.ts";
+import { createDivergenceMonitor, type DivergenceState } from "./divergence.ts";
+import { openCheckpointHistory } from "./checkpoint_history.ts";
+import { releaseRunLock } from "./run_lock.ts";
 import type { TrainLoopOptions, TrainLoopResult } from "./train_loop_types.ts";
 
 /** A run's counters: advanced by {@linkcode runTrainingLoop}, read by the trainer's `save`. */
@@ -37,6 +40,8 @@ export interface RunCounters {
   lastLoss: number;
   /** Where the batch iterator resumes. */
   position: BatchPosition | null;
+  /** The divergence monitor's statistics (`divergence.ts`), stored with the checkpoint. */
+  divergence?: DivergenceState;
 }
 
 /**
@@ -63,6 +68,7 @@ export function runState(
     adam: adamScalars(parts.adam),
     lastLoss: run.lastLoss,
     trainSeconds: run.trainSeconds,
+    divergence: run.divergence,
   };
 }
 
@@ -116,6 +122,7 @@ export async function startRun(
     trainSeconds: state.trainSeconds,
     lastLoss: state.lastLoss,
     position: state.data,
+    divergence: state.divergence,
   };
   rng.restore(state.rng);
   saved.dispose();
@@ -188,6 +195,8 @@ export interface TrainingLoopSpec {
   batches: Iterator<Batch>;
   /** Evaluates the loss of a batch and keeps its gradients for `apply`; returns the loss. */
   evaluate(batch: Batch): Promise<number>;
+  /** The global L2 norm of the kept gradients ({@linkcode gradientNorm}), for the divergence check. */
+  gradNorm?(): Promise<number>;
   /** Applies the kept gradients (optimizer, EMA, ...). */
   apply(): void;
   /** Frees the kept gradients without applying them. */
@@ -208,7 +217,7 @@ export interface TrainingLoopSpec {
   maxMinutes: number;
   /** Checkpoint path, named in messages. */
   checkpointPath: string;
-  /** The fix to suggest when the loss is not finite. */
+  /** The fix to suggest when the run diverges, e.g. "Lower --lr (now 0.01)"; the loop adds what to run next. */
   nonFiniteHint: string;
 }
 
@@ -218,7 +227,10 @@ export interface TrainingLoopSpec {
  * @param spec The trainer's parts.
  * @param options The trainer's options (run folder, signal, log, onStep, maxSteps).
  * @returns The run's result.
- * @throws {UserError} For a non-finite loss, after discarding its gradients.
+ * @throws {UserError} When the run diverges (`divergence.ts`: a non-finite loss or gradient
+ *   norm, or `patience` spikes in a row), after discarding the step's gradients and putting the
+ *   newest healthy checkpoint back at `checkpointPath` (`checkpoint_history.ts`). The directory's
+ *   lock is released however the loop ends.
  * @example
  * ```ts ignore
  * const result = await runTrainingLoop({ counters, totalImages, batches: it, evaluate, apply,
@@ -230,14 +242,32 @@ export async function runTrainingLoop(
   spec: TrainingLoopSpec,
   options: TrainLoopOptions,
 ): Promise<TrainLoopResult> {
+  try {
+    return await loop(spec, options);
+  } finally {
+    await releaseRunLock(options.runDir);
+  }
+}
+
+async function loop(spec: TrainingLoopSpec, options: TrainLoopOptions): Promise<TrainLoopResult> {
   const { counters: run, totalImages, bar } = spec;
+  const monitor = createDivergenceMonitor(options.divergence, run.divergence);
+  const history = await openCheckpointHistory(spec.checkpointPath, {
+    keep: options.keep,
+    resumedAt: run.step > 0 ? run.step : undefined,
+  });
+  const save = async (): Promise<void> => {
+    run.divergence = monitor.state();
+    await spec.save();
+    await history.afterSave(run.step);
+  };
   const cadence = createRunCadence({
     ...spec.cadence,
     runDir: options.runDir,
     totalImages,
     imagesSeen: run.imagesSeen,
     lr: spec.lr,
-    save: spec.save,
+    save,
     preview: spec.preview,
   });
   const { signal, maxSteps = Infinity } = options;
@@ -252,24 +282,31 @@ export async function runTrainingLoop(
     const t0 = performance.now();
     const batch = spec.batches.next().value as Batch;
     const loss = await spec.evaluate(batch);
-    if (!Number.isFinite(loss)) {
+    const gradNorm = Number.isFinite(loss) && spec.gradNorm ? await spec.gradNorm() : undefined;
+    const verdict = monitor.check({ loss, gradNorm });
+    if (verdict.diverged) {
       bar?.finish();
       spec.discard();
-      throw await nonFiniteLossError(loss, {
+      throw await divergedError({
+        loss,
+        why: verdict.diverged,
         step: run.step + 1,
         checkpointPath: spec.checkpointPath,
         hint: spec.nonFiniteHint,
+        kept: await history.rollback(),
       });
     }
-    // The update is applied only once the loss is known to be finite.
-    spec.apply();
+    // The update is applied only to a healthy step: a spike's gradients are dropped.
+    if (verdict.healthy) spec.apply();
+    else spec.discard();
+    await history.observe(verdict.healthy);
     run.lastLoss = loss;
     run.step++;
     stepsThisCall++;
     run.imagesSeen += batch.size;
     run.position = batch.next;
     run.trainSeconds += (performance.now() - t0) / 1000;
-    options.onStep?.({ step: run.step, imagesSeen: run.imagesSeen, loss });
+    options.onStep?.({ step: run.step, imagesSeen: run.imagesSeen, loss, gradNorm });
     bar?.update(Math.min(run.imagesSeen, totalImages), { loss, kimg: run.imagesSeen / 1000 });
     gridPath = await cadence.afterStep({
       step: run.step,
@@ -282,7 +319,7 @@ export async function runTrainingLoop(
     await new Promise((r) => setTimeout(r, 0));
   }
   bar?.finish({ loss: run.lastLoss });
-  await spec.save();
+  await save();
   if (stoppedEarly !== "maxSteps") {
     gridPath = await spec.preview(join(options.runDir, "samples.png"));
     await writeLossPlot(
@@ -300,4 +337,24 @@ export async function runTrainingLoop(
     gridPath,
     stoppedEarly,
   };
+}
+
+/**
+ * The global L2 norm of a set of gradients, `sqrt(sum of squares)` over all of them, read to
+ * the host (one small download per step).
+ *
+ * @param grads Gradients by name (not disposed).
+ * @returns The norm.
+ * @example
+ * ```ts ignore
+ * const norm = await gradientNorm(pending.grads);
+ * ```
+ */
+export async function gradientNorm(grads: Record<string, tf.Tensor>): Promise<number> {
+  const list = Object.values(grads);
+  if (list.length === 0) return 0;
+  const total = tf.tidy(() => tf.sqrt(tf.addN(list.map((g) => tf.sum(tf.square(g))))));
+  const value = (await total.data())[0];
+  total.dispose();
+  return value;
 }

@@ -35,7 +35,7 @@ import {
 } from "./ddpm_importance.ts";
 import { CHECKPOINT_FILE, writeRunCheckpoint } from "./run_checkpoint.ts";
 import { writePreview } from "./preview.ts";
-import { optimizerStep, runState, runTrainingLoop, startRun } from "./run_loop.ts";
+import { gradientNorm, optimizerStep, runState, runTrainingLoop, startRun } from "./run_loop.ts";
 import { checkResumable, checkSameModel, openRun } from "./_loop_utils.ts";
 import type { RunStateBase, TrainLoopOptions, TrainLoopResult } from "./train_loop_types.ts";
 
@@ -82,16 +82,12 @@ export async function trainDdpm(
   const log = options.log ?? ((m: string) => console.error(m));
   const started = performance.now();
   const ckptPath = join(runDir, CHECKPOINT_FILE);
-  const saved = await openRun<DdpmRunState>(ckptPath, resume);
-  if (saved) {
-    if (saved.state.format !== "diffuse-ddpm/1") {
-      throw new UserError(
-        `cannot resume ${ckptPath}: it is a ${saved.state.format ?? "unknown"} checkpoint, ` +
-          `not a train:ddpm one; start a new --out`,
-      );
-    }
-    checkResumable(saved.state.config, config, { keys: FROZEN, path: ckptPath });
-  }
+  const saved = await openRun<DdpmRunState>(ckptPath, resume, {
+    format: "diffuse-ddpm/1",
+    task: "train:ddpm",
+    log,
+  });
+  if (saved) checkResumable(saved.state.config, config, { keys: FROZEN, path: ckptPath });
 
   const dataset = await loadDataset(config.data);
   const rng = new Rng(config.seed);
@@ -180,6 +176,7 @@ export async function trainDdpm(
     totalImages,
     batches: it,
     evaluate: trainStep,
+    gradNorm: () => gradientNorm(pending?.grads ?? {}),
     apply: applyUpdate,
     discard: discardPending,
     save,
@@ -190,7 +187,7 @@ export async function trainDdpm(
     started,
     maxMinutes: config.maxMinutes,
     checkpointPath: ckptPath,
-    nonFiniteHint: `Lower --lr (now ${config.lr}), then --resume or start a new --out`,
+    nonFiniteHint: `Lower --lr (now ${config.lr})`,
   }, options);
 
   function currentLr(): number {

@@ -24,7 +24,7 @@ import { objectiveFor } from "./objective.ts";
 import { rngNoise } from "../core/noise.ts";
 import { CHECKPOINT_FILE, writeRunCheckpoint } from "./run_checkpoint.ts";
 import { writePreview } from "./preview.ts";
-import { optimizerStep, runState, runTrainingLoop, startRun } from "./run_loop.ts";
+import { gradientNorm, optimizerStep, runState, runTrainingLoop, startRun } from "./run_loop.ts";
 import { checkResumable, checkSameModel, openRun } from "./_loop_utils.ts";
 import type { RunStateBase, TrainLoopOptions, TrainLoopResult } from "./train_loop_types.ts";
 import { dropLabels } from "./label_dropout.ts";
@@ -67,7 +67,11 @@ export async function trainEdm(
   const log = options.log ?? ((m: string) => console.error(m));
   const started = performance.now();
   const ckptPath = join(runDir, CHECKPOINT_FILE);
-  const saved = await openRun<EdmRunState>(ckptPath, resume);
+  const saved = await openRun<EdmRunState>(ckptPath, resume, {
+    format: "diffuse-edm/1",
+    task: "train:edm",
+    log,
+  });
   if (saved) checkResumable(saved.state.config, config, { keys: FROZEN, path: ckptPath });
 
   const dataset = await loadDataset(config.data);
@@ -141,6 +145,7 @@ export async function trainEdm(
       value.dispose();
       return loss;
     },
+    gradNorm: () => gradientNorm(pending?.grads ?? {}),
     apply: applyUpdate,
     discard: discardPending,
     save,
@@ -151,8 +156,7 @@ export async function trainEdm(
     started,
     maxMinutes: config.maxMinutes,
     checkpointPath: ckptPath,
-    nonFiniteHint:
-      `Lower --lr (now ${config.lr}) or raise --lr-rampup, then --resume or start a new --out`,
+    nonFiniteHint: `Lower --lr (now ${config.lr}) or raise --lr-rampup`,
   }, options);
 
   function currentLr(): number {

@@ -7,6 +7,7 @@
 import type { RngState } from "../core/rng.ts";
 import type { BatchPosition } from "../data/dataset.ts";
 import type { ModelSpec } from "../models/build_network.ts";
+import type { DivergenceOptions, DivergenceState } from "./divergence.ts";
 
 /**
  * Options of a training loop.
@@ -28,10 +29,16 @@ export interface TrainLoopOptions {
   progress?: boolean;
   /** Where one-line messages go. @default console.error */
   log?: (message: string) => void;
-  /** Called after every step with its loss (tests, recipes). @default undefined */
-  onStep?: (record: { step: number; imagesSeen: number; loss: number }) => void;
+  /** Called after every step with its loss and gradient norm (tests, recipes). @default undefined */
+  onStep?: (
+    record: { step: number; imagesSeen: number; loss: number; gradNorm?: number },
+  ) => void;
   /** Stop after this many steps of this call (tests). @default Infinity */
   maxSteps?: number;
+  /** Checkpoint versions to keep besides the newest healthy one (`--keep`). @default 3 */
+  keep?: number;
+  /** The divergence rule's constants (`divergence.ts`). @default {} */
+  divergence?: DivergenceOptions;
 }
 
 /**
@@ -87,4 +94,6 @@ export interface RunStateBase {
   lastLoss: number;
   /** Training seconds so far, across resumes. */
   trainSeconds: number;
+  /** The divergence monitor's statistics (absent in checkpoints written before it existed). */
+  divergence?: DivergenceState;
 }
