@@ -32,6 +32,7 @@ import { loadMnistClassifier } from "../eval/mnist_classifier.ts";
 import { frechetDistance } from "../eval/frechet.ts";
 import { inceptionScore } from "../eval/inception_score.ts";
 import { featureStats } from "../eval/feature_stats.ts";
+import { quantize8Bit } from "../eval/quantize.ts";
 import type { FeatureNetwork, FeatureStats } from "../eval/types.ts";
 import { DDPM_PRESETS, type DdpmLossKind, type DdpmTrainConfig } from "../training/ddpm_config.ts";
 import { trainDdpm } from "../training/train_ddpm.ts";
@@ -182,7 +183,8 @@ await runTask(async (args) => {
   }
 });
 
-// Classifier features and logits of images in [-1, 1], 100 at a time.
+// Classifier features and logits of images in [-1, 1], 100 at a time, clipped and quantized to
+// 8 bits first as every evaluation route does (eval/quantize.ts).
 function featuresOf(
   network: FeatureNetwork,
   images: Float32Array,
@@ -194,7 +196,7 @@ function featuresOf(
   for (let start = 0; start < n; start += 100) {
     const count = Math.min(100, n - start);
     const [feat, logit] = tf.tidy(() => {
-      const x = tf.tensor4d(images.subarray(start * per, (start + count) * per), [
+      const x = tf.tensor4d(quantize8Bit(images.subarray(start * per, (start + count) * per)), [
         count,
         ...shape,
       ] as [number, number, number, number]);

@@ -71,7 +71,8 @@ export const TRAIN_RUN_FLAGS = {
   "max-minutes": {
     type: "number",
     min: 0,
-    help: "stop (and save) after this many minutes; 0 = off",
+    help: "time guard: stop (and save) after this many minutes, even before --kimg; 0 = off " +
+      "[default: the preset's, see --dry-run]",
   },
 } as const;
 
@@ -81,3 +82,20 @@ export const TRAIN_END_FLAGS = {
   backend: BACKEND_FLAG,
   "dry-run": { type: "boolean", help: "print the resolved options and exit" },
 } as const;
+
+/**
+ * One preset field's value per preset, for `--help`: `"mnist 13, toy 0"`.
+ *
+ * @example
+ * ```ts
+ * import { presetDefaults } from "./_flags.ts";
+ * const text = presetDefaults({ mnist: { maxMinutes: 13 }, toy: { maxMinutes: 0 } }, "maxMinutes");
+ * console.assert(text === "mnist 13, toy 0");
+ * ```
+ */
+export function presetDefaults<K extends string>(
+  presets: Record<string, Record<K, unknown>>,
+  key: K,
+): string {
+  return Object.entries(presets).map(([name, p]) => `${name} ${p[key]}`).join(", ");
+}

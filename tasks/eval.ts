@@ -190,6 +190,7 @@ function printReport(r: EvaluationReport, what: string, reference: string): void
         r.recall.toFixed(3)
       }`,
   );
+  for (const w of r.warnings) console.log(`  warning: ${w}`);
 }
 
 async function writeJson(path: string, value: unknown): Promise<void> {

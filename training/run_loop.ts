@@ -281,7 +281,8 @@ export async function runTrainingLoop(
     // Yield so Ctrl-C and timers run between steps.
     await new Promise((r) => setTimeout(r, 0));
   }
-  bar?.finish({ loss: run.lastLoss });
+  // The count really reached: a run stopped early (Ctrl-C, time limit) does not show 100 %.
+  bar?.finish({ loss: run.lastLoss }, Math.min(run.imagesSeen, totalImages));
   await spec.save();
   if (stoppedEarly !== "maxSteps") {
     gridPath = await spec.preview(join(options.runDir, "samples.png"));

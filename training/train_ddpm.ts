@@ -153,7 +153,9 @@ export async function trainDdpm(
   );
 
   const totalImages = Math.round(config.kimg * 1000);
-  const bar = progress ? createProgress({ total: totalImages, label: "train", unit: "img" }) : null;
+  const bar = progress
+    ? createProgress({ total: totalImages, label: "train", unit: "img", initial: run.imagesSeen })
+    : null;
   // Gradients (and the bound's terms) wait here until the loss is known to be finite.
   let pending: {
     grads: Record<string, tf.Tensor>;

@@ -114,7 +114,9 @@ export async function trainEdm(
   );
 
   const totalImages = Math.round(config.kimg * 1000);
-  const bar = progress ? createProgress({ total: totalImages, label: "train", unit: "img" }) : null;
+  const bar = progress
+    ? createProgress({ total: totalImages, label: "train", unit: "img", initial: run.imagesSeen })
+    : null;
   // Gradients wait here between trainStep and applyUpdate, until the loss is known to be finite.
   let pending: { grads: Record<string, tf.Tensor>; imagesBefore: number; size: number } | null =
     null;
