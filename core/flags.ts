@@ -7,6 +7,7 @@
  */
 import { parseArgs } from "node:util";
 import { UserError } from "./errors.ts";
+import { callerDataSpec, callerPath } from "./paths.ts";
 
 /** One flag of a task. */
 export type FlagSpec =
@@ -28,6 +29,11 @@ export type FlagSpec =
     default?: string;
     /** Allowed values, when the set is closed. */
     choices?: readonly string[];
+    /**
+     * A path the user types: a given value is resolved against the caller's folder (core/paths.ts;
+     * "file" for a path, "dataset" for the path inside `png:<folder>`); defaults are not.
+     */
+    path?: "file" | "dataset";
     help: string;
   }
   | { type: "boolean"; default?: boolean; help: string }
@@ -160,6 +166,8 @@ function convert(name: string, raw: string, spec: FlagSpec, task: string): unkno
     if (spec.choices && !spec.choices.includes(raw)) {
       throw bad(`must be one of ${spec.choices.join(", ")}, got "${raw}"`);
     }
+    if (spec.path === "file") return callerPath(raw);
+    if (spec.path === "dataset") return callerDataSpec(raw);
     return raw;
   }
   if (spec.type === "list") {

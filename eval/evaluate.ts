@@ -140,10 +140,12 @@ export function sampleSizeWarnings(
 ): string[] {
   const { sampleCount, referenceCount, featureDim } = counts;
   const out: string[] = [];
-  for (const [what, n, flag] of [
-    ["samples", sampleCount, "--n"],
-    ["reference images", referenceCount, "--ref-n"],
-  ] as const) {
+  for (
+    const [what, n, flag] of [
+      ["samples", sampleCount, "--n"],
+      ["reference images", referenceCount, "--ref-n"],
+    ] as const
+  ) {
     const need = Math.max(MIN_MEANINGFUL_COUNT, 2 * featureDim);
     if (n <= featureDim) {
       out.push(

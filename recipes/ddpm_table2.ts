@@ -48,9 +48,10 @@ const FLAGS = {
   "bound-steps": { type: "int", default: 100, min: 1, help: "steps of the bound (T: full)" },
   samples: { type: "int", default: 500, min: 10, help: "samples for FD and IS" },
   "sample-steps": { type: "int", default: 100, min: 1, help: "ancestral steps per sample" },
-  out: { type: "string", default: "runs/ddpm-table2", help: "output folder" },
+  out: { type: "string", path: "file", default: "runs/ddpm-table2", help: "output folder" },
   classifier: {
     type: "string",
+    path: "file",
     help: "MNIST classifier weights [default: eval/weights/mnist_classifier.safetensors]",
   },
   backend: {

@@ -62,6 +62,17 @@ export interface GenerateOptions {
   numClasses?: number;
   /** Called after each batch with the images done so far. @default undefined */
   onBatch?: (done: number, total: number) => void;
+  /**
+   * Receives each finished batch (awaited before the next starts), e.g. to write its images at
+   * once: `images` holds `count` images [count, ...shape] starting at seed index `start`; it is
+   * the caller's to keep. @default undefined
+   */
+  onImages?: (batch: { images: Float32Array; start: number; count: number }) => unknown;
+  /**
+   * Keep every image in the result; `false` returns an empty `images` so memory stays bounded
+   * by the batch (use `onImages`). @default true
+   */
+  collect?: boolean;
   /** Stops between steps. @default undefined */
   signal?: AbortSignal;
 }
@@ -89,7 +100,7 @@ export function samplingSigmaRange(
 
 /** What {@linkcode generateSamples} returns. */
 export interface GeneratedSamples {
-  /** All images, row-major [N, ...shape]. */
+  /** All images, row-major [N, ...shape] (empty with `collect: false`). */
   images: Float32Array;
   /** [N, ...shape]. */
   shape: number[];
@@ -123,6 +134,8 @@ export async function generateSamples(
     classLabels,
     numClasses = 0,
     onBatch,
+    onImages,
+    collect = true,
     signal,
   } = options;
   const custom = typeof sampler === "object" ? sampler : null;
@@ -139,7 +152,7 @@ export async function generateSamples(
     throw new RangeError("classLabels needs one label per seed and numClasses >= 1");
   }
   const per = shape.reduce((a, b) => a * b, 1);
-  const images = new Float32Array(seeds.length * per);
+  const images = new Float32Array(collect ? seeds.length * per : 0);
   let nfe = 0;
   for (let start = 0; start < seeds.length; start += batchSize) {
     const batchSeeds = seeds.slice(start, start + batchSize);
@@ -174,9 +187,10 @@ export async function generateSamples(
       const finalScale = custom?.finalScale ?? 1;
       const data = await result.x.data() as Float32Array;
       if (finalScale !== 1) { for (let i = 0; i < data.length; i++) data[i] /= finalScale; }
-      images.set(data, start * per);
+      if (collect) images.set(data, start * per);
       result.x.dispose();
       nfe = result.nfe;
+      await onImages?.({ images: data, start, count: n });
     } finally {
       latent.dispose();
       cond.classLabels?.dispose();

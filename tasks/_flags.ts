@@ -38,13 +38,21 @@ export const WEIGHTS_FLAG = {
 /** `--images-dir`: one PNG per image, named after its seed. */
 export const IMAGES_DIR_FLAG = {
   type: "string",
+  path: "file",
   help: "also write one PNG per image here",
+} as const;
+
+/** `--resume` of the sampling tasks: skip seeds whose PNG is already in `--images-dir`. */
+export const SAMPLE_RESUME_FLAG = {
+  type: "boolean",
+  help: "skip seeds whose PNG is already in --images-dir (continue an interrupted run)",
 } as const;
 
 /** The dataset and network flags of the training tasks. */
 export const TRAIN_MODEL_FLAGS = {
   data: {
     type: "string",
+    path: "dataset",
     help: "dataset: mnist[:train|:test] | cifar10:<dir> | png:<dir> | toy:<name>",
   },
   model: {

@@ -29,11 +29,21 @@ import { BACKEND_FLAG, SAMPLE_BATCH_FLAG } from "./_flags.ts";
 const FLAGS = {
   checkpoint: {
     type: "string",
+    path: "file",
     default: "runs/edm-mnist/checkpoint.safetensors",
     help: "checkpoint written by train:edm",
   },
-  images: { type: "string", help: "evaluate a folder of PNGs instead of sampling a checkpoint" },
-  data: { type: "string", default: "mnist", help: "reference dataset (as train:edm --data)" },
+  images: {
+    type: "string",
+    path: "file",
+    help: "evaluate a folder of PNGs instead of sampling a checkpoint",
+  },
+  data: {
+    type: "string",
+    default: "mnist",
+    path: "dataset",
+    help: "reference dataset (as train:edm --data)",
+  },
   "ref-n": { type: "int", min: 2, help: "reference images used [default: all]" },
   n: { type: "int", default: 1000, min: 2, help: "generated images" },
   seed: { type: "int", default: 0, min: 0, help: "first image seed; also seeds KID subsets" },
@@ -47,12 +57,21 @@ const FLAGS = {
     choices: ["classifier", "inception"],
     help: "feature network: built-in MNIST classifier or Inception-v3 (FID)",
   },
-  weights: { type: "string", help: "feature network weights [default: the shipped classifier]" },
+  weights: {
+    type: "string",
+    path: "file",
+    help: "feature network weights [default: the shipped classifier]",
+  },
   "kid-subsets": { type: "int", default: 100, min: 1, help: "KID subsets" },
   "kid-size": { type: "int", default: 1000, min: 2, help: "KID subset size" },
   k: { type: "int", default: 3, min: 1, help: "neighbours for precision/recall" },
   bpd: { type: "int", default: 0, min: 0, help: "also bits/dim on this many reference images" },
-  "out-dir": { type: "string", default: "runs/eval", help: "where eval.json and plots go" },
+  "out-dir": {
+    type: "string",
+    default: "runs/eval",
+    path: "file",
+    help: "where eval.json and plots go",
+  },
   backend: BACKEND_FLAG,
 } as const;
 

@@ -30,11 +30,13 @@ import { BACKEND_FLAG, SAMPLE_BATCH_FLAG, WEIGHTS_FLAG } from "./_flags.ts";
 const FLAGS = {
   checkpoint: {
     type: "string",
+    path: "file",
     default: "runs/ddpm-mnist/checkpoint.safetensors",
     help: "checkpoint written by train:ddpm",
   },
   data: {
     type: "string",
+    path: "dataset",
     help: "dataset to evaluate on [default: the training run's; mnist:test for mnist:train]",
   },
   n: { type: "int", default: 256, min: 1, help: "held-out images: the last n of the dataset" },
@@ -52,7 +54,11 @@ const FLAGS = {
     help: "seeds of the progressive generation rows",
   },
   weights: WEIGHTS_FLAG,
-  "out-dir": { type: "string", help: "output folder [default: <checkpoint folder>/eval]" },
+  "out-dir": {
+    type: "string",
+    path: "file",
+    help: "output folder [default: <checkpoint folder>/eval]",
+  },
   backend: BACKEND_FLAG,
 } as const;
 

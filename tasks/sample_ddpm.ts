@@ -18,6 +18,7 @@ import {
   BACKEND_FLAG,
   IMAGES_DIR_FLAG,
   SAMPLE_BATCH_FLAG,
+  SAMPLE_RESUME_FLAG,
   SEEDS_FLAG,
   WEIGHTS_FLAG,
 } from "./_flags.ts";
@@ -25,6 +26,7 @@ import {
 const FLAGS = {
   checkpoint: {
     type: "string",
+    path: "file",
     default: "runs/ddpm-mnist/checkpoint.safetensors",
     help: "checkpoint written by train:ddpm",
   },
@@ -50,8 +52,14 @@ const FLAGS = {
   seeds: SEEDS_FLAG,
   batch: SAMPLE_BATCH_FLAG,
   weights: WEIGHTS_FLAG,
-  out: { type: "string", default: "samples.png", help: "grid PNG (SVG scatter for 2-D data)" },
+  out: {
+    type: "string",
+    path: "file",
+    default: "samples.png",
+    help: "grid PNG (SVG scatter for 2-D data)",
+  },
   "images-dir": IMAGES_DIR_FLAG,
+  resume: SAMPLE_RESUME_FLAG,
   backend: BACKEND_FLAG,
 } as const;
 
@@ -73,7 +81,19 @@ await runTask(async (args) => {
   if (wantsHelp(args)) return console.log(formatHelp(FLAGS, HELP));
   const f = parseFlags(args, FLAGS, { task: "sample:ddpm" });
   const seeds = parseSeeds(f.seeds!);
-  await prepareSampleOutputs({ out: f.out!, imagesDir: f["images-dir"] });
+  const outputs = {
+    out: f.out!,
+    imagesDir: f["images-dir"],
+    resume: f.resume,
+    inputs: [f.checkpoint!],
+    task: "sample:ddpm",
+  };
+  if (f.resume && !f["images-dir"]) {
+    throw new UserError(
+      "sample:ddpm: --resume needs --images-dir <folder> (the seeds to skip are read there)",
+    );
+  }
+  await prepareSampleOutputs(outputs);
   await selectBackend({ backend: f.backend });
   const loaded = await loadDdpm(f.checkpoint!, { weights: f.weights as "ema" | "raw" });
   try {
@@ -95,7 +115,7 @@ await runTask(async (args) => {
       shape,
       sampler,
       batchSize: f.batch!,
-    }, { out: f.out!, imagesDir: f["images-dir"] });
+    }, outputs);
   } finally {
     loaded.dispose();
   }

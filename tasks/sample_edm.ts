@@ -18,6 +18,7 @@ import {
   BACKEND_FLAG,
   IMAGES_DIR_FLAG,
   SAMPLE_BATCH_FLAG,
+  SAMPLE_RESUME_FLAG,
   SEEDS_FLAG,
   WEIGHTS_FLAG,
 } from "./_flags.ts";
@@ -25,6 +26,7 @@ import {
 const FLAGS = {
   checkpoint: {
     type: "string",
+    path: "file",
     default: "runs/edm-mnist/checkpoint.safetensors",
     help: "checkpoint written by train:edm",
   },
@@ -49,8 +51,14 @@ const FLAGS = {
   "s-noise": { type: "number", default: 1, gt: 0, help: "stochastic: S_noise" },
   weights: WEIGHTS_FLAG,
   class: { type: "int", min: 0, help: "class label for conditional models [default: cycle]" },
-  out: { type: "string", default: "samples.png", help: "grid PNG (SVG scatter for 2-D data)" },
+  out: {
+    type: "string",
+    path: "file",
+    default: "samples.png",
+    help: "grid PNG (SVG scatter for 2-D data)",
+  },
   "images-dir": IMAGES_DIR_FLAG,
+  resume: SAMPLE_RESUME_FLAG,
   backend: BACKEND_FLAG,
 } as const;
 
@@ -71,7 +79,19 @@ await runTask(async (args) => {
   if (wantsHelp(args)) return console.log(formatHelp(FLAGS, HELP));
   const f = parseFlags(args, FLAGS, { task: "sample:edm" });
   const seeds = parseSeeds(f.seeds!);
-  await prepareSampleOutputs({ out: f.out!, imagesDir: f["images-dir"] });
+  const outputs = {
+    out: f.out!,
+    imagesDir: f["images-dir"],
+    resume: f.resume,
+    inputs: [f.checkpoint!],
+    task: "sample:edm",
+  };
+  if (f.resume && !f["images-dir"]) {
+    throw new UserError(
+      "sample:edm: --resume needs --images-dir <folder> (the seeds to skip are read there)",
+    );
+  }
+  await prepareSampleOutputs(outputs);
   await selectBackend({ backend: f.backend });
   const loaded = await loadDenoiser(f.checkpoint!, { weights: f.weights as "ema" | "raw" });
   const { denoiser, shape, numClasses } = loaded;
@@ -105,9 +125,8 @@ await runTask(async (args) => {
     classLabels: numClasses > 0 ? seeds.map((_, i) => f.class ?? i % numClasses) : undefined,
     numClasses,
   }, {
-    out: f.out!,
+    ...outputs,
     columns: numClasses > 0 && f.class === undefined ? numClasses : undefined,
-    imagesDir: f["images-dir"],
   });
   loaded.dispose();
 });

@@ -20,6 +20,7 @@ import {
   BACKEND_FLAG,
   IMAGES_DIR_FLAG,
   SAMPLE_BATCH_FLAG,
+  SAMPLE_RESUME_FLAG,
   SEEDS_FLAG,
   WEIGHTS_FLAG,
 } from "./_flags.ts";
@@ -27,6 +28,7 @@ import {
 const FLAGS = {
   checkpoint: {
     type: "string",
+    path: "file",
     default: "runs/edm-mnist/checkpoint.safetensors",
     help: "checkpoint written by train:edm",
   },
@@ -49,8 +51,9 @@ const FLAGS = {
     help: "S2N delta: noise between eq. 6 (0) and posterior (1)",
   },
   weights: WEIGHTS_FLAG,
-  out: { type: "string", default: "samples-s2n.png", help: "grid PNG" },
+  out: { type: "string", path: "file", default: "samples-s2n.png", help: "grid PNG" },
   "images-dir": IMAGES_DIR_FLAG,
+  resume: SAMPLE_RESUME_FLAG,
   backend: BACKEND_FLAG,
 } as const;
 
@@ -71,7 +74,19 @@ await runTask(async (args) => {
   if (wantsHelp(args)) return console.log(formatHelp(FLAGS, HELP));
   const f = parseFlags(args, FLAGS, { task: "sample:s2n" });
   const seeds = parseSeeds(f.seeds!);
-  await prepareSampleOutputs({ out: f.out!, imagesDir: f["images-dir"] });
+  const outputs = {
+    out: f.out!,
+    imagesDir: f["images-dir"],
+    resume: f.resume,
+    inputs: [f.checkpoint!],
+    task: "sample:s2n",
+  };
+  if (f.resume && !f["images-dir"]) {
+    throw new UserError(
+      "sample:s2n: --resume needs --images-dir <folder> (the seeds to skip are read there)",
+    );
+  }
+  await prepareSampleOutputs(outputs);
   await selectBackend({ backend: f.backend });
   const loaded = await loadDenoiser(f.checkpoint!, { weights: f.weights as "ema" | "raw" });
   const schedule = s2nSchedule(f.schedule as typeof S2N_SCHEDULE_NAMES[number]);
@@ -103,6 +118,6 @@ await runTask(async (args) => {
     batchSize: f.batch!,
     classLabels: loaded.numClasses > 0 ? seeds.map((_, i) => i % loaded.numClasses) : undefined,
     numClasses: loaded.numClasses,
-  }, { out: f.out!, imagesDir: f["images-dir"] });
+  }, outputs);
   loaded.dispose();
 });

@@ -12,12 +12,7 @@ import { DDPM_PRESETS, type DdpmTrainConfig, validateDdpmConfig } from "../train
 import { trainDdpm } from "../training/train_ddpm.ts";
 import { runTask } from "./_main.ts";
 import { runTrainTask, sharedTrainFields } from "./_train_run.ts";
-import {
-  presetDefaults,
-  TRAIN_END_FLAGS,
-  TRAIN_MODEL_FLAGS,
-  TRAIN_RUN_FLAGS,
-} from "./_flags.ts";
+import { presetDefaults, TRAIN_END_FLAGS, TRAIN_MODEL_FLAGS, TRAIN_RUN_FLAGS } from "./_flags.ts";
 
 const FLAGS = {
   preset: {
@@ -42,7 +37,7 @@ const FLAGS = {
     help: "time guard: stop (and save) after this many minutes, even before --kimg; 0 = off " +
       `[default: per preset: ${presetDefaults(DDPM_PRESETS, "maxMinutes")}]`,
   },
-  out: { type: "string", help: "run directory [default: runs/ddpm-<preset>]" },
+  out: { type: "string", path: "file", help: "run directory [default: runs/ddpm-<preset>]" },
   ...TRAIN_END_FLAGS,
 } as const;
 

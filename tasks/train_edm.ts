@@ -10,12 +10,7 @@ import { EDM_PRESETS, type EdmTrainConfig, validateEdmConfig } from "../training
 import { trainEdm } from "../training/train_edm.ts";
 import { runTask } from "./_main.ts";
 import { runTrainTask, sharedTrainFields } from "./_train_run.ts";
-import {
-  presetDefaults,
-  TRAIN_END_FLAGS,
-  TRAIN_MODEL_FLAGS,
-  TRAIN_RUN_FLAGS,
-} from "./_flags.ts";
+import { presetDefaults, TRAIN_END_FLAGS, TRAIN_MODEL_FLAGS, TRAIN_RUN_FLAGS } from "./_flags.ts";
 
 const FLAGS = {
   preset: {
@@ -34,7 +29,7 @@ const FLAGS = {
     help: "time guard: stop (and save) after this many minutes, even before --kimg; 0 = off " +
       `[default: per preset: ${presetDefaults(EDM_PRESETS, "maxMinutes")}]`,
   },
-  out: { type: "string", help: "run directory [default: runs/edm-<preset>]" },
+  out: { type: "string", path: "file", help: "run directory [default: runs/edm-<preset>]" },
   ...TRAIN_END_FLAGS,
 } as const;
 
