@@ -14,6 +14,7 @@ import { inceptionScore } from "./inception_score.ts";
 import { kernelInceptionDistance } from "./kid.ts";
 import { precisionRecall } from "./precision_recall.ts";
 import { quantize8Bit } from "./quantize.ts";
+import { requireBackend } from "../core/_require_backend.ts";
 
 /** Features (and logits) of a set of images. */
 export interface ExtractedFeatures {
@@ -54,6 +55,7 @@ export async function extractFeatures(
   shape: readonly number[],
   options: ExtractFeaturesOptions = {},
 ): Promise<ExtractedFeatures> {
+  requireBackend("extractFeatures");
   const { batchSize = 128, onBatch, quantize = true } = options;
   const [n, ...one] = shape;
   const per = one.reduce((a, b) => a * b, 1);

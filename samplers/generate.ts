@@ -13,6 +13,7 @@ import { sampleEuler } from "./euler.ts";
 import { sampleHeun } from "./heun.ts";
 import { sampleEdmStochastic } from "./edm_stochastic.ts";
 import type { SampleResult } from "./types.ts";
+import { requireBackend } from "../core/_require_backend.ts";
 
 /** Samplers {@linkcode generateSamples} can run. */
 export const SAMPLER_NAMES = ["heun", "euler", "stochastic"] as const;
@@ -125,6 +126,7 @@ export async function generateSamples(
   denoiser: Denoiser,
   options: GenerateOptions,
 ): Promise<GeneratedSamples> {
+  requireBackend("generateSamples");
   const {
     seeds,
     shape,

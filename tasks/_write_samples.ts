@@ -155,8 +155,14 @@ export async function sampleToFiles(
 ): Promise<SampleFilesResult> {
   const { seeds, shape } = generate;
   const { imagesDir, resume = false, gridMax = 1024, task = "sample", handleCtrlC = true } = write;
-  await prepareSampleOutputs(write);
   const points = shape.length === 1;
+  if (points && imagesDir !== undefined) {
+    throw new UserError(
+      `${task}: --images-dir writes one PNG per image, but this model draws ${shape[0]}-D points ` +
+        `(they go to the SVG scatter); drop --images-dir`,
+    );
+  }
+  await prepareSampleOutputs(write);
   const per = shape.reduce((a, b) => a * b, 1);
   const gridCount = points ? seeds.length : Math.min(seeds.length, gridMax);
   const grid = new Float32Array(gridCount * per);

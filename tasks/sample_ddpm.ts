@@ -42,11 +42,15 @@ const FLAGS = {
     min: 1,
     help: "steps of the chain, respaced from T (give T for the full chain)",
   },
-  eta: { type: "number", default: 0, min: 0, help: "DDIM: eta (0 deterministic, 1 ancestral)" },
+  eta: {
+    type: "number",
+    min: 0,
+    help: "ddim only: eta (0 deterministic, 1 ancestral) [default: 0]",
+  },
   variance: {
     type: "string",
     choices: ["beta", "betaTilde"],
-    help: "ancestral: sigma_t^2 [default: the training run's]",
+    help: "ancestral only: sigma_t^2 [default: the training run's]",
   },
   clip: { type: "boolean", help: "clip x0-hat to [-1, 1] at every step" },
   seeds: SEEDS_FLAG,
@@ -81,6 +85,13 @@ await runTask(async (args) => {
   if (wantsHelp(args)) return console.log(formatHelp(FLAGS, HELP));
   const f = parseFlags(args, FLAGS, { task: "sample:ddpm" });
   const seeds = parseSeeds(f.seeds!);
+  const only = (flag: string, sampler: string) =>
+    new UserError(
+      `sample:ddpm: --${flag} applies to --sampler ${sampler} only (got --sampler ${f.sampler}); ` +
+        `add --sampler ${sampler} or drop --${flag}`,
+    );
+  if (f.eta !== undefined && f.sampler !== "ddim") throw only("eta", "ddim");
+  if (f.variance !== undefined && f.sampler !== "ancestral") throw only("variance", "ancestral");
   const outputs = {
     out: f.out!,
     imagesDir: f["images-dir"],
@@ -107,7 +118,7 @@ await runTask(async (args) => {
     const sampler = ddpmSampler(chain, {
       sampler: f.sampler as typeof DDPM_SAMPLER_NAMES[number],
       variance: (f.variance ?? state.config.variance) as ReverseVariance,
-      eta: f.eta,
+      eta: f.eta ?? 0,
       clipX0: f.clip,
     });
     await sampleToFiles(denoiser, {

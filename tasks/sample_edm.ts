@@ -45,10 +45,10 @@ const FLAGS = {
     help: "largest noise level [default: 80, clamped to the model's]",
   },
   rho: { type: "number", default: 7, gt: 0, help: "step spacing exponent (EDM eq. 5)" },
-  "s-churn": { type: "number", default: 0, min: 0, help: "stochastic: S_churn" },
-  "s-tmin": { type: "number", default: 0, min: 0, help: "stochastic: S_tmin" },
-  "s-tmax": { type: "number", min: 0, help: "stochastic: S_tmax [default: infinity]" },
-  "s-noise": { type: "number", default: 1, gt: 0, help: "stochastic: S_noise" },
+  "s-churn": { type: "number", min: 0, help: "stochastic only: S_churn [default: 0]" },
+  "s-tmin": { type: "number", min: 0, help: "stochastic only: S_tmin [default: 0]" },
+  "s-tmax": { type: "number", min: 0, help: "stochastic only: S_tmax [default: infinity]" },
+  "s-noise": { type: "number", gt: 0, help: "stochastic only: S_noise [default: 1]" },
   weights: WEIGHTS_FLAG,
   class: { type: "int", min: 0, help: "class label for conditional models [default: cycle]" },
   out: {
@@ -79,6 +79,14 @@ await runTask(async (args) => {
   if (wantsHelp(args)) return console.log(formatHelp(FLAGS, HELP));
   const f = parseFlags(args, FLAGS, { task: "sample:edm" });
   const seeds = parseSeeds(f.seeds!);
+  for (const name of ["s-churn", "s-tmin", "s-tmax", "s-noise"] as const) {
+    if (f[name] !== undefined && f.sampler !== "stochastic") {
+      throw new UserError(
+        `sample:edm: --${name} applies to --sampler stochastic only (got --sampler ${f.sampler}); ` +
+          `add --sampler stochastic or drop --${name}`,
+      );
+    }
+  }
   const outputs = {
     out: f.out!,
     imagesDir: f["images-dir"],
@@ -118,10 +126,10 @@ await runTask(async (args) => {
     sigmas,
     sampler: f.sampler as typeof SAMPLER_NAMES[number],
     batchSize: f.batch!,
-    sChurn: f["s-churn"],
-    sTmin: f["s-tmin"],
+    sChurn: f["s-churn"] ?? 0,
+    sTmin: f["s-tmin"] ?? 0,
     sTmax: f["s-tmax"] ?? Infinity,
-    sNoise: f["s-noise"],
+    sNoise: f["s-noise"] ?? 1,
     classLabels: numClasses > 0 ? seeds.map((_, i) => f.class ?? i % numClasses) : undefined,
     numClasses,
   }, {

@@ -47,7 +47,12 @@ export async function openRun<S>(
   checkpointPath: string,
   resume: boolean,
 ): Promise<RunCheckpoint<S> | null> {
-  if (resume) return await readRunCheckpoint<S>(checkpointPath);
+  if (resume) {
+    return await readRunCheckpoint<S>(checkpointPath, {
+      hint: "nothing to resume: drop --resume to start the run, or give --out the run folder " +
+        "that holds the checkpoint",
+    });
+  }
   if (await fileExists(checkpointPath)) {
     throw new UserError(
       `${checkpointPath} already exists: pass --resume to continue that run, or choose another --out`,

@@ -27,6 +27,7 @@ import { writePreview } from "./preview.ts";
 import { optimizerStep, runState, runTrainingLoop, startRun } from "./run_loop.ts";
 import { checkResumable, checkSameModel, openRun } from "./_loop_utils.ts";
 import type { RunStateBase, TrainLoopOptions, TrainLoopResult } from "./train_loop_types.ts";
+import { requireBackend } from "../core/_require_backend.ts";
 
 /** Options of {@linkcode trainEdm}. */
 export type TrainEdmOptions = TrainLoopOptions;
@@ -62,6 +63,7 @@ export async function trainEdm(
   config: EdmTrainConfig,
   options: TrainEdmOptions,
 ): Promise<TrainEdmResult> {
+  requireBackend("trainEdm");
   const { runDir, resume = false, progress = true } = options;
   const log = options.log ?? ((m: string) => console.error(m));
   const started = performance.now();
