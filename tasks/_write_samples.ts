@@ -86,11 +86,11 @@ export async function prepareSampleOutputs(
   const { out, imagesDir, inputs = [], task = "sample" } = options;
   const bad = (flag: string, why: string) => new UserError(`${task}: ${flag} ${why}`);
   if (out.trim() === "") throw bad("--out", `is empty: give a file path such as samples.png`);
-  if (!/\.(png|svg)$/i.test(out)) {
-    throw bad("--out", `"${out}" must end in .png: the grid is written as a PNG`);
-  }
   if (await isDirectory(out)) {
     throw bad("--out", `${out} is a folder: give a file path such as ${join(out, "samples.png")}`);
+  }
+  if (!/\.(png|svg)$/i.test(out)) {
+    throw bad("--out", `"${out}" must end in .png: the grid is written as a PNG`);
   }
   for (const input of inputs) {
     if (resolve(input) === resolve(out)) {

@@ -95,7 +95,13 @@ await runTask(async (args) => {
   const network: FeatureNetwork = f.network === "inception"
     ? await loadInceptionV3(f.weights ?? missingInception())
     : await loadMnistClassifier(f.weights);
+  if (f.images && (f.sweep || f.bpd! > 0)) {
+    throw new UserError(
+      `eval: --${f.sweep ? "sweep" : "bpd"} needs a checkpoint to sample; with --images drop it`,
+    );
+  }
   const dataset = await loadDataset(f.data!);
+  checkInput(f.network!, dataset.shape, `the reference set ${f.data}`);
   const refCount = Math.min(f["ref-n"] ?? dataset.count, dataset.count);
   const per = dataset.shape.reduce((a, b) => a * b, 1);
   const refBar = createProgress({ total: refCount, label: "reference", unit: "img" });
@@ -120,6 +126,7 @@ await runTask(async (args) => {
 
   if (f.images) {
     const folder = await loadDataset(`png:${f.images}`);
+    checkInput(f.network!, folder.shape, `the images in ${f.images}`);
     const samples = await extractFeatures(network, folder.images, [folder.count, ...folder.shape]);
     const report = await compare(samples);
     printReport(report, `${folder.count} images from ${f.images}`, refName);
@@ -128,6 +135,7 @@ await runTask(async (args) => {
   }
 
   const loaded = await loadDenoiser(f.checkpoint!);
+  checkInput(f.network!, loaded.shape, `the checkpoint's samples`);
   const { sigmaMin, sigmaMax } = samplingSigmaRange(loaded.denoiser);
   const seeds = Array.from({ length: f.n! }, (_, i) => f.seed! + i);
   const stepsList = f.sweep ?? [f.steps!];
@@ -214,6 +222,15 @@ function printReport(r: EvaluationReport, what: string, reference: string): void
 
 async function writeJson(path: string, value: unknown): Promise<void> {
   await writeFileAtomic(path, JSON.stringify(value, null, 2) + "\n");
+}
+
+// The built-in classifier reads 28x28 grayscale digits only; Inception-v3 resizes anything.
+function checkInput(network: string, shape: readonly number[], what: string): void {
+  if (network !== "classifier" || shape.join("x") === "28x28x1") return;
+  throw new UserError(
+    `eval: the MNIST classifier reads 28x28x1 images, but ${what} are ${shape.join("x")}; ` +
+      `use --network inception --weights <fid_inception.safetensors> for other images`,
+  );
 }
 
 function missingInception(): never {

@@ -164,7 +164,7 @@ Deno.test("prepareSampleOutputs() refuses bad outputs with one line naming the f
   await Deno.writeTextFile(file, "x");
   const cases: [Parameters<typeof prepareSampleOutputs>[0], RegExp][] = [
     [{ out: "" }, /--out is empty/],
-    [{ out: dir + "/" }, /must end in \.png/],
+    [{ out: dir + "/" }, /is a folder/],
     [{ out: join(dir, "x.jpg") }, /must end in \.png/],
     [{ out: join(dir, "d.png") }, /is a folder/],
     [{ out: join(file, "b.png") }, /a\.png.*(file|folder)/],
