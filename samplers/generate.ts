@@ -103,6 +103,11 @@ export function samplingSigmaRange(
 export interface GeneratedSamples {
   /** All images, row-major [N, ...shape] (empty with `collect: false`). */
   images: Float32Array;
+  /**
+   * The same array as `images` under the name `writeImageGrid` and `writePng` read
+   * (`{ data, shape }`), so the result can be passed to them as it is.
+   */
+  data: Float32Array;
   /** [N, ...shape]. */
   shape: number[];
   /** Denoiser evaluations per image. */
@@ -199,5 +204,5 @@ export async function generateSamples(
     }
     onBatch?.(start + n, seeds.length);
   }
-  return { images, shape: [seeds.length, ...shape], nfe };
+  return { images, data: images, shape: [seeds.length, ...shape], nfe };
 }
