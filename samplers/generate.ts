@@ -122,6 +122,8 @@ export interface GeneratedSamples {
  * import * as tf from "@tensorflow/tfjs-core";
  * import { generateSamples } from "./generate.ts";
  * import { karrasSigmas } from "../schedules/karras_steps.ts";
+ * import { selectBackend } from "../core/engine.ts";
+ * await selectBackend({ backend: "cpu", log: () => {} });
  * const out = await generateSamples((x) => tf.zerosLike(x), {
  *   seeds: [0, 1, 2, 3], shape: [2], sigmas: karrasSigmas({ numSteps: 8 }),
  * });
