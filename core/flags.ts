@@ -121,6 +121,8 @@ export interface FormatHelpOptions {
   summary: string;
   /** Copy-paste examples, one command each. */
   examples: string[];
+  /** The usage line, for scripts run without `deno task`. @default "deno task <task> [flags]" */
+  usage?: string;
 }
 
 /**
@@ -147,7 +149,7 @@ export function formatHelp(specs: FlagSpecs, options: FormatHelpOptions): string
   });
   const width = Math.max(...rows.map(([a]) => a.length)) + 2;
   return [
-    `deno task ${options.task} [flags]`,
+    options.usage ?? `deno task ${options.task} [flags]`,
     "",
     options.summary,
     "",

@@ -28,6 +28,8 @@ export interface SweepContext {
 export interface SweepOptions {
   /** Checkpoint written by train:edm. */
   checkpoint: string;
+  /** tfjs backend (see `selectBackend`). @default DIFFUSE_BACKEND, else auto */
+  backend?: string;
   /** Samples per setting. */
   n: number;
   /** Steps (= network evaluations) per sample. */
@@ -38,7 +40,7 @@ export interface SweepOptions {
 
 /** Loads everything once; every setting then uses the same seeds 0..n-1. */
 export async function openSweep(options: SweepOptions): Promise<SweepContext> {
-  await selectBackend();
+  await selectBackend({ backend: options.backend });
   const { denoiser, shape, numClasses, dispose } = await loadDenoiser(options.checkpoint);
   const network = await loadMnistClassifier();
   const data = await loadDataset("mnist");

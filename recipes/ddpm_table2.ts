@@ -63,6 +63,7 @@ const FLAGS = {
 
 const HELP = {
   task: "recipes/ddpm_table2.ts",
+  usage: "deno run -A recipes/ddpm_table2.ts [flags]",
   summary: "Trains eps prediction with L_simple and with the bound on MNIST, then reports\n" +
     "bits/dim and FD/IS (MNIST classifier features) side by side, as DDPM's Table 2.",
   examples: [

@@ -79,6 +79,19 @@ Deno.test("bad outputs and flags that do not apply fail at once with one line na
   await Deno.remove(dir, { recursive: true });
 });
 
+Deno.test("recipes take flags like tasks: --help, and one-line errors for bad flags", async () => {
+  for (const name of ["minimal_sampler", "s2n_gamma_sweep", "s2n_stochastic_grid", "ddpm_table2"]) {
+    const help = await run(join("recipes", `${name}.ts`), ["--help"]);
+    assert.equal(help.code, 0, help.stderr);
+    assert.match(help.stdout, new RegExp(`recipes/${name}\\.ts \\[flags\\][\\s\\S]*Examples:`));
+  }
+  assertUserError(await run("recipes/s2n_gamma_sweep.ts", ["--n", "x"]), /--n must be a number/);
+  assertUserError(
+    await run("recipes/minimal_sampler.ts", ["--checkpoint", "/no/such.safetensors"]),
+    /no checkpoint at \/no\/such\.safetensors/,
+  );
+});
+
 Deno.test("the time guard is shown with its default in --help and --dry-run; presets get their own folder", async () => {
   const help = await task("train_edm", ["--help"]);
   assert.match(help.stdout, /--max-minutes.*default: per preset: mnist 13/);
