@@ -50,7 +50,10 @@ const FLAGS = {
   "s-tmax": { type: "number", min: 0, help: "stochastic only: S_tmax [default: infinity]" },
   "s-noise": { type: "number", gt: 0, help: "stochastic only: S_noise [default: 1]" },
   weights: WEIGHTS_FLAG,
-  class: { type: "int", min: 0, help: "class label for conditional models [default: cycle]" },
+  class: {
+    type: "string",
+    help: "class of a conditional model: its label or its folder name [default: cycle]",
+  },
   out: {
     type: "string",
     path: "file",
@@ -112,13 +115,9 @@ await runTask(async (args) => {
       `sample:edm: --sigma-max (${sigmaMax}) must exceed --sigma-min (${sigmaMin})`,
     );
   }
-  if (f.class !== undefined && (numClasses === 0 || f.class >= numClasses)) {
-    throw new UserError(
-      numClasses === 0
-        ? "sample:edm: --class given, but the checkpoint is unconditional; drop --class"
-        : `sample:edm: --class must be below ${numClasses}, got ${f.class}`,
-    );
-  }
+  const classLabel = f.class === undefined
+    ? undefined
+    : parseClass(f.class, numClasses, loaded.state.classNames);
   const sigmas = karrasSigmas({ numSteps: f.steps!, sigmaMin, sigmaMax, rho: f.rho! });
   await sampleToFiles(denoiser, {
     seeds,
@@ -130,11 +129,28 @@ await runTask(async (args) => {
     sTmin: f["s-tmin"] ?? 0,
     sTmax: f["s-tmax"] ?? Infinity,
     sNoise: f["s-noise"] ?? 1,
-    classLabels: numClasses > 0 ? seeds.map((_, i) => f.class ?? i % numClasses) : undefined,
+    classLabels: numClasses > 0 ? seeds.map((_, i) => classLabel ?? i % numClasses) : undefined,
     numClasses,
   }, {
     ...outputs,
-    columns: numClasses > 0 && f.class === undefined ? numClasses : undefined,
+    columns: numClasses > 0 && classLabel === undefined ? numClasses : undefined,
   });
   loaded.dispose();
 });
+
+// --class as a label (0..numClasses-1) or as a class folder name the checkpoint recorded.
+function parseClass(text: string, numClasses: number, names: string[] | undefined): number {
+  if (numClasses === 0) {
+    throw new UserError(
+      "sample:edm: --class given, but the checkpoint is unconditional; drop --class",
+    );
+  }
+  const byName = names?.indexOf(text) ?? -1;
+  if (byName >= 0) return byName;
+  const label = /^\d+$/.test(text) ? Number(text) : NaN;
+  if (label < numClasses) return label;
+  const known = names ? `one of ${names.join(", ")} or ` : "";
+  throw new UserError(
+    `sample:edm: --class must be ${known}a label below ${numClasses}, got "${text}"`,
+  );
+}

@@ -35,12 +35,16 @@ function assertUserError(r: { code: number; stderr: string }, pattern: RegExp) {
   assert.doesNotMatch(r.stderr, /^\s+at /m, "no stack trace");
 }
 
-/** 28x28 gray PNGs (the MNIST classifier's input) with a bar at a varying column. */
-async function makeDigits(dir: string, count: number) {
-  await Deno.mkdir(dir, { recursive: true });
+/**
+ * 28x28 gray PNGs (the MNIST classifier's input) with a bar at a varying column, in the class
+ * folders "left" and "right" (or flat with `classes: false`).
+ */
+async function makeDigits(dir: string, count: number, classes = true) {
   for (let i = 0; i < count; i++) {
+    const sub = classes ? (i < count / 2 ? "left" : "right") : "";
+    await Deno.mkdir(join(dir, sub), { recursive: true });
     const data = new Float32Array(784).map((_, j) => Math.abs((j % 28) - 6 - 2 * i) < 3 ? 1 : -1);
-    await writePng(join(dir, `${i}.png`), { data, shape: [28, 28, 1] });
+    await writePng(join(dir, sub, `${i}.png`), { data, shape: [28, 28, 1] });
   }
 }
 
@@ -107,8 +111,29 @@ Deno.test("train -> sample -> eval: metrics from the first step, resumable sampl
   await makeDigits(join(dir, "data"), 8);
   const tiny = ["--data", `png:${join(dir, "data")}`, "--model", "mnist-small", "--channels", "8"];
   const out = join(dir, "run");
-  // Two steps of 4 images, fewer than the 20-step log interval.
-  const t = await task("train_edm", [...tiny, "--batch", "4", "--kimg", "0.008", "--out", out]);
+  await makeDigits(join(dir, "flat"), 2, false);
+  assertUserError(
+    await task("train_edm", [
+      ...tiny,
+      "--cond",
+      "--data",
+      `png:${join(dir, "flat")}`,
+      "--out",
+      out,
+    ]),
+    /--cond needs class labels.*drop --cond/,
+  );
+  // Two steps of 4 images, fewer than the 20-step log interval; classes kept by name.
+  const t = await task("train_edm", [
+    ...tiny,
+    "--cond",
+    "--batch",
+    "4",
+    "--kimg",
+    "0.008",
+    "--out",
+    out,
+  ]);
   assert.equal(t.code, 0, t.stderr);
   const metrics = (await Deno.readTextFile(join(out, "metrics.jsonl"))).trim().split("\n");
   assert.deepEqual(metrics.map((l) => JSON.parse(l).step), [1, 2]);
@@ -177,6 +202,23 @@ Deno.test("train -> sample -> eval: metrics from the first step, resumable sampl
   const kept = [...Deno.readDirSync(slow)].filter((e) => /^seed\d+\.png$/.test(e.name)).length;
   assert.ok(kept >= 1 && kept < 1000, `${kept} PNGs kept`);
   assert.match(said, new RegExp(`interrupted after ${kept} of 1000 images.*--resume`));
+
+  const byName = await task("sample_edm", [
+    ...sample.slice(0, 2),
+    "--seeds",
+    "0-1",
+    "--steps",
+    "2",
+    "--class",
+    "right",
+    "--out",
+    join(dir, "right.png"),
+  ]);
+  assert.equal(byName.code, 0, byName.stderr);
+  assertUserError(
+    await task("sample_edm", [...sample.slice(0, 2), "--class", "up", "--out", join(dir, "u.png")]),
+    /--class must be one of left, right or a label below 2, got "up"/,
+  );
 
   const ref = ["--data", `png:${join(dir, "data")}`, "--kid-size", "4", "--kid-subsets", "3"];
   const a = await task("eval", [...ref, "--images", images, "--out-dir", join(dir, "ea")]);

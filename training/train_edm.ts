@@ -41,6 +41,8 @@ export interface EdmRunState extends RunStateBase {
   format: "diffuse-edm/1";
   /** The configuration the run was started with (run-length fields may change on resume). */
   config: EdmTrainConfig;
+  /** Names of the classes of a class-conditional model (PNG class folders), index = label. */
+  classNames?: string[];
 }
 
 // Fields that must match between a checkpoint and a resumed run; the rest (length, logging) may change.
@@ -72,6 +74,12 @@ export async function trainEdm(
   if (saved) checkResumable(saved.state.config, config, { keys: FROZEN, path: ckptPath });
 
   const dataset = await loadDataset(config.data);
+  if (config.classConditional && dataset.numClasses === 0) {
+    throw new UserError(
+      `train:edm: --cond needs class labels, but ${dataset.name} has none; use png:<folder> ` +
+        `with one subfolder per class (or mnist), or drop --cond`,
+    );
+  }
   const rng = new Rng(config.seed);
   let spec: ModelSpec, params: Params;
   try {
@@ -129,6 +137,7 @@ export async function trainEdm(
       format: "diffuse-edm/1",
       config,
       ...runState(run, { model: spec, rng, adam }),
+      ...(config.classConditional && dataset.classNames ? { classNames: dataset.classNames } : {}),
     };
     await writeRunCheckpoint(ckptPath, { params, ema, adam: adamStateTensors(adam), state });
   };
