@@ -19,11 +19,18 @@ export const SEEDS_FLAG = {
   help: "seeds, one image each: 0-63 or 1,5,9",
 } as const;
 
+/**
+ * The largest batch the tasks accept: beyond it a U-Net's activations outgrow the wasm backend's
+ * 4 GB heap (`--batch 20000` aborted inside wasm after a minute).
+ */
+export const MAX_BATCH = 1024;
+
 /** `--batch` for sampling and evaluation. */
 export const SAMPLE_BATCH_FLAG = {
   type: "int",
   default: 64,
   min: 1,
+  max: MAX_BATCH,
   help: "images per batch",
 } as const;
 
@@ -66,7 +73,7 @@ export const TRAIN_MODEL_FLAGS = {
 
 /** The run-length, optimizer and cadence flags of the training tasks. */
 export const TRAIN_RUN_FLAGS = {
-  batch: { type: "int", min: 1, help: "images per step" },
+  batch: { type: "int", min: 1, max: MAX_BATCH, help: "images per step" },
   kimg: { type: "number", gt: 0, help: "training length in thousands of images" },
   lr: { type: "number", gt: 0, help: "Adam learning rate" },
   "lr-rampup": { type: "number", min: 0, help: "learning-rate warm-up in kimg" },

@@ -119,7 +119,7 @@ export async function runTrainTask<C extends { kimg: number; maxMinutes: number 
     const result = await task.train(config, { runDir: out, resume, signal: controller.signal });
     const kimg = result.imagesSeen / 1000;
     console.log(
-      `done: ${result.step} steps, ${kimg.toFixed(1)} of ${config.kimg} kimg, ` +
+      `done: ${result.step} steps, ${formatKimg(kimg)} of ${config.kimg} kimg, ` +
         `final loss ${result.lastLoss.toFixed(4)}, ${result.seconds.toFixed(0)} s` +
         `${result.stoppedEarly ? ` (stopped early: ${result.stoppedEarly})` : ""}`,
     );
@@ -128,7 +128,7 @@ export async function runTrainTask<C extends { kimg: number; maxMinutes: number 
         ? ` (the ${config.maxMinutes}-minute time guard; add --max-minutes 0 to turn it off)`
         : "";
       console.log(
-        `stopped at ${kimg.toFixed(1)} of ${config.kimg} kimg${guard}; continue with: ` +
+        `stopped at ${formatKimg(kimg)} of ${config.kimg} kimg${guard}; continue with: ` +
           `deno task ${name} --resume --out ${out}`,
       );
     }
@@ -145,4 +145,8 @@ function timeGuardLine(config: { kimg: number; maxMinutes: number }): string {
     ? `time guard: stops after ${config.maxMinutes} min even if ${config.kimg} kimg are not ` +
       `reached (--max-minutes 0 turns it off; --resume continues)`
     : `time guard: off (runs to ${config.kimg} kimg)`;
+}
+
+function formatKimg(kimg: number): string {
+  return kimg >= 1 ? kimg.toFixed(1) : kimg.toFixed(3);
 }

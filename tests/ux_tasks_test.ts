@@ -72,6 +72,7 @@ Deno.test("bad outputs and flags that do not apply fail at once with one line na
   );
   assertUserError(await task("sample_ddpm", ["--eta", "1"]), /--eta applies to --sampler ddim/);
   assertUserError(await task("sample_edm", ["--resume"]), /--resume needs --images-dir/);
+  assertUserError(await task("sample_edm", ["--batch", "20000"]), /--batch must be at most 1024/);
   assertUserError(
     await task("sample_edm", ["--out", join(dir, "a.png")], { DIFFUSE_BACKEND: "gpu" }),
     /unknown backend "gpu" \(from DIFFUSE_BACKEND\)/,
