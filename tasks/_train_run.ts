@@ -6,6 +6,7 @@
  * @module
  */
 import { selectBackend } from "../core/engine.ts";
+import { prepareOutputFolder } from "./_write_samples.ts";
 import type { TrainLoopOptions, TrainLoopResult } from "../training/train_loop_types.ts";
 import type { RunConfigBase } from "../training/run_config.ts";
 
@@ -106,6 +107,7 @@ export async function runTrainTask<C extends { kimg: number; maxMinutes: number 
     console.error(timeGuardLine(config));
     return;
   }
+  await prepareOutputFolder(out, { flag: "--out", task: name });
   if (config.maxMinutes > 0) console.error(timeGuardLine(config));
   await selectBackend({ backend: task.backend });
   const controller = new AbortController();

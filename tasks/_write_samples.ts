@@ -299,6 +299,32 @@ async function isFile(path: string): Promise<boolean> {
   }
 }
 
+/**
+ * Creates an output folder (a run directory, `--out-dir`) and checks that a file can be written
+ * in it, before any work.
+ *
+ * @param dir The folder.
+ * @param options The flag and task named in the message.
+ * @throws {UserError} For a path under a file, a folder that cannot be created or written.
+ * @example
+ * ```ts ignore
+ * await prepareOutputFolder("runs/x", { flag: "--out", task: "train:edm" });
+ * ```
+ */
+export async function prepareOutputFolder(
+  dir: string,
+  options: { flag: string; task: string },
+): Promise<void> {
+  if (dir.trim() === "") {
+    throw new UserError(`${options.task}: ${options.flag} is empty: give a folder`);
+  }
+  await writableFolder(
+    dir,
+    options.flag,
+    (flag, why) => new UserError(`${options.task}: ${flag} ${why}`),
+  );
+}
+
 // Creates `dir` and checks that a file can be written in it.
 async function writableFolder(
   dir: string,

@@ -24,6 +24,7 @@ import { compareFeatures, type EvaluationReport, extractFeatures } from "../eval
 import { bitsPerDimOf } from "../eval/bits_per_dim.ts";
 import type { FeatureNetwork } from "../eval/types.ts";
 import { runTask } from "./_main.ts";
+import { prepareOutputFolder } from "./_write_samples.ts";
 import { BACKEND_FLAG, SAMPLE_BATCH_FLAG } from "./_flags.ts";
 
 const FLAGS = {
@@ -91,6 +92,7 @@ const HELP = {
 await runTask(async (args) => {
   if (wantsHelp(args)) return console.log(formatHelp(FLAGS, HELP));
   const f = parseFlags(args, FLAGS, { task: "eval" });
+  await prepareOutputFolder(f["out-dir"]!, { flag: "--out-dir", task: "eval" });
   await selectBackend({ backend: f.backend });
   const network: FeatureNetwork = f.network === "inception"
     ? await loadInceptionV3(f.weights ?? missingInception())

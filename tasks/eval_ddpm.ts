@@ -25,6 +25,7 @@ import { progressiveGeneration, writeProgressiveStrip } from "../eval/ddpm_progr
 import { ddpmInterpolate } from "../eval/ddpm_interpolate.ts";
 import { loadDdpm } from "../training/load_ddpm.ts";
 import { runTask } from "./_main.ts";
+import { prepareOutputFolder } from "./_write_samples.ts";
 import { BACKEND_FLAG, SAMPLE_BATCH_FLAG, WEIGHTS_FLAG } from "./_flags.ts";
 
 const FLAGS = {
@@ -109,7 +110,7 @@ await runTask(async (args) => {
       );
     }
     const outDir = f["out-dir"] ?? join(dirname(f.checkpoint!), "eval");
-    await Deno.mkdir(outDir, { recursive: true });
+    await prepareOutputFolder(outDir, { flag: "--out-dir", task: "eval:ddpm" });
     const per = shape.reduce((a, b) => a * b, 1), first = dataset.count - n;
     const decoder = shape.length === 1 ? "gaussian" : "discretized";
 

@@ -74,6 +74,11 @@ Deno.test("bad outputs and flags that do not apply fail at once with one line na
   assertUserError(await task("sample_edm", ["--resume"]), /--resume needs --images-dir/);
   assertUserError(await task("sample_edm", ["--batch", "20000"]), /--batch must be at most 1024/);
   assertUserError(
+    await task("train_edm", ["--out", join(file, "run"), "--kimg", "1"]),
+    /train:edm: --out cannot use folder .*f\.png\/run/,
+  );
+  assertUserError(await task("eval", ["--out-dir", "/proc/no-such"]), /eval: --out-dir cannot/);
+  assertUserError(
     await task("sample_edm", ["--out", join(dir, "a.png")], { DIFFUSE_BACKEND: "gpu" }),
     /unknown backend "gpu" \(from DIFFUSE_BACKEND\)/,
   );
