@@ -55,6 +55,12 @@ export const SAMPLE_RESUME_FLAG = {
   help: "skip seeds whose PNG is already in --images-dir (continue an interrupted run)",
 } as const;
 
+/** `--partial-grid` of the sampling tasks: watch the grid fill. */
+export const PARTIAL_GRID_FLAG = {
+  type: "boolean",
+  help: "rewrite the grid after every batch with the images done so far",
+} as const;
+
 /** The dataset and network flags of the training tasks. */
 export const TRAIN_MODEL_FLAGS = {
   data: {

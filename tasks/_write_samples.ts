@@ -47,6 +47,8 @@ export interface SampleFilesOptions {
   inputs?: readonly string[];
   /** At most this many images (the first seeds) go into the grid. @default 1024 */
   gridMax?: number;
+  /** Rewrite the grid after every batch, with the images done so far. @default false */
+  partialGrid?: boolean;
   /** Task name for messages, e.g. "sample:edm". @default "sample" */
   task?: string;
   /**
@@ -186,6 +188,19 @@ export async function sampleToFiles(
     unit: "img",
     initial: skipped,
   });
+  // The grid of the images done so far (all of them at the end), in seed order.
+  const writeKept = async (say: boolean) => {
+    const kept = have.slice(0, gridCount).map((h, i) => h ? i : -1).filter((i) => i >= 0);
+    if (kept.length === 0) return;
+    const images = kept.length === gridCount ? grid : pick(grid, kept, per);
+    const path = await writeGrid(images, [...shape], kept.length, write);
+    if (!say) return;
+    const what = points ? "points" : "images";
+    const of = kept.length < seeds.length ? ` of ${seeds.length}` : "";
+    console.log(
+      `wrote ${path} (${kept.length} ${what}${of}${nfe ? `, ${nfe} evaluations each` : ""})`,
+    );
+  };
   const controller = new AbortController();
   const outer = generate.signal;
   const onAbort = () => controller.abort();
@@ -215,6 +230,7 @@ export async function sampleToFiles(
           have[i] = true;
         }
         done += count;
+        if (write.partialGrid && !points && done < seeds.length) await writeKept(false);
         bar.update(done);
       },
     });
@@ -227,18 +243,7 @@ export async function sampleToFiles(
     outer?.removeEventListener("abort", onAbort);
   }
   bar.finish(nfe ? { nfe } : {}, done);
-  const kept = have.slice(0, gridCount).map((h, i) => h ? i : -1).filter((i) => i >= 0);
-  if (kept.length > 0) {
-    const images = kept.length === gridCount ? grid : pick(grid, kept, per);
-    const path = await writeGrid(images, [...shape], kept.length, write);
-    const what = points ? "points" : "images";
-    console.log(
-      `wrote ${path} (${kept.length} ${what}${
-        kept.length < seeds.length ? ` of ${seeds.length}` : ""
-      }` +
-        `${nfe ? `, ${nfe} evaluations each` : ""})`,
-    );
-  }
+  await writeKept(true);
   if (imagesDir && !points && done > skipped) {
     console.log(
       `wrote ${done - skipped} PNGs to ${imagesDir}${skipped ? ` (${skipped} were there)` : ""}`,

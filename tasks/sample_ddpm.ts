@@ -17,6 +17,7 @@ import { runTask } from "./_main.ts";
 import {
   BACKEND_FLAG,
   IMAGES_DIR_FLAG,
+  PARTIAL_GRID_FLAG,
   SAMPLE_BATCH_FLAG,
   SAMPLE_RESUME_FLAG,
   SEEDS_FLAG,
@@ -64,6 +65,7 @@ const FLAGS = {
   },
   "images-dir": IMAGES_DIR_FLAG,
   resume: SAMPLE_RESUME_FLAG,
+  "partial-grid": PARTIAL_GRID_FLAG,
   backend: BACKEND_FLAG,
 } as const;
 
@@ -96,6 +98,7 @@ await runTask(async (args) => {
     out: f.out!,
     imagesDir: f["images-dir"],
     resume: f.resume,
+    partialGrid: f["partial-grid"],
     inputs: [f.checkpoint!],
     task: "sample:ddpm",
   };

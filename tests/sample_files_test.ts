@@ -214,3 +214,29 @@ Deno.test("the progress bar counts the first batch, and shows the count reached 
   resumed.finish();
   assert.match(lines[2], /10\/10 \| 2\.00 it\/s .*eta 0s/);
 });
+
+Deno.test("sampleToFiles() with partialGrid rewrites the grid after each batch", async () => {
+  const dir = await Deno.makeTempDir();
+  const out = join(dir, "g.png");
+  let calls = 0;
+  const widths: number[] = [];
+  const watching: Denoiser = (x, sigma, cond) => {
+    // Heun with 3 levels makes 5 calls a batch: look at the grid as each later batch starts.
+    if (calls++ % 5 === 0 && calls > 1) widths.push(decodePng(Deno.readFileSync(out)).shape[0]);
+    return WIDE(x, sigma, cond);
+  };
+  await silently(() =>
+    sampleToFiles(
+      watching,
+      { seeds: [0, 1, 2, 3, 4], shape: SHAPE, sigmas: SIGMAS, batchSize: 2 },
+      {
+        out,
+        partialGrid: true,
+        ...quiet,
+      },
+    )
+  );
+  assert.equal(widths.length, 2);
+  assert.ok(widths[0] < widths[1], `the grid grows: ${widths}`);
+  await Deno.remove(dir, { recursive: true });
+});
