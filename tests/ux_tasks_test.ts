@@ -74,6 +74,10 @@ Deno.test("bad outputs and flags that do not apply fail at once with one line na
   assertUserError(await task("sample_edm", ["--resume"]), /--resume needs --images-dir/);
   assertUserError(await task("sample_edm", ["--batch", "20000"]), /--batch must be at most 1024/);
   assertUserError(
+    await task("sample_edm", ["--backend", "tensorflow", "--out", join(dir, "a.png")]),
+    /backend "tensorflow" is not available.*--backend wasm/,
+  );
+  assertUserError(
     await task("train_edm", ["--out", join(file, "run"), "--kimg", "1"]),
     /train:edm: --out cannot use folder .*f\.png\/run/,
   );
