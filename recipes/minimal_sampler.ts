@@ -17,16 +17,11 @@ import { loadDenoiser } from "../training/load_denoiser.ts";
 import { karrasSigmas } from "../schedules/karras_steps.ts";
 import { writeImageGrid } from "../data/png.ts";
 import { formatHelp, parseFlags, wantsHelp } from "../core/flags.ts";
-import { BACKEND_FLAG } from "../tasks/_flags.ts";
+import { BACKEND_FLAG, EDM_CHECKPOINT_FLAG } from "../tasks/_flags.ts";
 import { runTask } from "../tasks/_main.ts";
 
 const FLAGS = {
-  checkpoint: {
-    type: "string",
-    default: "runs/edm-mnist/checkpoint.safetensors",
-    path: "file",
-    help: "checkpoint written by train:edm",
-  },
+  checkpoint: EDM_CHECKPOINT_FLAG,
   out: { type: "string", default: "minimal.png", path: "file", help: "grid PNG" },
   backend: BACKEND_FLAG,
 } as const;

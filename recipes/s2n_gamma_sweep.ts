@@ -13,28 +13,11 @@
  */
 import { join } from "node:path";
 import { linePlotSvg } from "../data/svg_plot.ts";
-import { openSweep } from "./_s2n_sweep.ts";
+import { openSweep, sweepFlags } from "./_s2n_sweep.ts";
 import { formatHelp, parseFlags, wantsHelp } from "../core/flags.ts";
-import { BACKEND_FLAG } from "../tasks/_flags.ts";
 import { runTask } from "../tasks/_main.ts";
 
-const FLAGS = {
-  checkpoint: {
-    type: "string",
-    default: "runs/edm-mnist/checkpoint.safetensors",
-    path: "file",
-    help: "checkpoint written by train:edm",
-  },
-  "out-dir": {
-    type: "string",
-    default: "runs/s2n-gamma",
-    path: "file",
-    help: "where the plot and JSON go",
-  },
-  n: { type: "int", default: 500, min: 2, help: "samples per setting (seeds 0..n-1)" },
-  steps: { type: "int", default: 35, min: 1, help: "steps = network evaluations per sample" },
-  backend: BACKEND_FLAG,
-} as const;
+const FLAGS = sweepFlags("runs/s2n-gamma");
 
 const HELP = {
   task: "recipes/s2n_gamma_sweep.ts",

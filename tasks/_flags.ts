@@ -55,10 +55,33 @@ export const SAMPLE_RESUME_FLAG = {
   help: "skip seeds whose PNG is already in --images-dir (continue an interrupted run)",
 } as const;
 
+/** `--checkpoint` of the tasks and recipes that read a train:edm checkpoint. */
+export const EDM_CHECKPOINT_FLAG = {
+  type: "string",
+  default: "runs/edm-mnist/checkpoint.safetensors",
+  path: "file",
+  help: "checkpoint written by train:edm",
+} as const;
+
 /** `--partial-grid` of the sampling tasks: watch the grid fill. */
 export const PARTIAL_GRID_FLAG = {
   type: "boolean",
   help: "rewrite the grid after every batch with the images done so far",
+} as const;
+
+/** `--out` of the sampling tasks: the grid. */
+export const SAMPLE_OUT_FLAG = {
+  type: "string",
+  path: "file",
+  default: "samples.png",
+  help: "grid PNG (SVG scatter for 2-D data)",
+} as const;
+
+/** The output flags every sampling task has besides `--out`. */
+export const SAMPLE_FILE_FLAGS = {
+  "images-dir": IMAGES_DIR_FLAG,
+  resume: SAMPLE_RESUME_FLAG,
+  "partial-grid": PARTIAL_GRID_FLAG,
 } as const;
 
 /** The dataset and network flags of the training tasks. */

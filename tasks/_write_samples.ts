@@ -106,6 +106,54 @@ export async function prepareSampleOutputs(
   }
 }
 
+/** The output flags of a sampling task, as parsed (see `SAMPLE_FILE_FLAGS` in `_flags.ts`). */
+export interface SampleOutputFlags {
+  /** `--out`. */
+  out?: string;
+  /** `--images-dir`. */
+  "images-dir"?: string;
+  /** `--resume`. */
+  resume?: boolean;
+  /** `--partial-grid`. */
+  "partial-grid"?: boolean;
+  /** `--checkpoint`, the task's input. */
+  checkpoint?: string;
+}
+
+/**
+ * The {@linkcode SampleFilesOptions} of a sampling task's flags, checked with
+ * {@linkcode prepareSampleOutputs} before the checkpoint is even opened.
+ *
+ * @param f The parsed flags.
+ * @param task Task name for messages, e.g. "sample:edm".
+ * @returns The options to pass to {@linkcode sampleToFiles}.
+ * @throws {UserError} For `--resume` without `--images-dir` and for every bad output path.
+ * @example
+ * ```ts ignore
+ * const outputs = await sampleOutputsFromFlags(f, "sample:edm");
+ * ```
+ */
+export async function sampleOutputsFromFlags(
+  f: SampleOutputFlags,
+  task: string,
+): Promise<SampleFilesOptions> {
+  if (f.resume && !f["images-dir"]) {
+    throw new UserError(
+      `${task}: --resume needs --images-dir <folder> (the seeds to skip are read there)`,
+    );
+  }
+  const outputs: SampleFilesOptions = {
+    out: f.out ?? "",
+    imagesDir: f["images-dir"],
+    resume: f.resume,
+    partialGrid: f["partial-grid"],
+    inputs: f.checkpoint ? [f.checkpoint] : [],
+    task,
+  };
+  await prepareSampleOutputs(outputs);
+  return outputs;
+}
+
 /**
  * Writes `samples` (all in memory) and prints one line per file written.
  *

@@ -25,15 +25,10 @@ import { bitsPerDimOf } from "../eval/bits_per_dim.ts";
 import type { FeatureNetwork } from "../eval/types.ts";
 import { runTask } from "./_main.ts";
 import { prepareOutputFolder } from "./_write_samples.ts";
-import { BACKEND_FLAG, SAMPLE_BATCH_FLAG } from "./_flags.ts";
+import { BACKEND_FLAG, EDM_CHECKPOINT_FLAG, SAMPLE_BATCH_FLAG } from "./_flags.ts";
 
 const FLAGS = {
-  checkpoint: {
-    type: "string",
-    path: "file",
-    default: "runs/edm-mnist/checkpoint.safetensors",
-    help: "checkpoint written by train:edm",
-  },
+  checkpoint: EDM_CHECKPOINT_FLAG,
   images: {
     type: "string",
     path: "file",

@@ -12,14 +12,13 @@ import { parseSeeds } from "../core/seeds.ts";
 import { respaceDdpm, type ReverseVariance, spaceTimesteps } from "../schedules/ddpm.ts";
 import { DDPM_SAMPLER_NAMES, ddpmSampler } from "../samplers/ddpm_generate.ts";
 import { loadDdpm } from "../training/load_ddpm.ts";
-import { prepareSampleOutputs, sampleToFiles } from "./_write_samples.ts";
+import { sampleOutputsFromFlags, sampleToFiles } from "./_write_samples.ts";
 import { runTask } from "./_main.ts";
 import {
   BACKEND_FLAG,
-  IMAGES_DIR_FLAG,
-  PARTIAL_GRID_FLAG,
   SAMPLE_BATCH_FLAG,
-  SAMPLE_RESUME_FLAG,
+  SAMPLE_FILE_FLAGS,
+  SAMPLE_OUT_FLAG,
   SEEDS_FLAG,
   WEIGHTS_FLAG,
 } from "./_flags.ts";
@@ -57,15 +56,8 @@ const FLAGS = {
   seeds: SEEDS_FLAG,
   batch: SAMPLE_BATCH_FLAG,
   weights: WEIGHTS_FLAG,
-  out: {
-    type: "string",
-    path: "file",
-    default: "samples.png",
-    help: "grid PNG (SVG scatter for 2-D data)",
-  },
-  "images-dir": IMAGES_DIR_FLAG,
-  resume: SAMPLE_RESUME_FLAG,
-  "partial-grid": PARTIAL_GRID_FLAG,
+  out: SAMPLE_OUT_FLAG,
+  ...SAMPLE_FILE_FLAGS,
   backend: BACKEND_FLAG,
 } as const;
 
@@ -94,20 +86,7 @@ await runTask(async (args) => {
     );
   if (f.eta !== undefined && f.sampler !== "ddim") throw only("eta", "ddim");
   if (f.variance !== undefined && f.sampler !== "ancestral") throw only("variance", "ancestral");
-  const outputs = {
-    out: f.out!,
-    imagesDir: f["images-dir"],
-    resume: f.resume,
-    partialGrid: f["partial-grid"],
-    inputs: [f.checkpoint!],
-    task: "sample:ddpm",
-  };
-  if (f.resume && !f["images-dir"]) {
-    throw new UserError(
-      "sample:ddpm: --resume needs --images-dir <folder> (the seeds to skip are read there)",
-    );
-  }
-  await prepareSampleOutputs(outputs);
+  const outputs = await sampleOutputsFromFlags(f, "sample:ddpm");
   await selectBackend({ backend: f.backend });
   const loaded = await loadDdpm(f.checkpoint!, { weights: f.weights as "ema" | "raw" });
   try {

@@ -8,7 +8,7 @@
 import { formatHelp, parseFlags, wantsHelp } from "../core/flags.ts";
 import { UserError } from "../core/errors.ts";
 import { selectBackend } from "../core/engine.ts";
-import { prepareSampleOutputs, sampleToFiles } from "./_write_samples.ts";
+import { sampleOutputsFromFlags, sampleToFiles } from "./_write_samples.ts";
 import { loadDenoiser } from "../training/load_denoiser.ts";
 import { SAMPLER_NAMES, samplingSigmaRange } from "../samplers/generate.ts";
 import { karrasSigmas } from "../schedules/karras_steps.ts";
@@ -16,21 +16,16 @@ import { parseSeeds } from "../core/seeds.ts";
 import { runTask } from "./_main.ts";
 import {
   BACKEND_FLAG,
-  IMAGES_DIR_FLAG,
-  PARTIAL_GRID_FLAG,
+  EDM_CHECKPOINT_FLAG,
   SAMPLE_BATCH_FLAG,
-  SAMPLE_RESUME_FLAG,
+  SAMPLE_FILE_FLAGS,
+  SAMPLE_OUT_FLAG,
   SEEDS_FLAG,
   WEIGHTS_FLAG,
 } from "./_flags.ts";
 
 const FLAGS = {
-  checkpoint: {
-    type: "string",
-    path: "file",
-    default: "runs/edm-mnist/checkpoint.safetensors",
-    help: "checkpoint written by train:edm",
-  },
+  checkpoint: EDM_CHECKPOINT_FLAG,
   seeds: SEEDS_FLAG,
   batch: SAMPLE_BATCH_FLAG,
   steps: { type: "int", default: 18, min: 1, help: "noise levels N (Heun: 2N-1 evaluations)" },
@@ -55,15 +50,8 @@ const FLAGS = {
     type: "string",
     help: "class of a conditional model: its label or its folder name [default: cycle]",
   },
-  out: {
-    type: "string",
-    path: "file",
-    default: "samples.png",
-    help: "grid PNG (SVG scatter for 2-D data)",
-  },
-  "images-dir": IMAGES_DIR_FLAG,
-  resume: SAMPLE_RESUME_FLAG,
-  "partial-grid": PARTIAL_GRID_FLAG,
+  out: SAMPLE_OUT_FLAG,
+  ...SAMPLE_FILE_FLAGS,
   backend: BACKEND_FLAG,
 } as const;
 
@@ -77,6 +65,7 @@ const HELP = {
     "deno task sample:edm --sampler stochastic --s-churn 40 --s-tmin 0.05 --s-tmax 50 --s-noise 1.003",
     "deno task sample:edm --steps 10 --sampler euler --weights raw",
     "deno task sample:edm --seeds 100-199 --images-dir out/images",
+    "deno task sample:edm --seeds 100-199 --images-dir out/images --resume   # after a Ctrl-C",
   ],
 };
 
@@ -92,20 +81,7 @@ await runTask(async (args) => {
       );
     }
   }
-  const outputs = {
-    out: f.out!,
-    imagesDir: f["images-dir"],
-    resume: f.resume,
-    partialGrid: f["partial-grid"],
-    inputs: [f.checkpoint!],
-    task: "sample:edm",
-  };
-  if (f.resume && !f["images-dir"]) {
-    throw new UserError(
-      "sample:edm: --resume needs --images-dir <folder> (the seeds to skip are read there)",
-    );
-  }
-  await prepareSampleOutputs(outputs);
+  const outputs = await sampleOutputsFromFlags(f, "sample:edm");
   await selectBackend({ backend: f.backend });
   const loaded = await loadDenoiser(f.checkpoint!, { weights: f.weights as "ema" | "raw" });
   const { denoiser, shape, numClasses } = loaded;

@@ -14,25 +14,19 @@ import { loadDenoiser } from "../training/load_denoiser.ts";
 import { s2nSampler } from "../samplers/s2n_generate.ts";
 import { S2N_SCHEDULE_NAMES, s2nSchedule } from "../schedules/s2n_schedules.ts";
 import { s2nTimeGrid } from "../schedules/s2n_grids.ts";
-import { prepareSampleOutputs, sampleToFiles } from "./_write_samples.ts";
+import { sampleOutputsFromFlags, sampleToFiles } from "./_write_samples.ts";
 import { runTask } from "./_main.ts";
 import {
   BACKEND_FLAG,
-  IMAGES_DIR_FLAG,
-  PARTIAL_GRID_FLAG,
+  EDM_CHECKPOINT_FLAG,
   SAMPLE_BATCH_FLAG,
-  SAMPLE_RESUME_FLAG,
+  SAMPLE_FILE_FLAGS,
   SEEDS_FLAG,
   WEIGHTS_FLAG,
 } from "./_flags.ts";
 
 const FLAGS = {
-  checkpoint: {
-    type: "string",
-    path: "file",
-    default: "runs/edm-mnist/checkpoint.safetensors",
-    help: "checkpoint written by train:edm",
-  },
+  checkpoint: EDM_CHECKPOINT_FLAG,
   seeds: SEEDS_FLAG,
   batch: SAMPLE_BATCH_FLAG,
   steps: { type: "int", default: 35, min: 1, help: "steps N (one network evaluation each)" },
@@ -53,9 +47,7 @@ const FLAGS = {
   },
   weights: WEIGHTS_FLAG,
   out: { type: "string", path: "file", default: "samples-s2n.png", help: "grid PNG" },
-  "images-dir": IMAGES_DIR_FLAG,
-  resume: SAMPLE_RESUME_FLAG,
-  "partial-grid": PARTIAL_GRID_FLAG,
+  ...SAMPLE_FILE_FLAGS,
   backend: BACKEND_FLAG,
 } as const;
 
@@ -76,20 +68,7 @@ await runTask(async (args) => {
   if (wantsHelp(args)) return console.log(formatHelp(FLAGS, HELP));
   const f = parseFlags(args, FLAGS, { task: "sample:s2n" });
   const seeds = parseSeeds(f.seeds!);
-  const outputs = {
-    out: f.out!,
-    imagesDir: f["images-dir"],
-    resume: f.resume,
-    partialGrid: f["partial-grid"],
-    inputs: [f.checkpoint!],
-    task: "sample:s2n",
-  };
-  if (f.resume && !f["images-dir"]) {
-    throw new UserError(
-      "sample:s2n: --resume needs --images-dir <folder> (the seeds to skip are read there)",
-    );
-  }
-  await prepareSampleOutputs(outputs);
+  const outputs = await sampleOutputsFromFlags(f, "sample:s2n");
   await selectBackend({ backend: f.backend });
   const loaded = await loadDenoiser(f.checkpoint!, { weights: f.weights as "ema" | "raw" });
   const schedule = s2nSchedule(f.schedule as typeof S2N_SCHEDULE_NAMES[number]);
