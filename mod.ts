@@ -89,6 +89,7 @@ export * from "./training/preview.ts";
 export * from "./training/run_checkpoint.ts";
 export * from "./training/run_config.ts";
 export * from "./training/run_loop.ts";
+export * from "./training/run_report.ts";
 export * from "./training/train_classifier.ts";
 export * from "./training/train_ddpm.ts";
 export * from "./training/train_edm.ts";

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { join } from "node:path";
 import { selectBackend } from "../core/engine.ts";
 import { prepareOutputFolder } from "./_write_samples.ts";
 import type { TrainLoopOptions, TrainLoopResult } from "../training/train_loop_types.ts";
@@ -136,6 +137,7 @@ export async function runTrainTask<C extends { kimg: number; maxMinutes: number 
     }
     console.log(`checkpoint: ${result.checkpointPath}`);
     if (result.gridPath) console.log(`samples:    ${result.gridPath}`);
+    console.log(`report:     ${join(out, "report.html")}`);
   } finally {
     Deno.removeSignalListener("SIGINT", onSigint);
   }

@@ -148,6 +148,7 @@ Deno.test("train -> sample -> eval: metrics from the first step, resumable sampl
   const metrics = (await Deno.readTextFile(join(out, "metrics.jsonl"))).trim().split("\n");
   assert.deepEqual(metrics.map((l) => JSON.parse(l).step), [1, 2]);
   assert.ok((await Deno.stat(join(out, "loss.svg"))).isFile);
+  assert.match(await Deno.readTextFile(join(out, "report.html")), /<img src="loss\.svg"/);
   const ckpt = join(out, "checkpoint.safetensors");
 
   const images = join(dir, "im");

@@ -12,6 +12,7 @@ import { UserError } from "../core/errors.ts";
 import { describeSpec, type ModelSpec } from "../models/build_network.ts";
 import { readRunCheckpoint, type RunCheckpoint } from "./run_checkpoint.ts";
 import { appendMetrics, writeLossPlot } from "./metrics_log.ts";
+import { writeRunReport } from "./run_report.ts";
 
 /**
  * Whether a file exists.
@@ -287,8 +288,9 @@ export function createRunCadence(options: RunCadenceOptions): RunCadence {
       }
       if (imagesSeen >= nextCkpt && imagesSeen < totalImages) {
         await options.save();
-        // A live loss plot beside each checkpoint, not only at the end of the run.
+        // A live loss plot and report beside each checkpoint, not only at the end of the run.
         await writeLossPlot(join(runDir, "metrics.jsonl"), join(runDir, "loss.svg"));
+        await writeRunReport(runDir);
         nextCkpt = nextMultiple(imagesSeen, checkpointKimg * 1000);
       }
       if (imagesSeen >= nextGrid && imagesSeen < totalImages) {
