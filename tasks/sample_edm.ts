@@ -61,7 +61,7 @@ const HELP = {
     "not depend on the batch size. EDM's defaults: 18 steps, sigma in [0.002, 80], rho 7.",
   examples: [
     "deno task sample:edm                                        # 64 images from runs/edm-mnist",
-    "deno task sample:edm --checkpoint runs/x/checkpoint.safetensors --seeds 0-15 --out a.png",
+    "deno task sample:edm --checkpoint runs/quick/checkpoint.safetensors --seeds 0-15 --out a.png",
     "deno task sample:edm --sampler stochastic --s-churn 40 --s-tmin 0.05 --s-tmax 50 --s-noise 1.003",
     "deno task sample:edm --steps 10 --sampler euler --weights raw",
     "deno task sample:edm --seeds 100-199 --images-dir out/images",
