@@ -7,7 +7,8 @@
  */
 import { parseArgs } from "node:util";
 import { UserError } from "./errors.ts";
-import { pathTextProblem } from "./paths.ts";
+import { pathTextProblem } from "./path_checks.ts";
+import { callerDataSpec, callerPath } from "./paths.ts";
 
 /** Longest string value a flag accepts, in characters. */
 export const MAX_FLAG_CHARS = 4096;
@@ -32,8 +33,13 @@ export type FlagSpec =
     default?: string;
     /** Allowed values, when the set is closed. */
     choices?: readonly string[];
-    /** A file or folder path: checked for length limits (core/paths.ts). @default false */
-    path?: boolean;
+    /**
+     * A path the user types: its text is checked against the file system's limits
+     * (core/path_checks.ts) and a given value is resolved against the caller's folder
+     * (core/paths.ts; "file" for a path, "dataset" for the path inside `png:<folder>`); defaults
+     * are not resolved. @default undefined
+     */
+    path?: "file" | "dataset";
     help: string;
   }
   | { type: "boolean"; default?: boolean; help: string }
@@ -133,6 +139,8 @@ export interface FormatHelpOptions {
   summary: string;
   /** Copy-paste examples, one command each. */
   examples: string[];
+  /** The usage line, for scripts run without `deno task`. @default "deno task <task> [flags]" */
+  usage?: string;
 }
 
 /**
@@ -159,7 +167,7 @@ export function formatHelp(specs: FlagSpecs, options: FormatHelpOptions): string
   });
   const width = Math.max(...rows.map(([a]) => a.length)) + 2;
   return [
-    `deno task ${options.task} [flags]`,
+    options.usage ?? `deno task ${options.task} [flags]`,
     "",
     options.summary,
     "",
@@ -183,8 +191,10 @@ function convert(name: string, raw: string, spec: FlagSpec, task: string): unkno
     if (raw.length > MAX_FLAG_CHARS) {
       throw bad(`is ${raw.length} characters long, above the limit of ${MAX_FLAG_CHARS}`);
     }
-    const problem = spec.path ? pathTextProblem(raw) : undefined;
+    const problem = spec.path === "file" ? pathTextProblem(raw) : undefined;
     if (problem) throw bad(problem);
+    if (spec.path === "file") return callerPath(raw);
+    if (spec.path === "dataset") return callerDataSpec(raw);
     return raw;
   }
   if (spec.type === "list") {

@@ -26,17 +26,19 @@ import { progressiveGeneration, writeProgressiveStrip } from "../eval/ddpm_progr
 import { ddpmInterpolate } from "../eval/ddpm_interpolate.ts";
 import { loadDdpm } from "../training/load_ddpm.ts";
 import { runTask } from "./_main.ts";
+import { prepareOutputFolder } from "./_write_samples.ts";
 import { BACKEND_FLAG, SAMPLE_BATCH_FLAG, WEIGHTS_FLAG } from "./_flags.ts";
 
 const FLAGS = {
   checkpoint: {
     type: "string",
-    path: true,
+    path: "file",
     default: "runs/ddpm-mnist/checkpoint.safetensors",
     help: "checkpoint written by train:ddpm",
   },
   data: {
     type: "string",
+    path: "dataset",
     help: "dataset to evaluate on [default: the training run's; mnist:test for mnist:train]",
   },
   n: {
@@ -72,7 +74,11 @@ const FLAGS = {
     help: "seeds of the progressive generation rows",
   },
   weights: WEIGHTS_FLAG,
-  "out-dir": { type: "string", help: "output folder [default: <checkpoint folder>/eval]" },
+  "out-dir": {
+    type: "string",
+    path: "file",
+    help: "output folder [default: <checkpoint folder>/eval]",
+  },
   backend: BACKEND_FLAG,
 } as const;
 
@@ -127,7 +133,7 @@ await runTask(async (args) => {
       );
     }
     const outDir = f["out-dir"] ?? join(dirname(f.checkpoint!), "eval");
-    await Deno.mkdir(outDir, { recursive: true });
+    await prepareOutputFolder(outDir, { flag: "--out-dir", task: "eval:ddpm" });
     const per = shape.reduce((a, b) => a * b, 1), first = dataset.count - n;
     const decoder = shape.length === 1 ? "gaussian" : "discretized";
 

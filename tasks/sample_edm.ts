@@ -8,7 +8,7 @@
 import { formatHelp, parseFlags, wantsHelp } from "../core/flags.ts";
 import { UserError } from "../core/errors.ts";
 import { selectBackend } from "../core/engine.ts";
-import { prepareSampleOutputs, sampleToFiles } from "./_write_samples.ts";
+import { sampleOutputsFromFlags, sampleToFiles } from "./_write_samples.ts";
 import { loadDenoiser } from "../training/load_denoiser.ts";
 import { SAMPLER_NAMES, samplingSigmaRange } from "../samplers/generate.ts";
 import { karrasSigmas } from "../schedules/karras_steps.ts";
@@ -18,22 +18,19 @@ import { K_SAMPLER_PARAMS, type KSamplerName } from "../samplers/k_samplers.ts";
 import { readPng } from "../data/png.ts";
 import { parseSeeds } from "../core/seeds.ts";
 import { runTask } from "./_main.ts";
-import { checkOutputPath } from "../core/paths.ts";
+import { checkOutputPath } from "../core/path_checks.ts";
 import {
   BACKEND_FLAG,
-  IMAGES_DIR_FLAG,
+  EDM_CHECKPOINT_FLAG,
   SAMPLE_BATCH_FLAG,
+  SAMPLE_FILE_FLAGS,
+  SAMPLE_OUT_FLAG,
   SEEDS_FLAG,
   WEIGHTS_FLAG,
 } from "./_flags.ts";
 
 const FLAGS = {
-  checkpoint: {
-    type: "string",
-    path: true,
-    default: "runs/edm-mnist/checkpoint.safetensors",
-    help: "checkpoint written by train:edm or train:ddpm",
-  },
+  checkpoint: EDM_CHECKPOINT_FLAG,
   seeds: SEEDS_FLAG,
   batch: SAMPLE_BATCH_FLAG,
   steps: {
@@ -98,6 +95,7 @@ const FLAGS = {
   },
   "init-image": {
     type: "string",
+    path: "file",
     help: "img2img / inpainting: start image (PNG of the model's size)",
   },
   strength: {
@@ -108,22 +106,16 @@ const FLAGS = {
   },
   mask: {
     type: "string",
+    path: "file",
     help: "inpainting: PNG mask, white (> 0) = keep the --init-image pixel, black = generate",
   },
   weights: WEIGHTS_FLAG,
   class: {
-    type: "int",
-    min: 0,
-    max: 100_000,
-    help: "class label for conditional models [default: cycle]",
-  },
-  out: {
     type: "string",
-    path: true,
-    default: "samples.png",
-    help: "grid PNG (SVG scatter for 2-D data)",
+    help: "class of a conditional model: its label or its folder name [default: cycle]",
   },
-  "images-dir": IMAGES_DIR_FLAG,
+  out: SAMPLE_OUT_FLAG,
+  ...SAMPLE_FILE_FLAGS,
   backend: BACKEND_FLAG,
 } as const;
 
@@ -133,7 +125,7 @@ const HELP = {
     "not depend on the batch size. EDM's defaults: 18 steps, sigma in [0.002, 80], rho 7.",
   examples: [
     "deno task sample:edm                                        # 64 images from runs/edm-mnist",
-    "deno task sample:edm --checkpoint runs/x/checkpoint.safetensors --seeds 0-15 --out a.png",
+    "deno task sample:edm --checkpoint runs/quick/checkpoint.safetensors --seeds 0-15 --out a.png",
     "deno task sample:edm --sampler stochastic --s-churn 40 --s-tmin 0.05 --s-tmax 50 --s-noise 1.003",
     "deno task sample:edm --steps 10 --sampler euler --weights raw",
     "deno task sample:edm --seeds 100-199 --images-dir out/images",
@@ -143,6 +135,7 @@ const HELP = {
     "deno task sample:edm --checkpoint runs/edm-cfg/checkpoint.safetensors --guidance 3",
     "deno task sample:edm --init-image digit.png --strength 0.4 --sampler dpmpp-2m",
     "deno task sample:edm --init-image digit.png --mask mask.png --sampler dpmpp-2m-sde",
+    "deno task sample:edm --seeds 100-199 --images-dir out/images --resume   # after a Ctrl-C",
   ],
 };
 
@@ -162,7 +155,7 @@ await runTask(async (args) => {
   }
   const seeds = parseSeeds(f.seeds!);
   await checkOutputPath(f.out!, { inputs: [f.checkpoint!], task: "sample:edm" });
-  await prepareSampleOutputs({ out: f.out!, imagesDir: f["images-dir"] });
+  const outputs = await sampleOutputsFromFlags(f, "sample:edm");
   await selectBackend({ backend: f.backend });
   const loaded = await loadDenoiser(f.checkpoint!, {
     weights: f.weights as "ema" | "raw",
@@ -178,13 +171,11 @@ await runTask(async (args) => {
       `sample:edm: --sigma-max (${sigmaMax}) must exceed --sigma-min (${sigmaMin})`,
     );
   }
-  if (f.class !== undefined && (numClasses === 0 || f.class >= numClasses)) {
-    throw new UserError(
-      numClasses === 0
-        ? "sample:edm: --class given, but the checkpoint is unconditional; drop --class"
-        : `sample:edm: --class must be below ${numClasses}, got ${f.class}`,
-    );
-  }
+  const classLabel = f.class === undefined ? undefined : parseClass(
+    f.class,
+    numClasses,
+    "classNames" in loaded.state ? loaded.state.classNames : undefined,
+  );
   const sigmas = f.schedule === "karras"
     ? karrasSigmas({ numSteps: f.steps!, sigmaMin, sigmaMax, rho: f.rho ?? 7 })
     : polyexponentialSigmas({ numSteps: f.steps!, sigmaMin, sigmaMax, rho: f.rho ?? 1 });
@@ -212,13 +203,12 @@ await runTask(async (args) => {
       sTmin: f["s-tmin"],
       sTmax: f["s-tmax"] ?? Infinity,
       sNoise: f["s-noise"],
-      classLabels: numClasses > 0 ? seeds.map((_, i) => f.class ?? i % numClasses) : undefined,
+      classLabels: numClasses > 0 ? seeds.map((_, i) => classLabel ?? i % numClasses) : undefined,
       numClasses,
     },
     {
-      out: f.out!,
-      columns: numClasses > 0 && f.class === undefined ? numClasses : undefined,
-      imagesDir: f["images-dir"],
+      ...outputs,
+      columns: numClasses > 0 && classLabel === undefined ? numClasses : undefined,
     },
   );
   loaded.dispose();
@@ -299,4 +289,21 @@ async function initImages(
     };
   }
   return { init: { images, strength: f.strength ?? 0.5 } };
+}
+
+// --class as a label (0..numClasses-1) or as a class folder name the checkpoint recorded.
+function parseClass(text: string, numClasses: number, names: string[] | undefined): number {
+  if (numClasses === 0) {
+    throw new UserError(
+      "sample:edm: --class given, but the checkpoint is unconditional; drop --class",
+    );
+  }
+  const byName = names?.indexOf(text) ?? -1;
+  if (byName >= 0) return byName;
+  const label = /^\d+$/.test(text) ? Number(text) : NaN;
+  if (label < numClasses) return label;
+  const known = names ? `one of ${names.join(", ")} or ` : "";
+  throw new UserError(
+    `sample:edm: --class must be ${known}a label below ${numClasses}, got "${text}"`,
+  );
 }

@@ -34,7 +34,7 @@ const FLAGS = {
   seed: { type: "int", default: 0, help: "random seed (weights, batch order, shifts)" },
   out: {
     type: "string",
-    path: true,
+    path: "file",
     default: "eval/weights/mnist_classifier.safetensors",
     help: "weights file to write",
   },

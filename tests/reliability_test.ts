@@ -10,7 +10,7 @@ import { selectBackend } from "../core/engine.ts";
 import { UserError } from "../core/errors.ts";
 import { loadCheckpoint, saveCheckpoint } from "../core/checkpoint.ts";
 import { parseFlags } from "../core/flags.ts";
-import { checkOutputPath } from "../core/paths.ts";
+import { checkOutputPath } from "../core/path_checks.ts";
 import { decodePng, encodePng } from "../data/png.ts";
 import { loadPngFolder } from "../data/png_folder.ts";
 import { modelParamShapes } from "../models/build_network.ts";
@@ -166,7 +166,7 @@ Deno.test("flags: non-finite, beyond 2^53, empty list items, empty and over-long
     seed: { type: "int", help: "" },
     lr: { type: "number", help: "" },
     "channel-mult": { type: "list", help: "" },
-    out: { type: "string", path: true, help: "" },
+    out: { type: "string", path: "file", help: "" },
   } as const;
   const cases: [string[], RegExp][] = [
     [["--seed", "1e300"], /--seed must be an integer of at most 2\^53 - 1/],

@@ -14,7 +14,8 @@ import { sidecarPath } from "../core/checkpoint.ts";
 import { acquireRunLock, releaseRunLock } from "./run_lock.ts";
 import { describeSpec, type ModelSpec } from "../models/build_network.ts";
 import { checkCheckpointKind, readRunCheckpoint, type RunCheckpoint } from "./run_checkpoint.ts";
-import { appendMetrics } from "./metrics_log.ts";
+import { appendMetrics, writeLossPlot } from "./metrics_log.ts";
+import { writeRunReport } from "./run_report.ts";
 
 /**
  * Whether a file exists.
@@ -79,7 +80,10 @@ export async function openRun<S>(
       }
     }
     if (resume) {
-      const saved = await readRunCheckpoint<S>(checkpointPath);
+      const saved = await readRunCheckpoint<S>(checkpointPath, {
+        hint: "nothing to resume: drop --resume to start the run, or give --out the run folder " +
+          "that holds the checkpoint",
+      });
       if (options.format !== undefined) {
         try {
           checkCheckpointKind(saved.state, checkpointPath, {
@@ -333,10 +337,14 @@ export function createRunCadence(options: RunCadenceOptions): RunCadence {
   const window = createLossWindow();
   let nextCkpt = nextMultiple(options.imagesSeen, checkpointKimg * 1000);
   let nextGrid = nextMultiple(options.imagesSeen, sampleKimg * 1000);
+  let first = true;
   return {
     async afterStep({ step, imagesSeen, loss, batchSize, trainSeconds }) {
       window.add(loss, batchSize);
-      if (step % logEvery === 0) {
+      // The first step of a call and the last of the run are logged too, so a run shorter than
+      // the log interval still has metrics and a loss plot.
+      if (step % logEvery === 0 || first || imagesSeen >= totalImages) {
+        first = false;
         const flushed = window.flush();
         await appendMetrics(join(runDir, "metrics.jsonl"), {
           step,
@@ -350,6 +358,9 @@ export function createRunCadence(options: RunCadenceOptions): RunCadence {
       }
       if (imagesSeen >= nextCkpt && imagesSeen < totalImages) {
         await options.save();
+        // A live loss plot and report beside each checkpoint, not only at the end of the run.
+        await writeLossPlot(join(runDir, "metrics.jsonl"), join(runDir, "loss.svg"));
+        await writeRunReport(runDir);
         nextCkpt = nextMultiple(imagesSeen, checkpointKimg * 1000);
       }
       if (imagesSeen >= nextGrid && imagesSeen < totalImages) {

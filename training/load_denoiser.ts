@@ -17,6 +17,7 @@ import { checkCheckpointKind, readRunCheckpoint, type RunCheckpoint } from "./ru
 import type { EdmRunState } from "./train_edm.ts";
 import type { DdpmRunState } from "./train_ddpm.ts";
 import { ddpmFromCheckpoint } from "./load_ddpm.ts";
+import { requireBackend } from "../core/_require_backend.ts";
 
 /** Options of {@linkcode loadDenoiser}. */
 export interface LoadDenoiserOptions {
@@ -56,6 +57,7 @@ export async function loadDenoiser(
   path: string,
   options: LoadDenoiserOptions = {},
 ): Promise<LoadedDenoiser> {
+  requireBackend("loadDenoiser");
   const { weights = "ema", task = "sample:edm" } = options;
   const ckpt = await readRunCheckpoint<EdmRunState | DdpmRunState>(path);
   let format: string;

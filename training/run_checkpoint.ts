@@ -147,12 +147,13 @@ export interface RunCheckpoint<S> {
 }
 
 /**
- * Loads a run checkpoint; missing or corrupt files give a {@linkcode UserError}. Its state must
- * hold a format tag and a run config; for the formats of {@linkcode CHECKPOINT_KINDS} with
- * `paramShapes`, the state must also describe a network (`model`) whose every parameter is in
- * the file with its shape in both weight groups (`net.`, `ema.`), and nothing else may be in
- * those groups, all checked before anything is built. Loaders check which tags they take with
- * {@linkcode checkCheckpointKind}.
+ * Loads a run checkpoint; missing or corrupt files give a {@linkcode UserError}; `options.hint`
+ * is the fix named when the file is missing (default: train with train:edm or pass
+ * --checkpoint). Its state must hold a format tag and a run config; for the formats of
+ * {@linkcode CHECKPOINT_KINDS} with `paramShapes`, the state must also describe a network
+ * (`model`) whose every parameter is in the file with its shape in both weight groups (`net.`,
+ * `ema.`), and nothing else may be in those groups, all checked before anything is built.
+ * Loaders check which tags they take with {@linkcode checkCheckpointKind}.
  *
  * @example
  * ```ts ignore
@@ -160,10 +161,13 @@ export interface RunCheckpoint<S> {
  * ckpt.assign("ema.", params);
  * ```
  */
-export async function readRunCheckpoint<S>(path: string): Promise<RunCheckpoint<S>> {
+export async function readRunCheckpoint<S>(
+  path: string,
+  options: { hint?: string } = {},
+): Promise<RunCheckpoint<S>> {
   let loaded;
   try {
-    loaded = await loadCheckpoint<S>(path);
+    loaded = await loadCheckpoint<S>(path, options);
   } catch (e) {
     throw new UserError((e as Error).message);
   }

@@ -27,6 +27,7 @@ import { createDivergenceMonitor, type DivergenceState } from "./divergence.ts";
 import { openCheckpointHistory } from "./checkpoint_history.ts";
 import { releaseRunLock } from "./run_lock.ts";
 import type { TrainLoopOptions, TrainLoopResult } from "./train_loop_types.ts";
+import { writeRunReport } from "./run_report.ts";
 
 /** A run's counters: advanced by {@linkcode runTrainingLoop}, read by the trainer's `save`. */
 export interface RunCounters {
@@ -318,7 +319,8 @@ async function loop(spec: TrainingLoopSpec, options: TrainLoopOptions): Promise<
     // Yield so Ctrl-C and timers run between steps.
     await new Promise((r) => setTimeout(r, 0));
   }
-  bar?.finish({ loss: run.lastLoss });
+  // The count really reached: a run stopped early (Ctrl-C, time limit) does not show 100 %.
+  bar?.finish({ loss: run.lastLoss }, Math.min(run.imagesSeen, totalImages));
   await save();
   if (stoppedEarly !== "maxSteps") {
     gridPath = await spec.preview(join(options.runDir, "samples.png"));
@@ -327,6 +329,7 @@ async function loop(spec: TrainingLoopSpec, options: TrainLoopOptions): Promise<
       join(options.runDir, "loss.svg"),
     );
   }
+  await writeRunReport(options.runDir);
   log(`checkpoint saved to ${spec.checkpointPath}` + (stoppedEarly ? ` (${stoppedEarly})` : ""));
   return {
     step: run.step,
