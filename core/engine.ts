@@ -130,7 +130,10 @@ async function tryWebGpu(
     );
   }
   if (probe.summary.isCpu && !explicit) {
-    return { ok: false, why: `${describeAdapter(probe.summary)}, skipped; --backend webgpu uses it` };
+    return {
+      ok: false,
+      why: `${probe.summary.description} is a CPU adapter, skipped; --backend webgpu uses it`,
+    };
   }
   return { ok: true, adapter: await startWebGpu(probe) };
 }
