@@ -120,7 +120,7 @@ export async function selectBackend(options: SelectBackendOptions = {}): Promise
 async function tryWebGpu(
   explicit: boolean,
 ): Promise<{ ok: true; adapter: string } | { ok: false; why: string }> {
-  const { describeAdapter, probeWebGpu, startWebGpu } = await import("./webgpu.ts");
+  const { probeWebGpu, startWebGpu } = await import("./webgpu.ts");
   const probe = await probeWebGpu();
   if (!probe.ok) {
     if (!explicit) return probe;

@@ -46,7 +46,11 @@ export type WebGpuProbe =
 
 /** A GPU error (validation, out of memory, device lost) that makes later results invalid. */
 export class WebGpuError extends Error {
-  /** @param message One line: what the GPU reported. */
+  /**
+   * Makes the error.
+   *
+   * @param message One line: what the GPU reported.
+   */
   constructor(message: string) {
     super(message);
     this.name = "WebGpuError";

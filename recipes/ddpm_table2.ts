@@ -93,7 +93,8 @@ await runTask(async (args) => {
     console.error(`FD and IS skipped: ${e.message}`);
   }
   const real = classifier
-    ? (await featuresOf(classifier, dataset.images.subarray(0, f.samples! * 784), dataset.shape)).stats
+    ? (await featuresOf(classifier, dataset.images.subarray(0, f.samples! * 784), dataset.shape))
+      .stats
     : null;
   const rows: Row[] = [];
   for (const loss of ["simple", "vlb"] as const) {

@@ -90,25 +90,45 @@ const OPS: [string, (...xs: tf.Tensor[]) => tf.Tensor, number[][]][] = [
     [2, 4, 4, 3],
     [1, 1, 3, 5],
   ]],
-  ["conv2dTranspose", (x, w) =>
-    tf.conv2dTranspose(x as tf.Tensor4D, w as tf.Tensor4D, [2, 8, 8, 3], 2, "same"), [
-    [2, 4, 4, 5],
-    [3, 3, 3, 5],
-  ]],
+  [
+    "conv2dTranspose",
+    (x, w) => tf.conv2dTranspose(x as tf.Tensor4D, w as tf.Tensor4D, [2, 8, 8, 3], 2, "same"),
+    [
+      [2, 4, 4, 5],
+      [3, 3, 3, 5],
+    ],
+  ],
   ["avgPool 2x2", (x) => tf.avgPool(x as tf.Tensor4D, 2, 2, "valid"), [[2, 4, 6, 3]]],
-  ["resizeNearest", (x) => tf.image.resizeNearestNeighbor(x as tf.Tensor4D, [8, 8]), [[2, 4, 4, 2]]],
-  ["resizeNearest halfPixelCenters", (x) =>
-    tf.image.resizeNearestNeighbor(x as tf.Tensor4D, [7, 4], false, true), [[2, 3, 5, 2]]],
-  ["resizeNearest alignCorners", (x) =>
-    tf.image.resizeNearestNeighbor(x as tf.Tensor4D, [6, 10], true), [[2, 3, 5, 2]]],
-  ["groupNorm", (x, g, b) =>
-    groupNorm(x as tf.Tensor4D, { weight: g, bias: b }, { groups: 2 }), [[2, 3, 3, C], [C], [C]]],
-  ["groupNorm + silu", (x, g, b) =>
-    groupNorm(x as tf.Tensor4D, { weight: g, bias: b }, { groups: 4, silu: true }), [
+  ["resizeNearest", (x) => tf.image.resizeNearestNeighbor(x as tf.Tensor4D, [8, 8]), [[
+    2,
+    4,
+    4,
+    2,
+  ]]],
+  [
+    "resizeNearest halfPixelCenters",
+    (x) => tf.image.resizeNearestNeighbor(x as tf.Tensor4D, [7, 4], false, true),
+    [[2, 3, 5, 2]],
+  ],
+  [
+    "resizeNearest alignCorners",
+    (x) => tf.image.resizeNearestNeighbor(x as tf.Tensor4D, [6, 10], true),
+    [[2, 3, 5, 2]],
+  ],
+  ["groupNorm", (x, g, b) => groupNorm(x as tf.Tensor4D, { weight: g, bias: b }, { groups: 2 }), [
     [2, 3, 3, C],
     [C],
     [C],
   ]],
+  [
+    "groupNorm + silu",
+    (x, g, b) => groupNorm(x as tf.Tensor4D, { weight: g, bias: b }, { groups: 4, silu: true }),
+    [
+      [2, 3, 3, C],
+      [C],
+      [C],
+    ],
+  ],
   ["silu", (x) => silu(x), [[3, 11]]],
   ["softmax", (x) => tf.softmax(tf.mul(x, 3)), [[4, 9]]],
   ["logSoftmax", (x) => tf.logSoftmax(tf.mul(x, 3)), [[4, 9]]],
@@ -121,10 +141,14 @@ const OPS: [string, (...xs: tf.Tensor[]) => tf.Tensor, number[][]][] = [
     const { mean, variance } = tf.moments(x, [1, 2], true);
     return tf.add(mean, variance);
   }, [[2, 3, 4, 5]]],
-  ["exp log tanh sigmoid", (x) =>
-    tf.add(tf.add(tf.exp(x), tf.log(tf.add(tf.abs(x), 0.5))), tf.mul(tf.tanh(x), tf.sigmoid(x))), [
-    [3, 7],
-  ]],
+  [
+    "exp log tanh sigmoid",
+    (x) =>
+      tf.add(tf.add(tf.exp(x), tf.log(tf.add(tf.abs(x), 0.5))), tf.mul(tf.tanh(x), tf.sigmoid(x))),
+    [
+      [3, 7],
+    ],
+  ],
   ["sqrt rsqrt square pow", (x) => {
     const p = tf.add(tf.abs(x), 0.5);
     return tf.add(tf.add(tf.sqrt(p), tf.rsqrt(p)), tf.add(tf.square(x), tf.pow(p, 1.5)));
@@ -272,7 +296,9 @@ Deno.test({
     console.error(`EDM toy losses, wasm ${wasm.map((l) => l.toFixed(5))}`);
     console.error(`EDM toy losses, webgpu ${gpu.map((l) => l.toFixed(5))}`);
     assert.equal(gpu.length, 6);
-    gpu.forEach((l, i) => assert.ok(Math.abs(l / wasm[i] - 1) < 1e-3, `step ${i}: ${l} vs ${wasm[i]}`));
+    gpu.forEach((l, i) =>
+      assert.ok(Math.abs(l / wasm[i] - 1) < 1e-3, `step ${i}: ${l} vs ${wasm[i]}`)
+    );
   },
 });
 
