@@ -32,8 +32,9 @@ function det(shape: number[], seed: number, scale = 1): tf.Tensor {
   return tf.tensor(rng.fillUniform(new Float32Array(n)).map((v) => (2 * v - 1) * scale), shape);
 }
 
+/** `f` on one backend; cpu runs tfjs' own kernels (no OpenBLAS/oneDNN), the plainest reference. */
 async function on(backend: Backend, f: () => tf.Tensor[]): Promise<Float32Array[]> {
-  await selectBackend({ backend, log: () => {} });
+  await selectBackend({ backend, log: () => {}, blas: backend !== "cpu" });
   const outs = tf.tidy(f);
   const values: Float32Array[] = [];
   for (const t of outs) values.push((await t.data()) as Float32Array);
@@ -248,7 +249,7 @@ Deno.test({
   name: "webgpu's Heun sampler run matches cpu's",
   fn: async () => {
     const run = async (backend: Backend) => {
-      await selectBackend({ backend, log: () => {} });
+      await selectBackend({ backend, log: () => {}, blas: backend !== "cpu" });
       const params = tinyParams();
       const sigmas = karrasSigmas({ numSteps: 3, sigmaMin: 0.02, sigmaMax: 5, rho: 7 });
       const x0 = tf.mul(det([2, 8, 8, 2], 7), sigmas[0]);
@@ -323,25 +324,53 @@ Deno.test({
   },
 });
 
+/** Runs `body` (TypeScript, inside a task's `runTask`) in a subprocess at the repository root. */
+async function runTaskSnippet(body: string, env: Record<string, string> = {}) {
+  const code = 'import * as tf from "@tensorflow/tfjs-core";\n' +
+    'import { selectBackend } from "./core/engine.ts";\n' +
+    'import { runTask } from "./tasks/_main.ts";\n' +
+    `await runTask(async () => { ${body} });`;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--ext=ts", code],
+    cwd: new URL("..", import.meta.url).pathname,
+    env,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+Deno.test({
+  ...OPTS,
+  name: "a GPU validation error stops the task at the next read, with the GPU's message",
+  fn: async () => {
+    const r = await runTaskSnippet(
+      'await selectBackend({ backend: "webgpu", log: () => {} });' +
+        "const device = (tf.backend() as unknown as { device: GPUDevice }).device;" +
+        "device.createBuffer({ size: 4, usage: 0 });" + // invalid usage flags
+        "console.log(await tf.square(tf.tensor1d([1, 2])).data());",
+    );
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /^error: webgpu GPUValidationError: .*usage/m);
+    assert.equal(r.stdout, "", "no values read after the error");
+  },
+});
+
 Deno.test({
   name: "--backend webgpu without an adapter is a one-line error with exit code 2",
   ignore: Deno.build.os !== "linux", // wgpu has no DX12 on Linux: no adapter
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
-    const code = 'import { selectBackend } from "./core/engine.ts";\n' +
-      'import { runTask } from "./tasks/_main.ts";\n' +
-      'await runTask(async () => { await selectBackend({ backend: "webgpu" }); });';
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: ["eval", "--ext=ts", code],
-      cwd: new URL("..", import.meta.url).pathname,
-      env: { DENO_WEBGPU_BACKEND: "dx12" },
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const err = new TextDecoder().decode(out.stderr);
-    assert.equal(out.code, 2, err);
-    assert.match(err, /^error: backend "webgpu": no WebGPU adapter found; .* --backend wasm$/m);
-    assert.doesNotMatch(err, /\n\s+at /, "no stack trace");
+    const r = await runTaskSnippet('await selectBackend({ backend: "webgpu" });', {
+      DENO_WEBGPU_BACKEND: "dx12",
+    });
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(
+      r.stderr,
+      /^error: backend "webgpu": no WebGPU adapter found; .* --backend wasm$/m,
+    );
+    assert.doesNotMatch(r.stderr, /\n\s+at /, "no stack trace");
   },
 });
