@@ -13,18 +13,9 @@
  *
  * @module
  */
-import { backend_util } from "@tensorflow/tfjs-core";
 import type { KernelFunc, NamedAttrMap, TensorInfo } from "@tensorflow/tfjs-core";
+import { type BackpropFilterAttrs, filterGradOperands } from "./_filter_grad_operands.ts";
 import { composed, type KernelCalls } from "./_kernel_calls.ts";
-
-/** Attributes tfjs passes to Conv2DBackpropFilter. */
-interface BackpropFilterAttrs {
-  strides: number | [number, number];
-  pad: "same" | "valid" | number | backend_util.ExplicitPadding;
-  dataFormat: "NHWC" | "NCHW";
-  dimRoundingMode?: "floor" | "round" | "ceil";
-  filterShape: [number, number, number, number];
-}
 
 /** [a]^T [b] over all pixels, as a [1, rows(a)^T, cols(b)] product reshaped by the caller. */
 function gram(k: KernelCalls, a: TensorInfo, b: TensorInfo): TensorInfo {
@@ -52,22 +43,7 @@ export function makeConv2dBackpropFilterWebGpu(bindingLimit: number): KernelFunc
   return ({ inputs, backend, attrs }) => {
     const a = attrs as unknown as BackpropFilterAttrs;
     return composed(backend, (k) => {
-      let x = inputs.x as TensorInfo;
-      let dy = inputs.dy as TensorInfo;
-      if (a.dataFormat === "NCHW") {
-        x = k.transpose(x, [0, 2, 3, 1]);
-        dy = k.transpose(dy, [0, 2, 3, 1]);
-      }
-      const info = backend_util.computeConv2DInfo(
-        x.shape as [number, number, number, number],
-        a.filterShape,
-        a.strides,
-        1,
-        a.pad,
-        a.dimRoundingMode,
-        false,
-        "channelsLast",
-      );
+      const { x, dy, info } = filterGradOperands(k, inputs, a);
       const { filterHeight: kH, filterWidth: kW, strideHeight: sH, strideWidth: sW } = info;
       const { outHeight: ho, outWidth: wo, inHeight: h, inWidth: w, padInfo } = info;
       const n = info.batchSize, ci = info.inChannels, co = info.outChannels;
