@@ -120,7 +120,9 @@ export async function selectBackend(options: SelectBackendOptions = {}): Promise
 async function tryWebGpu(
   explicit: boolean,
 ): Promise<{ ok: true; adapter: string } | { ok: false; why: string }> {
-  const { probeWebGpu, startWebGpu } = await import("./webgpu.ts");
+  const { mayHaveGpu, probeWebGpu, startWebGpu } = await import("./webgpu.ts");
+  // Automatic choice on a machine without a GPU device: a CPU adapter at best, skip the probe.
+  if (!explicit && !mayHaveGpu()) return { ok: false, why: "no GPU device" };
   const probe = await probeWebGpu();
   if (!probe.ok) {
     if (!explicit) return probe;

@@ -98,6 +98,37 @@ export async function probeWebGpu(): Promise<WebGpuProbe> {
 }
 
 /**
+ * Whether this machine may have a hardware GPU, without asking wgpu (which takes 0.5-2 s to
+ * enumerate adapters). On Linux a GPU shows up as a DRM render node, an NVIDIA device or WSL's
+ * `/dev/dxg`; elsewhere (macOS, Windows), or without read permission, the answer is `true`.
+ *
+ * @returns False only where no GPU device node exists.
+ * @example Skip the probe on a CPU-only Linux machine
+ * ```ts
+ * import { mayHaveGpu } from "./webgpu.ts";
+ * if (mayHaveGpu()) console.log("probing for a WebGPU adapter");
+ * ```
+ */
+export function mayHaveGpu(): boolean {
+  if (Deno.build.os !== "linux") return true;
+  try {
+    for (const entry of Deno.readDirSync("/dev/dri")) {
+      if (entry.name.startsWith("renderD")) return true;
+    }
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) return true; // cannot tell: probe
+  }
+  return ["/dev/nvidia0", "/dev/dxg"].some((path) => {
+    try {
+      Deno.statSync(path);
+      return true;
+    } catch (e) {
+      return !(e instanceof Deno.errors.NotFound);
+    }
+  });
+}
+
+/**
  * Describes an adapter in one line, as the engine's backend line shows it.
  *
  * @param summary From {@linkcode probeWebGpu}.
