@@ -1,8 +1,8 @@
 /**
  * Backend choice (DESIGN.md "Engine"): `tensorflow` (tfjs-node-gpu, else tfjs-node) when installed
  * and loadable, else `webgpu` on a hardware GPU adapter (never automatically on a CPU-type adapter
- * such as Mesa's llvmpipe; see `webgpu.ts`), else `wasm`, else `cpu`. A `--backend` flag or the `DIFFUSE_BACKEND` environment
- * variable overrides the automatic choice. On `wasm` the project's own training kernels are
+ * such as Mesa's llvmpipe; see `webgpu.ts`), else `wasm`, else `cpu`. A `--backend` flag or the
+ * `DIFFUSE_BACKEND` environment variable overrides the automatic choice. On `wasm` the project's own training kernels are
  * registered (see `wasm_kernels.ts`), so training works on every backend.
  *
  * Gradients: tfjs-core's Node bundle registers no gradient functions, and Deno cannot load its
