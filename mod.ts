@@ -32,6 +32,8 @@ export * from "./core/seeds.ts";
 export * from "./core/types.ts";
 export * from "./core/path_checks.ts";
 export * from "./core/wasm_kernels.ts";
+export * from "./core/webgpu.ts";
+export * from "./core/webgpu_kernels.ts";
 export * from "./schedules/ddpm.ts";
 export * from "./schedules/edm.ts";
 export * from "./schedules/equivalence.ts";

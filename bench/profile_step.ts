@@ -222,7 +222,7 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
-type Step = () => void;
+type Step = () => Promise<void>;
 type Network = ReturnType<typeof unetNetwork>;
 type UNetModule = { unetNetwork: (c: typeof config, p: Params) => Network };
 
@@ -230,8 +230,8 @@ const config = UNET_PRESETS["unet-bench"];
 
 /** The train and sampling steps of one network; `network` picks the U-Net code (A/B runs). */
 interface Steps {
-  train: (network: Network) => void;
-  sample: (network: Network) => void;
+  train: (network: Network) => Promise<void>;
+  sample: (network: Network) => Promise<void>;
   params: Params;
   dispose: () => void;
 }
@@ -248,7 +248,7 @@ function makeSteps(flags: Flags): Steps {
   const adam = createAdam(params, { nanToNum: false });
   const y = image(flags.trainBatch, 0.5);
   const noise = rngNoise(rng);
-  const train = (network: Network) => {
+  const train = async (network: Network) => {
     const denoiser = edmPrecond(network);
     const sigma = tf.tensor1d(drawEdmSigmas(flags.trainBatch, rng));
     const n = noise.randn(y.shape);
@@ -256,14 +256,14 @@ function makeSteps(flags: Flags): Steps {
     const named: Record<string, tf.Tensor> = {};
     for (const [name, v] of Object.entries(params)) named[name] = grads[v.name];
     adamStep(adam, named, { lr: 2e-4 });
-    value.dataSync();
+    await value.data();
     tf.dispose([sigma, n, value, ...Object.values(grads)]);
   };
   const x0 = image(flags.sampleBatch, 10);
-  const sample = (network: Network) => {
+  const sample = async (network: Network) => {
     const denoiser = edmPrecond(network);
     const out = tf.tidy(() => heunStep(denoiser, x0, sigmaNode(10), sigmaNode(7), true).x);
-    out.dataSync();
+    await out.data();
     out.dispose();
   };
   const dispose = () => {
@@ -274,8 +274,8 @@ function makeSteps(flags: Flags): Steps {
   return { train, sample, params, dispose };
 }
 
-function profile(name: string, step: Step, flags: Flags): void {
-  step(); // warm-up: first-call allocations and kernel set-up stay out of the table
+async function profile(name: string, step: Step, flags: Flags): Promise<void> {
+  await step(); // warm-up: first-call allocations and kernel set-up stay out of the table
   const timer = new KernelTimer(flags.byShape);
   const perRun: Map<string, Entry>[] = [];
   const walls: number[] = [], engine: number[] = [];
@@ -284,7 +284,7 @@ function profile(name: string, step: Step, flags: Flags): void {
     for (let r = 0; r < flags.runs; r++) {
       timer.reset();
       const t0 = performance.now();
-      step();
+      await step();
       const wall = performance.now() - t0;
       walls.push(wall);
       engine.push(wall - timer.topLevelMs);
@@ -336,7 +336,12 @@ interface Side {
   network: Network;
 }
 
-function compare(label: string, step: (network: Network) => void, sides: Side[], rounds: number) {
+async function compare(
+  label: string,
+  step: (network: Network) => Promise<void>,
+  sides: Side[],
+  rounds: number,
+): Promise<void> {
   const times = sides.map(() => [] as number[]);
   const cpu = sides.map(() => [] as number[]);
   try {
@@ -346,7 +351,7 @@ function compare(label: string, step: (network: Network) => void, sides: Side[],
       for (const i of order) {
         sides[i].enter();
         const c0 = cpuMs(), t0 = performance.now();
-        step(sides[i].network);
+        await step(sides[i].network);
         if (r > 0) { // round 0 warms both up
           times[i].push(performance.now() - t0);
           cpu[i].push(cpuMs() - c0);
@@ -395,12 +400,12 @@ async function main(): Promise<void> {
       const label = part === "train"
         ? `train step (batch ${flags.trainBatch})`
         : `sampling step (Heun, 2 evaluations, batch ${flags.sampleBatch})`;
-      if (flags.compare) compare(label, steps[part], sides, flags.rounds);
+      if (flags.compare) await compare(label, steps[part], sides, flags.rounds);
       else {
         for (const side of profiled) {
           side.enter();
           try {
-            profile(`${label}, ${side.name}`, () => steps[part](side.network), flags);
+            await profile(`${label}, ${side.name}`, () => steps[part](side.network), flags);
           } finally {
             sides[0].enter();
           }

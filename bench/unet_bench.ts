@@ -17,8 +17,11 @@
  * ```sh
  * deno run --allow-read --allow-write --allow-env --allow-ffi --allow-run bench/unet_bench.ts [--quick]
  *   [--threads 2] [--only prims,train,sample] [--no-torch] [--torch-ref PATH] [--network-both]
- *   [--json]
+ *   [--json] [--backend webgpu]
  * ```
+ *
+ * With `--backend webgpu` the same figures are timed once on the webgpu backend (no native-kernel
+ * modes; every timed call ends with `await data()`, so the GPU's queue is drained).
  *
  * @module
  */
@@ -46,7 +49,8 @@ const HELP = `unet-bench: diffuse (tfjs wasm, with and without native BLAS) besi
   --no-torch        do not run the PyTorch reference
   --torch-ref PATH  torch_ref.py (default ../shared/bench/torch_ref.py from the repo root)
   --network-both    also time train and sample with no native kernels at all (slow)
-  --json            print one JSON object at the end instead of the table`;
+  --json            print one JSON object at the end instead of the table
+  --backend NAME    wasm (default, with the native-kernel modes) or webgpu (one column)`;
 
 interface BenchFlags {
   quick: boolean;
@@ -56,6 +60,7 @@ interface BenchFlags {
   torchRef: string;
   networkBoth: boolean;
   json: boolean;
+  backend: "wasm" | "webgpu";
 }
 
 interface Timing {
@@ -81,6 +86,7 @@ function parseFlags(args: string[]): BenchFlags | null {
     torchRef: new URL("../../shared/bench/torch_ref.py", import.meta.url).pathname,
     networkBoth: false,
     json: false,
+    backend: "wasm",
   };
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
@@ -97,7 +103,13 @@ function parseFlags(args: string[]): BenchFlags | null {
     else if (a === "--torch-ref") flags.torchRef = value();
     else if (a === "--network-both") flags.networkBoth = true;
     else if (a === "--json") flags.json = true;
-    else throw new TypeError(`unknown flag ${a}; see --help`);
+    else if (a === "--backend") {
+      const b = value();
+      if (b !== "wasm" && b !== "webgpu") {
+        throw new RangeError(`--backend: unknown backend "${b}"; use wasm or webgpu`);
+      }
+      flags.backend = b;
+    } else throw new TypeError(`unknown flag ${a}; see --help`);
   }
   if (!(Number.isInteger(flags.threads) && flags.threads >= 1)) {
     throw new RangeError(`--threads must be a positive integer, got ${flags.threads}`);
@@ -148,7 +160,7 @@ function setBlas(mode: Mode | boolean, threads: number): string {
 
 // Conv3x3 forward, forward+backward (both gradient kernels, 3x the FLOPs), and the 1024 matMul,
 // in each mode in alternating rounds.
-function benchPrimitives(flags: BenchFlags): Record<Mode, Figures> {
+async function benchPrimitives(flags: BenchFlags, modes: Mode[]): Promise<Record<Mode, Figures>> {
   const warm = flags.quick ? 2 : 3, runs = flags.quick ? 5 : 10;
   const rng = new Rng(0);
   const randn = (shape: number[], scale = 1) =>
@@ -160,12 +172,17 @@ function benchPrimitives(flags: BenchFlags): Record<Mode, Figures> {
   const dy = randn([16, 32, 32, 64]) as tf.Tensor4D;
   const a = randn([1024, 1024]) as tf.Tensor2D, b = randn([1024, 1024]) as tf.Tensor2D;
   const attrs = { strides: 1, pad: "same", dataFormat: "NHWC" };
-  const prims: Record<string, { flops: number; fn: () => void }> = {
-    conv3x3_fwd: { flops: CONV_FLOPS, fn: () => tf.conv2d(x, w, 1, "same").dispose() },
+  // On webgpu a kernel call only queues work: reading the result waits for it.
+  const done = async (ts: tf.Tensor[]) => {
+    if (flags.backend === "webgpu") { for (const t of ts) await t.data(); }
+    tf.dispose(ts);
+  };
+  const prims: Record<string, { flops: number; fn: () => Promise<void> }> = {
+    conv3x3_fwd: { flops: CONV_FLOPS, fn: () => done([tf.conv2d(x, w, 1, "same")]) },
     conv3x3_fwdbwd: {
       flops: 3 * CONV_FLOPS,
       fn: () =>
-        tf.dispose([
+        done([
           tf.conv2d(x, w, 1, "same"),
           tf.engine().runKernel("Conv2DBackpropInput", { dy, filter: w }, {
             ...attrs,
@@ -177,16 +194,16 @@ function benchPrimitives(flags: BenchFlags): Record<Mode, Figures> {
           }) as tf.Tensor,
         ]),
     },
-    matmul1024: { flops: MATMUL_FLOPS, fn: () => tf.matMul(a, b).dispose() },
+    matmul1024: { flops: MATMUL_FLOPS, fn: () => done([tf.matMul(a, b)]) },
   };
   const times: Record<string, Record<string, number[]>> = { off: {}, sgemm: {}, on: {} };
   for (let round = 0; round < warm + runs; round++) {
-    for (const mode of MODES) {
-      setBlas(mode, flags.threads);
+    for (const mode of modes) {
+      if (flags.backend === "wasm") setBlas(mode, flags.threads);
       for (const [name, p] of Object.entries(prims)) {
         const t0 = performance.now();
         try {
-          p.fn();
+          await p.fn();
         } catch (e) {
           if (round === 0) console.error(`${name} (${mode}) failed: ${(e as Error).message}`);
           continue;
@@ -239,14 +256,14 @@ async function benchNetwork(flags: BenchFlags): Promise<Figures> {
       const adam = createAdam(params, { nanToNum: false });
       const y = image(batch, 0.5);
       const noise = rngNoise(rng);
-      const step = () => {
+      const step = async () => {
         const sigma = tf.tensor1d(drawEdmSigmas(batch, rng));
         const n = noise.randn(y.shape);
         const { value, grads } = tf.variableGrads(() => loss(denoiser, y, { sigma, noise: n }));
         const named: Record<string, tf.Tensor> = {};
         for (const [name, v] of Object.entries(params)) named[name] = grads[v.name];
         adamStep(adam, named, { lr: 2e-4 });
-        value.dataSync(); // wasm computes synchronously: this reads one scalar
+        await value.data(); // one scalar; on webgpu this waits for the queued step
         tf.dispose([sigma, n, value, ...Object.values(grads)]);
       };
       const t = await bestTime(step, {
@@ -266,13 +283,13 @@ async function benchNetwork(flags: BenchFlags): Promise<Figures> {
     const sigmas = karrasSigmas({ numSteps: 18, sigmaMin: 0.002, sigmaMax: 80, rho: 7 });
     const x0 = image(batch, sigmas[0]);
     let nfe = 0;
-    tf.tidy(() => {
-      denoiser(x0, tf.fill([batch], 1) as tf.Tensor1D).dataSync(); // warm-up evaluation
-    });
+    const warm = tf.tidy(() => denoiser(x0, tf.fill([batch], 1) as tf.Tensor1D)); // warm-up
+    await warm.data();
+    warm.dispose();
     const t = await bestTime(async () => {
       const r = await sampleHeun(denoiser, x0, { sigmas });
       nfe = r.nfe;
-      r.x.dataSync();
+      await r.x.data();
       r.x.dispose();
     }, { warm: 0, runs: flags.quick ? 2 : 3, budgetS: flags.quick ? 10 : 60 });
     out.sample_batch = batch;
@@ -356,18 +373,41 @@ function printTable(
   );
 }
 
+// One column: the primitives and the network on webgpu, beside PyTorch when it runs.
+async function benchWebGpu(flags: BenchFlags): Promise<void> {
+  const figures: Figures = {};
+  if (flags.parts.has("prims")) Object.assign(figures, (await benchPrimitives(flags, ["on"])).on);
+  const torch = flags.torch ? await runTorch(flags) : "not run (--no-torch)";
+  if (typeof torch === "string") console.error(`PyTorch reference ${torch}`);
+  if (flags.parts.has("train") || flags.parts.has("sample")) {
+    Object.assign(figures, await benchNetwork(flags));
+  }
+  const ref = typeof torch === "string" ? null : torch;
+  if (flags.json) {
+    return console.log(JSON.stringify({ backend: "webgpu", webgpu: figures, torch: ref }));
+  }
+  const lines = ["| figure | webgpu | PyTorch | ours / PyTorch |", "| --- | ---: | ---: | ---: |"];
+  for (const [label, key] of ROWS) {
+    const o = figures[key], p = ref?.[key];
+    lines.push(`| ${label} | ${fmt(o)} | ${fmt(p)} | ${o && p ? `${(o / p).toFixed(2)}x` : "-"} |`);
+  }
+  console.log(lines.join("\n"));
+  console.log(`webgpu${flags.quick ? ", quick" : ""}; best of several runs on a shared machine.`);
+}
+
 async function main(): Promise<void> {
   const flags = parseFlags(Deno.args);
   if (flags === null) {
     console.log(HELP);
     return;
   }
-  await selectBackend({ backend: "wasm", log: (m) => console.error(m) });
+  await selectBackend({ backend: flags.backend, log: (m) => console.error(m) });
+  if (flags.backend === "webgpu") return await benchWebGpu(flags);
   console.error(setBlas(true, flags.threads));
   const figures: Record<Mode, Figures> = { off: {}, sgemm: {}, on: {} };
   const { off, sgemm, on } = figures;
   if (flags.parts.has("prims")) {
-    const prims = benchPrimitives(flags);
+    const prims = await benchPrimitives(flags, MODES);
     for (const mode of MODES) {
       Object.assign(figures[mode], prims[mode]);
       console.error(`primitives (${mode}): ${JSON.stringify(prims[mode])}`);

@@ -1,7 +1,8 @@
 /**
  * Backend choice (DESIGN.md "Engine"): `tensorflow` (tfjs-node-gpu, else tfjs-node) when installed
- * and loadable, else `wasm`, else `cpu`. A `--backend` flag or the `DIFFUSE_BACKEND` environment
- * variable overrides the automatic choice. On `wasm` the project's own training kernels are
+ * and loadable, else `webgpu` on a hardware GPU adapter (never automatically on a CPU-type adapter
+ * such as Mesa's llvmpipe; see `webgpu.ts`), else `wasm`, else `cpu`. A `--backend` flag or the
+ * `DIFFUSE_BACKEND` environment variable overrides the automatic choice. On `wasm` the project's own training kernels are
  * registered (see `wasm_kernels.ts`), so training works on every backend.
  *
  * Gradients: tfjs-core's Node bundle registers no gradient functions, and Deno cannot load its
@@ -11,7 +12,8 @@
  *
  * tfjs-node-gpu is never imported statically: on a machine without libtensorflow that import
  * fails. It is loaded with a dynamic import only when its package is present in `node_modules`
- * (install it with `deno task setup:gpu`).
+ * (install it with `deno task setup:gpu`). tfjs-backend-webgpu is likewise imported only when the
+ * `webgpu` backend is started, after an adapter was found.
  *
  * @module
  */
@@ -25,10 +27,10 @@ import { resizeNearestNeighborGradCpuConfig } from "./kernels/resize_nearest_nei
 import { registerBlasKernels } from "./blas/register.ts";
 
 /** Names of the backends this toolkit runs on. */
-export type BackendName = "tensorflow" | "wasm" | "cpu";
+export type BackendName = "tensorflow" | "webgpu" | "wasm" | "cpu";
 
 /** The backends a user may ask for; `auto` picks the fastest one that loads. */
-export const BACKEND_CHOICES = ["auto", "tensorflow", "wasm", "cpu"] as const;
+export const BACKEND_CHOICES = ["auto", "tensorflow", "webgpu", "wasm", "cpu"] as const;
 
 /** Options of {@linkcode selectBackend}. */
 export interface SelectBackendOptions {
@@ -50,7 +52,8 @@ let reported: string | null = null;
  * Chooses and initializes the tfjs backend, and reports the choice once per process.
  *
  * @returns The name of the backend in use.
- * @throws {UserError} For an unknown backend name, or `tensorflow` asked for but not loadable.
+ * @throws {UserError} For an unknown backend name, `tensorflow` asked for but not loadable, or
+ *   `webgpu` asked for where no WebGPU adapter exists.
  * @example Pick the fastest available backend
  * ```ts
  * import { selectBackend } from "./engine.ts";
@@ -79,6 +82,12 @@ export async function selectBackend(options: SelectBackendOptions = {}): Promise
       );
     } else note = ` (tensorflow: ${loaded.why})`;
   }
+  let gpu = "";
+  if (chosen === null && (requested === "webgpu" || requested === "auto")) {
+    const started = await tryWebGpu(requested === "webgpu");
+    if (started.ok) [chosen, gpu] = ["webgpu", ` (${started.adapter})`];
+    else note += ` (webgpu: ${started.why})`;
+  }
   if (chosen === null && (requested === "wasm" || requested === "auto")) {
     if (await tf.setBackend("wasm")) chosen = "wasm";
     else if (requested === "wasm") {
@@ -94,11 +103,11 @@ export async function selectBackend(options: SelectBackendOptions = {}): Promise
   if (chosen === "wasm") registerWasmTrainingKernels();
   if (chosen === "cpu") fixCpuKernels();
   // Registered after (and on every call, on top of) the wasm kernels, which wrap what they find.
-  const accel = chosen === "tensorflow"
+  const accel = chosen === "tensorflow" || chosen === "webgpu"
     ? null
     : registerBlasKernels({ backend: chosen, disable: !blas });
   const dnnl = accel?.dnnl ? `, oneDNN ${accel.dnnl}` : "";
-  const line = `diffuse: backend ${chosen}${note}${
+  const line = `diffuse: backend ${chosen}${gpu}${note}${
     accel ? `; ${accel.message.replace(/^diffuse: /, "").replace(/\): .*$/, ")")}${dnnl}` : ""
   }`;
   if (reported !== line) {
@@ -106,6 +115,31 @@ export async function selectBackend(options: SelectBackendOptions = {}): Promise
     log(line);
   }
   return chosen;
+}
+
+// webgpu: `explicit` (asked for by name) takes any adapter, a CPU one included, and turns a
+// missing one into a UserError; `auto` takes only a hardware adapter.
+async function tryWebGpu(
+  explicit: boolean,
+): Promise<{ ok: true; adapter: string } | { ok: false; why: string }> {
+  const { mayHaveGpu, probeWebGpu, startWebGpu } = await import("./webgpu.ts");
+  // Automatic choice on a machine without a GPU device: a CPU adapter at best, skip the probe.
+  if (!explicit && !mayHaveGpu()) return { ok: false, why: "no GPU device" };
+  const probe = await probeWebGpu();
+  if (!probe.ok) {
+    if (!explicit) return probe;
+    throw new UserError(
+      `backend "webgpu": ${probe.why}; install the GPU's Vulkan driver (or mesa-vulkan-drivers ` +
+        `for a software one, with DENO_WEBGPU_BACKEND=vulkan), or use --backend wasm`,
+    );
+  }
+  if (probe.summary.isCpu && !explicit) {
+    return {
+      ok: false,
+      why: `${probe.summary.description} is a CPU adapter, skipped; --backend webgpu uses it`,
+    };
+  }
+  return { ok: true, adapter: await startWebGpu(probe) };
 }
 
 // tfjs-backend-cpu 4.22.0 offsets dy by the input's batch stride in ResizeNearestNeighborGrad,

@@ -33,14 +33,14 @@ export interface ClassifierAccuracyOptions {
  * import { loadMnistClassifier } from "./mnist_classifier.ts";
  * import { classifierAccuracy } from "./classifier_accuracy.ts";
  * const net = await loadMnistClassifier();
- * const acc = classifierAccuracy(net, await loadMnist(), { start: 8000 }); // ~0.98
+ * const acc = await classifierAccuracy(net, await loadMnist(), { start: 8000 }); // ~0.98
  * ```
  */
-export function classifierAccuracy(
+export async function classifierAccuracy(
   network: FeatureNetwork,
   dataset: Dataset,
   options: ClassifierAccuracyOptions = {},
-): number {
+): Promise<number> {
   const { start = 0, count = dataset.count - start, batchSize = 250 } = options;
   if (network.numClasses < 1) {
     throw new RangeError(`network "${network.name}" has no class logits; use a classifier`);
@@ -76,7 +76,7 @@ export function classifierAccuracy(
       features.dispose();
       return tf.argMax(logits!, 1);
     });
-    const labels = predicted.dataSync();
+    const labels = await predicted.data();
     predicted.dispose();
     for (let i = 0; i < n; i++) if (labels[i] === dataset.labels[from + i]) correct++;
   }

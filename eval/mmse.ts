@@ -91,17 +91,17 @@ function checkCount(name: string, v: number): void {
  * import { estimateMmse } from "./mmse.ts";
  * await selectBackend({ backend: "cpu", log: () => {} });
  * const data = tf.randomNormal([256, 2]);
- * const mmse = estimateMmse(idealGaussianDenoiser(), data, {
+ * const mmse = await estimateMmse(idealGaussianDenoiser(), data, {
  *   logSnrs: [0],
  *   noise: rngNoise(new Rng(0)),
  * }); // ~ [1]
  * ```
  */
-export function estimateMmse(
+export async function estimateMmse(
   denoiser: Denoiser,
   data: tf.Tensor,
   options: MmseOptions,
-): Float64Array {
+): Promise<Float64Array> {
   const { logSnrs, noise, repeats = 1, batchSize = 512, cond } = options;
   checkLogSnrs(logSnrs);
   checkCount("repeats", repeats);
@@ -123,7 +123,7 @@ export function estimateMmse(
           return tf.sum(tf.square(tf.sub(x, denoised)));
         });
       });
-      errors.forEach((e, k) => (sums[k] += e.dataSync()[0]));
+      for (const [k, e] of errors.entries()) sums[k] += (await e.data())[0];
       tf.dispose(errors);
     }
   }
@@ -211,15 +211,18 @@ export interface InformationCurve {
  * await selectBackend({ backend: "cpu", log: () => {} });
  * const data = tf.randomNormal([256, 2]);
  * const logSnrs = Array.from({ length: 41 }, (_, i) => -10 + i * 0.5);
- * const curve = informationCurve(idealGaussianDenoiser(), data, { logSnrs, noise: rngNoise(new Rng(0)) });
+ * const curve = await informationCurve(idealGaussianDenoiser(), data, {
+ *   logSnrs,
+ *   noise: rngNoise(new Rng(0)),
+ * });
  * ```
  */
-export function informationCurve(
+export async function informationCurve(
   denoiser: Denoiser,
   data: tf.Tensor,
   options: MmseOptions,
-): InformationCurve {
-  const mmse = estimateMmse(denoiser, data, options);
+): Promise<InformationCurve> {
+  const mmse = await estimateMmse(denoiser, data, options);
   return {
     logSnr: Float64Array.from(options.logSnrs),
     mmse,
@@ -298,16 +301,16 @@ export interface PointSetInformationOptions {
  * import { Rng } from "../core/rng.ts";
  * import { pointSetMutualInformation } from "./mmse.ts";
  * await selectBackend({ backend: "cpu", log: () => {} });
- * const info = pointSetMutualInformation(tf.tensor2d([[-1, 0], [1, 0]]), {
+ * const info = await pointSetMutualInformation(tf.tensor2d([[-1, 0], [1, 0]]), {
  *   logSnrs: [8],
  *   noise: rngNoise(new Rng(0)),
  * }); // ~ [0.693]
  * ```
  */
-export function pointSetMutualInformation(
+export async function pointSetMutualInformation(
   points: tf.Tensor,
   options: PointSetInformationOptions,
-): Float64Array {
+): Promise<Float64Array> {
   const { logSnrs, noise, repeats = 64 } = options;
   checkLogSnrs(logSnrs);
   checkCount("repeats", repeats);
@@ -329,7 +332,7 @@ export function pointSetMutualInformation(
         return tf.neg(tf.sum(tf.mul(tf.exp(logW), logW)));
       });
     });
-    sums.forEach((h, k) => (entropy[k] += h.dataSync()[0]));
+    for (const [k, h] of sums.entries()) entropy[k] += (await h.data())[0];
     tf.dispose(sums);
   }
   return entropy.map((h) => Math.log(m) - h / (m * repeats));

@@ -96,7 +96,8 @@ await runTask(async (args) => {
     console.error(`FD and IS skipped: ${e.message}`);
   }
   const real = classifier
-    ? featuresOf(classifier, dataset.images.subarray(0, f.samples! * 784), dataset.shape).stats
+    ? (await featuresOf(classifier, dataset.images.subarray(0, f.samples! * 784), dataset.shape))
+      .stats
     : null;
   const rows: Row[] = [];
   for (const loss of ["simple", "vlb"] as const) {
@@ -163,7 +164,7 @@ await runTask(async (args) => {
           shape,
           sampler: ddpmSampler(sampleChain, { variance: state.config.variance }),
         });
-        const gen = featuresOf(network, out.images, data.shape);
+        const gen = await featuresOf(network, out.images, data.shape);
         fd = frechetDistance(realStats, gen.stats);
         // Ten parts as usual, each of at least ten samples; the spread is over the parts.
         const splits = Math.max(1, Math.min(10, Math.floor(f.samples! / 10)));
@@ -187,11 +188,11 @@ await runTask(async (args) => {
 
 // Classifier features and logits of images in [-1, 1], 100 at a time, clipped and quantized to
 // 8 bits first as every evaluation route does (eval/quantize.ts).
-function featuresOf(
+async function featuresOf(
   network: FeatureNetwork,
   images: Float32Array,
   shape: readonly number[],
-): { stats: FeatureStats; logits: Float32Array } {
+): Promise<{ stats: FeatureStats; logits: Float32Array }> {
   const per = shape.reduce((a, b) => a * b, 1), n = images.length / per;
   const features = new Float32Array(n * network.featureDim);
   const logits = new Float32Array(n * network.numClasses);
@@ -205,8 +206,8 @@ function featuresOf(
       const out = network.apply(x);
       return [out.features, out.logits ?? tf.zeros([count, network.numClasses])];
     });
-    features.set(feat.dataSync(), start * network.featureDim);
-    logits.set(logit.dataSync(), start * network.numClasses);
+    features.set(await feat.data(), start * network.featureDim);
+    logits.set(await logit.data(), start * network.numClasses);
     tf.dispose([feat, logit]);
   }
   return {

@@ -50,7 +50,7 @@ for (const [label, name, extra] of RUNS) {
     const x0 = tf.tidy(() => tf.mul(rngNoise(new Rng(1)).randn([16, 2]), sigmas[0]));
     const { x } = await runKSampler(name, denoiser, x0, { sigmas, ...extra });
     const end = name === "dpm-fast" ? sigmas[sigmas.length - 2] : 0;
-    const want = exact(x0.dataSync(), sigmas[0], end), got = x.dataSync();
+    const want = exact(await x0.data(), sigmas[0], end), got = await x.data();
     errs.push(Math.max(...Array.from(got, (v, i) => Math.abs(v - want[i]))));
     tf.dispose([x, x0]);
   }

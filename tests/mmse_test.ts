@@ -44,11 +44,11 @@ Deno.test("mutualInformationFromMmse() integrates the exact Gaussian mmse to 0.5
   assert.throws(() => mutualInformationFromMmse([1, 0], [1, 1]), /increasing/);
 });
 
-Deno.test("informationCurve() of Gaussian data with the exact denoiser matches the closed forms", () => {
+Deno.test("informationCurve() of Gaussian data with the exact denoiser matches the closed forms", async () => {
   const s = 1.5, dim = 4, m = 2048;
   const data = tf.tidy(() => tf.mul(rngNoise(new Rng(1)).randn([m, dim]), s));
   const before = tf.memory().numTensors;
-  const curve = informationCurve(idealGaussianDenoiser({ std: s }), data, {
+  const curve = await informationCurve(idealGaussianDenoiser({ std: s }), data, {
     logSnrs: LAMBDAS,
     noise: rngNoise(new Rng(2)),
     batchSize: 1000,
@@ -68,17 +68,17 @@ Deno.test("informationCurve() of Gaussian data with the exact denoiser matches t
   data.dispose();
 });
 
-Deno.test("the integrated mmse of a point set matches its exact-posterior mutual information", () => {
+Deno.test("the integrated mmse of a point set matches its exact-posterior mutual information", async () => {
   const rng = new Rng(4);
   const pts = Array.from({ length: 6 }, () => [3 * rng.normal(), 3 * rng.normal()]);
   const points = tf.tensor2d(pts);
   // Each point repeated: the data set is uniform over the points.
   const data = tf.tidy(() => tf.tile(points, [200, 1]));
-  const curve = informationCurve(idealPointSetDenoiser(points), data, {
+  const curve = await informationCurve(idealPointSetDenoiser(points), data, {
     logSnrs: LAMBDAS,
     noise: rngNoise(new Rng(5)),
   });
-  const direct = pointSetMutualInformation(points, {
+  const direct = await pointSetMutualInformation(points, {
     logSnrs: LAMBDAS,
     noise: rngNoise(new Rng(6)),
     repeats: 200,
@@ -97,21 +97,21 @@ Deno.test("the integrated mmse of a point set matches its exact-posterior mutual
   tf.dispose([points, data]);
 });
 
-Deno.test("estimateMmse() is the squared error summed over features, averaged over examples", () => {
+Deno.test("estimateMmse() is the squared error summed over features, averaged over examples", async () => {
   // A denoiser that always returns 0: mmse = E |x|^2 whatever lambda.
   const data = tf.tensor2d([[1, 2], [3, 4]]);
-  const mmse = estimateMmse((x) => tf.zerosLike(x), data, {
+  const mmse = await estimateMmse((x) => tf.zerosLike(x), data, {
     logSnrs: [-1, 3],
     noise: rngNoise(new Rng(0)),
     repeats: 3,
     batchSize: 1,
   });
   assert.deepEqual(Array.from(mmse), [15, 15]);
-  assert.throws(
+  await assert.rejects(
     () => estimateMmse((x) => x, data, { logSnrs: [], noise: rngNoise(new Rng(0)) }),
     RangeError,
   );
-  assert.throws(
+  await assert.rejects(
     () => estimateMmse((x) => x, data, { logSnrs: [0], noise: rngNoise(new Rng(0)), repeats: 0 }),
     /repeats/,
   );

@@ -64,7 +64,7 @@ Deno.test("the shipped weights reach their stated held-out accuracy (>= 98%) on 
   assert.match(record.command, /^deno task train:classifier/);
   assert.equal(record.config.trainCount, 8000, "trained on digits 0..7999 only");
   const before = tf.memory().numTensors;
-  const accuracy = classifierAccuracy(net, mnist, { start: 8000, count: 2000 });
+  const accuracy = await classifierAccuracy(net, mnist, { start: 8000, count: 2000 });
   assert.equal(tf.memory().numTensors, before, "no leaked tensors");
   assert.ok(accuracy >= 0.98, `held-out accuracy ${accuracy}`);
   // Same digits, same weights: at most 2 of 2,000 may flip between backends' rounding.

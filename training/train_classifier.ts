@@ -158,11 +158,11 @@ export async function trainMnistClassifier(
   }
   disposeAdam(adam);
   const network = mnistClassifierNetwork(params);
-  const testAccuracy = classifierAccuracy(network, dataset, {
+  const testAccuracy = await classifierAccuracy(network, dataset, {
     start: dataset.count - testCount,
     count: testCount,
   });
-  const trainAccuracy = classifierAccuracy(network, dataset, { start: 0, count: trainCount });
+  const trainAccuracy = await classifierAccuracy(network, dataset, { start: 0, count: trainCount });
   return {
     params,
     testAccuracy,

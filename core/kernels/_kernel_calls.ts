@@ -118,9 +118,11 @@ export class KernelCalls {
     this.backend.disposeData(info.dataId);
   }
 
-  /** `tf.transpose`, by wasm's kernel or, where that is slow, {@linkcode transposeOnHeap}. */
+  /** `tf.transpose`, by the backend's kernel or, where wasm's is slow, {@linkcode transposeOnHeap}. */
   transpose(x: TensorInfo, perm: number[]): TensorInfo {
-    if (!jsTransposeIsFaster(x.shape, perm)) return this.call("Transpose", { x }, { perm });
+    if (this.#backendName !== "wasm" || !jsTransposeIsFaster(x.shape, perm)) {
+      return this.call("Transpose", { x }, { perm });
+    }
     return this.own(transposeOnHeap(this.backend, x, perm));
   }
 
@@ -169,7 +171,8 @@ export class KernelCalls {
 
 /**
  * Runs `body` with a fresh {@linkcode KernelCalls} and frees its intermediates, also on error.
- * `body` returns the one output buffer, which the engine then owns.
+ * `body` returns the one output buffer, which the engine then owns. `backendName` (default `wasm`)
+ * names the registry the kernels are looked up in.
  *
  * @example A kernel function built from two wasm kernels
  * ```ts
@@ -183,8 +186,9 @@ export class KernelCalls {
 export function composed(
   backend: unknown,
   body: (k: KernelCalls) => TensorInfo,
+  backendName = "wasm",
 ): TensorInfo {
-  const k = new KernelCalls(backend);
+  const k = new KernelCalls(backend, backendName);
   try {
     return k.finish(body(k));
   } catch (e) {

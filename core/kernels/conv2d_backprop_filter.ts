@@ -12,18 +12,9 @@
  *
  * @module
  */
-import { backend_util } from "@tensorflow/tfjs-core";
 import type { KernelConfig, KernelFunc, TensorInfo } from "@tensorflow/tfjs-core";
+import { type BackpropFilterAttrs, filterGradOperands } from "./_filter_grad_operands.ts";
 import { composed } from "./_kernel_calls.ts";
-
-/** Attributes tfjs passes to Conv2DBackpropFilter. */
-interface BackpropFilterAttrs {
-  strides: number | [number, number];
-  pad: "same" | "valid" | number | backend_util.ExplicitPadding;
-  dataFormat: "NHWC" | "NCHW";
-  dimRoundingMode?: "floor" | "round" | "ceil";
-  filterShape: [number, number, number, number];
-}
 
 /**
  * The weight-gradient kernel function: inputs `x` [N, H, W, Ci] and `dy` [N, Ho, Wo, Co], output
@@ -43,23 +34,7 @@ interface BackpropFilterAttrs {
 export const conv2dBackpropFilterWasm: KernelFunc = ({ inputs, backend, attrs }) => {
   const a = attrs as unknown as BackpropFilterAttrs;
   return composed(backend, (k) => {
-    let x = inputs.x as TensorInfo;
-    let dy = inputs.dy as TensorInfo;
-    if (a.dataFormat === "NCHW") {
-      // Work in NHWC; the filter layout [kH, kW, Ci, Co] does not depend on the data format.
-      x = k.transpose(x, [0, 2, 3, 1]);
-      dy = k.transpose(dy, [0, 2, 3, 1]);
-    }
-    const info = backend_util.computeConv2DInfo(
-      x.shape as [number, number, number, number],
-      a.filterShape,
-      a.strides,
-      1,
-      a.pad,
-      a.dimRoundingMode,
-      false,
-      "channelsLast",
-    );
+    const { x, dy, info } = filterGradOperands(k, inputs, a);
     const { filterHeight: kH, filterWidth: kW, strideHeight: sH, strideWidth: sW } = info;
     const { outHeight: ho, outWidth: wo, inHeight: h, inWidth: w, padInfo } = info;
     // Rows (columns) of x the forward pass read: -pt .. (ho - 1) sH + kH - 1 - pt.
