@@ -229,8 +229,10 @@ export async function generateSamples(
     if (init && !runSigmas) {
       // strength 0: nothing to do, the input is the output.
       const x = initBatch!(start, n);
-      images.set(await x.data() as Float32Array, start * per);
+      const data = await x.data() as Float32Array;
       x.dispose();
+      if (collect) images.set(data, start * per);
+      await onImages?.({ images: data, start, count: n });
       onBatch?.(start + n, seeds.length);
       continue;
     }

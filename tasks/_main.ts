@@ -37,6 +37,12 @@ export async function runTask(main: (args: string[]) => Promise<void>): Promise<
       Deno.exit(2);
     }
     console.error(`error: ${err?.message?.split("\n")[0] ?? String(e)}`);
+    if (err?.name === "WebGpuError") {
+      // The GPU reported the fault (core/webgpu.ts): not our bug, and nothing after it is valid.
+      console.error("(the GPU failed; rerun, or use --backend wasm)");
+      if (debug) console.error(err.stack);
+      Deno.exit(1);
+    }
     if (debug) console.error(err?.stack);
     else console.error("(internal error; set DIFFUSE_DEBUG=1 for the stack trace and report it)");
     Deno.exit(1);

@@ -147,7 +147,10 @@ export async function runTrainTask<C extends { kimg: number; maxMinutes: number 
     if (result.gridPath) console.log(`samples:    ${result.gridPath}`);
     console.log(`report:     ${join(out, "report.html")}`);
     // 130 = 128 + SIGINT, as shells report a run stopped by Ctrl-C, so scripts can tell.
-    if (result.stoppedEarly === "interrupted") Deno.exit(130);
+    if (result.stoppedEarly === "interrupted") {
+      console.error(`interrupted: continue with --resume --out ${out}`);
+      Deno.exit(130);
+    }
   } finally {
     Deno.removeSignalListener("SIGINT", onSigint);
   }

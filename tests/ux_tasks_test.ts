@@ -63,12 +63,12 @@ Deno.test("bad outputs and flags that do not apply fail at once with one line na
   await Deno.writeTextFile(file, "x");
   // The default checkpoint does not exist here: the output is checked before it is opened.
   assertUserError(await task("sample_edm", ["--out", dir]), /--out .* is a folder/);
-  assertUserError(await task("sample_edm", ["--out", ""]), /--out is empty/);
+  assertUserError(await task("sample_edm", ["--out", ""]), /--out (is empty|must not be empty)/);
   assertUserError(await task("sample_ddpm", ["--out", join(dir, "x.jpg")]), /must end in \.png/);
   assertUserError(await task("sample_s2n", ["--out", join(file, "g.png")]), /is a file/);
   assertUserError(
     await task("sample_edm", ["--s-churn", "40"]),
-    /--s-churn applies to --sampler stochastic/,
+    /--s-churn does not apply to --sampler heun; it is for stochastic/,
   );
   assertUserError(await task("sample_ddpm", ["--eta", "1"]), /--eta applies to --sampler ddim/);
   assertUserError(await task("sample_edm", ["--resume"]), /--resume needs --images-dir/);

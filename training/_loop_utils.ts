@@ -74,9 +74,12 @@ export async function openRun<S>(
   const runDir = dirname(checkpointPath);
   await acquireRunLock(runDir, log);
   try {
-    for (const file of [checkpointPath, sidecarPath(checkpointPath)]) {
+    // The run's files written atomically (checkpoint, its sidecar, the report and plots).
+    const runFiles = ["report.html", "loss.svg", "samples.png"].map((f) => join(runDir, f));
+    for (const file of [checkpointPath, sidecarPath(checkpointPath), ...runFiles]) {
+      const what = runFiles.includes(file) ? "write" : "checkpoint write";
       for (const temp of await removeLeftoverTemps(file)) {
-        log(`note: removed ${temp}, left by an interrupted checkpoint write`);
+        log(`note: removed ${temp}, left by an interrupted ${what}`);
       }
     }
     if (resume) {

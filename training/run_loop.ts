@@ -356,7 +356,10 @@ async function loop(spec: TrainingLoopSpec, options: TrainLoopOptions): Promise<
 export async function gradientNorm(grads: Record<string, tf.Tensor>): Promise<number> {
   const list = Object.values(grads);
   if (list.length === 0) return 0;
-  const total = tf.tidy(() => tf.sqrt(tf.addN(list.map((g) => tf.sum(tf.square(g))))));
+  // A chain of adds, not tf.addN: webgpu binds every addN input at once (8 buffers at most).
+  const total = tf.tidy(() =>
+    tf.sqrt(list.map((g) => tf.sum(tf.square(g))).reduce((a, b) => tf.add(a, b)))
+  );
   const value = (await total.data())[0];
   total.dispose();
   return value;
