@@ -12,7 +12,7 @@
  *
  * @module
  */
-import type { KernelConfig, KernelFunc, TensorInfo } from "@tensorflow/tfjs-core";
+import type { KernelConfig, KernelFunc } from "@tensorflow/tfjs-core";
 import { type BackpropFilterAttrs, filterGradOperands } from "./_filter_grad_operands.ts";
 import { composed } from "./_kernel_calls.ts";
 
