@@ -55,6 +55,7 @@ export * from "./models/param_specs.ts";
 export * from "./models/precond.ts";
 export * from "./models/precond_edm.ts";
 export * from "./models/precond_iddpm.ts";
+export * from "./models/precond_subvp.ts";
 export * from "./models/precond_ve.ts";
 export * from "./models/precond_vp.ts";
 export * from "./models/unet.ts";
