@@ -23,7 +23,6 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import type { ApplyOptions, Conditioning, Denoiser } from "../core/types.ts";
 import type { Rng } from "../core/rng.ts";
 import type { LogSnrSchedule } from "../schedules/log_snr.ts";
 import { SCORE_SDE_EPS } from "../schedules/score_sde.ts";
