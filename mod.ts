@@ -131,5 +131,6 @@ export * from "./eval/mnist_classifier.ts";
 export * from "./eval/precision_recall.ts";
 export * from "./eval/rate_distortion.ts";
 export * from "./eval/rk45.ts";
+export * from "./eval/sde_likelihood.ts";
 export * from "./eval/trace_sqrt_product.ts";
 export * from "./eval/types.ts";
