@@ -14,6 +14,8 @@
  *   `timeOfSigma` in `schedules/ddpm.ts`. So every EDM sampler runs on a DDPM model.
  * - {@linkcode epsFromDenoiser}: the way back, so the DDPM samplers, bound and loss run on any
  *   Denoiser (an EDM model, or the ideal denoisers of `ideal_denoiser.ts`).
+ * - {@linkcode scoreFromDenoiser}: the score `(alpha D - z) / sigma^2` of any Denoiser in a
+ *   log-SNR schedule's space, for the score-SDE samplers (Song et al. 2021).
  *
  * Coefficients are computed in float64 from the process tables and enter the graph as float32.
  *
@@ -27,6 +29,7 @@ import {
   timeOfSigma,
   type TimeOfSigmaMode,
 } from "../schedules/ddpm.ts";
+import type { LogSnrSchedule } from "../schedules/log_snr.ts";
 import { precondition, type Preconditioned } from "./precond.ts";
 import { combine, perImageShape, stepValues } from "./_ddpm_steps.ts";
 
@@ -427,4 +430,48 @@ function sameTable(a: Float64Array, b: Float64Array): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
+}
+
+/**
+ * A score model `s(z, t) ~ grad_z log p_t(z)` in the space of a {@linkcode LogSnrSchedule}
+ * (`z = alpha(t) x + sigma(t) eps`), at one time t for the whole batch. Returns a new tensor
+ * shaped like `z`; never disposes its inputs.
+ */
+export type ScoreFunction = (z: tf.Tensor, t: number, cond?: Conditioning) => tf.Tensor;
+
+/**
+ * The score of any {@linkcode Denoiser} in a schedule's scaled space (Tweedie's formula; score
+ * SDE eq. 7 minimizer): with `x_hat = D(z / alpha; sigma / alpha)` (EDM's unscaled space),
+ * `score(z, t) = (alpha x_hat - z) / sigma^2 = -eps_hat / sigma`.
+ *
+ * @param denoiser The denoiser D(x; sigma) in EDM's unscaled space.
+ * @param schedule The process z lives in.
+ * @returns A {@linkcode ScoreFunction}; it throws RangeError where sigma(t) or alpha(t) is 0.
+ * @example The exact score of N(0, I) data under VP is -z
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import { selectBackend } from "../core/engine.ts";
+ * import { scoreFromDenoiser } from "./ddpm_param.ts";
+ * import { idealGaussianDenoiser } from "./ideal_denoiser.ts";
+ * import { scoreSdeSchedule } from "../schedules/score_sde.ts";
+ * await selectBackend({ backend: "cpu", log: () => {} });
+ * const score = scoreFromDenoiser(idealGaussianDenoiser(), scoreSdeSchedule("vp"));
+ * const s = score(tf.ones([2, 3]), 0.5); // -1 everywhere
+ * ```
+ */
+export function scoreFromDenoiser(denoiser: Denoiser, schedule: LogSnrSchedule): ScoreFunction {
+  return (z, t, cond) => {
+    const alpha = schedule.alpha(t), sigma = schedule.sigma(t);
+    if (!(alpha > 0) || !(sigma > 0)) {
+      throw new RangeError(
+        `the score at t = ${t} needs alpha, sigma > 0, got alpha ${alpha}, sigma ${sigma}; ` +
+          `stay inside (0, ${schedule.tMax}] of schedule "${schedule.name}"`,
+      );
+    }
+    return tf.tidy(() => {
+      const level = tf.fill([z.shape[0]], sigma / alpha) as tf.Tensor1D;
+      const denoised = denoiser(alpha === 1 ? z : tf.div(z, alpha), level, cond);
+      return tf.div(tf.sub(tf.mul(denoised, alpha), z), sigma * sigma);
+    });
+  };
 }

@@ -82,7 +82,7 @@ export async function loadDenoiser(
   const state = ckpt.state as EdmRunState;
   let objective;
   try {
-    objective = objectiveFor(state.config.precond);
+    objective = objectiveFor(state.config.precond, state.config.sde);
   } catch (e) {
     ckpt.dispose();
     throw new UserError(`checkpoint ${path}: ${(e as Error).message} (the file is damaged)`);
