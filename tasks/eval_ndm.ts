@@ -35,7 +35,11 @@ const FLAGS = {
     help: "dataset to evaluate on [default: the training run's; mnist:test for mnist:train]",
   },
   n: { type: "int", default: 256, min: 1, help: "held-out images: the last n of the dataset" },
-  steps: { type: "int", min: 1, help: "steps of the chain, respaced from T [default: T]" },
+  steps: {
+    type: "int",
+    min: 1,
+    help: "steps of the chain, respaced from T [default: the training run's]",
+  },
   eta: { type: "number", gt: 0, max: 1, help: "posterior noise [default: the training run's]" },
   batch: SAMPLE_BATCH_FLAG,
   seed: { type: "int", default: 0, help: "seed of the z_k draws and of the pictures" },
@@ -64,7 +68,7 @@ await runTask(async (args) => {
   const loaded = await loadNdm(f.checkpoint!, { weights: f.weights as "ema" | "raw" });
   try {
     const { eps, transform, process, shape, state } = loaded;
-    const steps = f.steps ?? process.T;
+    const steps = f.steps ?? loaded.chain.T;
     if (steps > process.T) {
       throw new UserError(
         `eval:ndm: --steps must be at most the checkpoint's T = ${process.T}, got ${steps}`,

@@ -29,7 +29,11 @@ const FLAGS = {
     default: "runs/ndm-mnist/checkpoint.safetensors",
     help: "checkpoint written by train:ndm",
   },
-  steps: { type: "int", min: 1, help: "steps of the chain, respaced from T [default: T]" },
+  steps: {
+    type: "int",
+    min: 1,
+    help: "steps of the chain, respaced from T [default: the training run's]",
+  },
   eta: {
     type: "number",
     default: 1,
@@ -65,7 +69,7 @@ await runTask(async (args) => {
   const loaded = await loadNdm(f.checkpoint!, { weights: f.weights as "ema" | "raw" });
   try {
     const { process, denoiser, transform, shape } = loaded;
-    const steps = f.steps ?? process.T;
+    const steps = f.steps ?? loaded.chain.T;
     if (steps > process.T) {
       throw new UserError(
         `sample:ndm: --steps must be at most the checkpoint's T = ${process.T}, got ${steps}`,

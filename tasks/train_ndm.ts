@@ -35,7 +35,12 @@ const FLAGS = {
     help: "the full NELBO (eq. 9); simple is refused, see --help",
   },
   continuous: { type: "boolean", help: "continuous-time objective (eq. 11, t ~ 1/g^2)" },
-  T: { type: "int", min: 2, help: "diffusion steps T" },
+  T: { type: "int", min: 2, help: "diffusion steps T of the process" },
+  steps: {
+    type: "int",
+    min: 2,
+    help: "train on the T-step process respaced to this many steps [default: T]",
+  },
   schedule: { type: "string", choices: ["linear", "cosine"], help: "beta schedule" },
   eta: {
     type: "number",
@@ -60,7 +65,7 @@ const HELP = {
   examples: [
     "deno task train:ndm                                       # MNIST, 13 min on 2 cores",
     "deno task train:ndm --transform identity --out runs/ndm-ddpm   # the DDPM baseline",
-    "deno task train:ndm --T 10 --out runs/ndm-t10             # Table 4's 10-step model",
+    "deno task train:ndm --steps 10 --out runs/ndm-t10         # Table 4's 10-step model",
     "deno task train:ndm --continuous --out runs/ndm-cont      # eq. 11",
     "deno task train:ndm --preset toy --out runs/ndm-checkerboard",
     "deno task train:ndm --dry-run --kimg 5",
@@ -86,8 +91,9 @@ await runTask(async (args) => {
     transformModel: f["transform-model"],
     continuous: f.continuous ?? base.continuous,
     eta: f.eta ?? base.eta,
+    ...(f.steps !== undefined ? { steps: f.steps } : {}),
   };
-  config.gridSteps = f["grid-steps"] ?? Math.min(base.gridSteps, config.T);
+  config.gridSteps = f["grid-steps"] ?? Math.min(base.gridSteps, config.steps ?? config.T);
   try {
     validateNdmConfig(config);
   } catch (e) {

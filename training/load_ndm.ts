@@ -14,7 +14,7 @@ import type { NdmTransform } from "../models/ndm_transform.ts";
 import type { Preconditioned } from "../models/precond.ts";
 import { type DdpmProcess, ddpmProcess } from "../schedules/ddpm.ts";
 import { readRunCheckpoint } from "./run_checkpoint.ts";
-import type { NdmRunState } from "./train_ndm.ts";
+import { type NdmRunState, ndmTrainingChain } from "./train_ndm.ts";
 
 /** A loaded NDM. */
 export interface LoadedNdm {
@@ -22,8 +22,10 @@ export interface LoadedNdm {
   eps: EpsPredictor;
   /** F. */
   transform: NdmTransform;
-  /** The training chain. */
+  /** The T-step process (the network's time axis). */
   process: DdpmProcess;
+  /** The chain the model was trained on (`process`, or its respacing to `config.steps`). */
+  chain: DdpmProcess;
   /** eps_theta as an EDM denoiser on `process` (what `sampleNdm` takes). */
   denoiser: Preconditioned;
   /** Shape of one sample. */
@@ -83,6 +85,7 @@ export async function loadNdm(
     eps,
     transform,
     process,
+    chain: ndmTrainingChain(process, state.config),
     denoiser: ddpmDenoiser(eps, process),
     shape,
     state,

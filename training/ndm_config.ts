@@ -26,6 +26,11 @@ export interface NdmTrainConfig extends Omit<DdpmTrainConfig, "loss" | "variance
   continuous: boolean;
   /** Posterior noise eta of the objective and of the sample grids (1: the DDPM choice). */
   eta: number;
+  /**
+   * Steps K of the training chain: the T-step process respaced to K steps (`respaceDdpm`), so
+   * K = 10 is NDM Table 4's "T = 10" on the same noise levels. [default: T]
+   */
+  steps?: number;
 }
 
 const BASE: Omit<NdmTrainConfig, "data" | "model"> = {
@@ -104,9 +109,18 @@ export function validateNdmConfig(config: NdmTrainConfig): NdmTrainConfig {
   if (!Number.isInteger(config.T) || config.T < 2) {
     throw new RangeError(`T must be an integer >= 2, got ${config.T}`);
   }
-  if (!Number.isInteger(config.gridSteps) || config.gridSteps > config.T) {
+  const K = config.steps ?? config.T;
+  if (!Number.isInteger(K) || K < 2 || K > config.T) {
+    throw new RangeError(`steps must be an integer in 2..T (${config.T}), got ${K}`);
+  }
+  if (!Number.isInteger(config.gridSteps) || config.gridSteps > K) {
     throw new RangeError(
-      `gridSteps must be an integer in 1..T (${config.T}), got ${config.gridSteps}`,
+      `gridSteps must be an integer in 1..steps (${K}), got ${config.gridSteps}`,
+    );
+  }
+  if (config.continuous && config.steps !== undefined && config.steps !== config.T) {
+    throw new RangeError(
+      `steps (${config.steps}) applies to the discrete objective; drop it with continuous`,
     );
   }
   if (config.transform !== "learned" && config.transform !== "identity") {

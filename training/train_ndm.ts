@@ -51,7 +51,14 @@ export interface NdmRunState extends RunStateBase {
 }
 
 // Fields that must match between a checkpoint and a resumed run.
-const FROZEN: (keyof NdmTrainConfig)[] = ["data", "T", "schedule", "transform", "continuous"];
+const FROZEN: (keyof NdmTrainConfig)[] = [
+  "data",
+  "T",
+  "steps",
+  "schedule",
+  "transform",
+  "continuous",
+];
 
 /**
  * The continuous-time process whose discretization is the DDPM linear chain of T steps:
@@ -68,6 +75,26 @@ const FROZEN: (keyof NdmTrainConfig)[] = ["data", "T", "schedule", "transform", 
  */
 export function ndmContinuousSchedule(T: number): LogSnrSchedule {
   return vpLogSnrSchedule({ betaMin: 1e-4 * T, betaD: (0.02 - 1e-4) * T, tMin: 1 / T });
+}
+
+/**
+ * The chain a run trains on: the T-step process, or its respacing to `config.steps` steps.
+ *
+ * @param process The T-step process.
+ * @param config The run's `steps`.
+ * @returns The training chain (network times stay the T-step process's).
+ * @example
+ * ```ts
+ * import { ddpmProcess } from "../schedules/ddpm.ts";
+ * import { ndmTrainingChain } from "./train_ndm.ts";
+ * const chain = ndmTrainingChain(ddpmProcess(), { steps: 10 }); // chain.T = 10
+ * ```
+ */
+export function ndmTrainingChain(process: DdpmProcess, config: { steps?: number }): DdpmProcess {
+  const K = config.steps ?? process.T;
+  return K === process.T
+    ? process
+    : respaceDdpm(process, spaceTimesteps(process.T, { numSteps: K }));
 }
 
 /**
@@ -143,7 +170,7 @@ export async function trainNdm(
   log(
     `NDM (F ${config.transform}): ${countParams(params).toLocaleString("en-US")} parameters; ` +
       `data ${dataset.name}: ${dataset.count} examples of shape [${dataset.shape}]; ` +
-      `T=${config.T} ${config.schedule}, ${
+      `T=${config.T} ${config.schedule} (${config.steps ?? config.T} training steps), ${
         config.continuous ? "continuous" : "discrete"
       } objective`,
   );
@@ -152,9 +179,10 @@ export async function trainNdm(
   const { eps, transform } = ndmNetworks(spec, params);
   const emaNets = ndmNetworks(spec, ema);
   const schedule = ndmContinuousSchedule(config.T);
+  const chain = ndmTrainingChain(process, config);
   const gridProcess = respaceDdpm(
-    process,
-    spaceTimesteps(config.T, { numSteps: config.gridSteps }),
+    chain,
+    spaceTimesteps(chain.T, { numSteps: config.gridSteps }),
   );
   const gridSampler = ndmSampler(gridProcess, emaNets.transform, { eta: config.eta });
   const emaDenoiser = ddpmDenoiser(emaNets.eps, process);
@@ -241,10 +269,10 @@ export async function trainNdm(
         return tf.mean(perImage) as tf.Scalar;
       };
     } else {
-      const { t } = drawTimesteps(rng, { count: batch.size, T: config.T });
+      const { t } = drawTimesteps(rng, { count: batch.size, T: chain.T });
       lossFn = () =>
         ndmLoss(eps, transform, x0, {
-          process,
+          process: chain,
           eta: config.eta,
           decoder,
           draws: { t, noise },
