@@ -16,11 +16,7 @@ import { ddpmProcess, respaceDdpm, spaceTimesteps } from "../schedules/ddpm.ts";
 import { vpLogSnrSchedule } from "../schedules/s2n_schedules.ts";
 import { ddpmVlbTerms } from "../training/ddpm_loss.ts";
 import { ndmLoss, ndmPriorTerms, ndmTerms, ndmTime } from "../training/ndm_loss.ts";
-import {
-  diffusionRate,
-  drawContinuousTimes,
-  ndmContinuousTerms,
-} from "../training/ndm_continuous.ts";
+import { drawContinuousTimes, ndmContinuousTerms } from "../training/ndm_continuous.ts";
 import { ddpmBound } from "../eval/ddpm_bound.ts";
 import { ndmBound } from "../eval/ndm_bound.ts";
 

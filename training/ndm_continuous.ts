@@ -46,7 +46,20 @@ export interface NdmContinuousOptions {
   h?: number;
 }
 
-/** g^2(t) = dsigma^2/dt - 2 (d log alpha / dt) sigma^2 (eq. 6). */
+/**
+ * The noise injection rate of the DDPM/VP choice, `g^2(t) = dsigma^2/dt - 2 (d log alpha / dt) sigma^2`
+ * (NDM eq. 6); beta(t) for VP.
+ *
+ * @param schedule The process.
+ * @param t A time.
+ * @returns g^2(t).
+ * @example
+ * ```ts
+ * import { vpLogSnrSchedule } from "../schedules/s2n_schedules.ts";
+ * import { diffusionRate } from "./ndm_continuous.ts";
+ * const g2 = diffusionRate(vpLogSnrSchedule(), 0.5); // 0.1 + 19.9 * 0.5
+ * ```
+ */
 export function diffusionRate(schedule: LogSnrSchedule, t: number): number {
   const a = schedule.alpha(t), s = schedule.sigma(t);
   return 2 * s * schedule.sigmaDeriv(t) - 2 * (schedule.alphaDeriv(t) / a) * s * s;
