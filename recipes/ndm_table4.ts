@@ -5,8 +5,9 @@
  * 1000-step process) and T = 1000, and the 1000-step models evaluated on 10 steps ("1000 -> 10").
  * Columns: NELBO in bits/dim on held-out digits (`eval/ndm_bound.ts`), and, where a classifier is
  * available, the Frechet distance of MNIST-classifier features for DDPM-style (eta = 1, "FD")
- * and DDIM-style (eta = 0, "FD*") Algorithm 2 samples on the 10-step chains. The paper's NLL
- * column (ODE likelihood) is not measured here.
+ * and DDIM-style (eta = 0, "FD*") Algorithm 2 samples on the 10-step chains; NLL by the ODE of
+ * the deterministic dynamics (`eval/ndm_likelihood.ts`, one Hutchinson probe, `--nll` digits),
+ * once per trained model (the ODE does not depend on the evaluation chain).
  *
  * ```sh
  * deno run --allow-read --allow-write --allow-env --allow-ffi recipes/ndm_table4.ts --kimg 2
@@ -29,13 +30,15 @@ import { generateSamples } from "../samplers/generate.ts";
 import { ndmSampler } from "../samplers/ndm_ancestral.ts";
 import { summarizeDdpmBound } from "../eval/ddpm_bound.ts";
 import { ndmBound } from "../eval/ndm_bound.ts";
+import { ndmOdeLikelihood } from "../eval/ndm_likelihood.ts";
+import { Rng } from "../core/rng.ts";
 import { loadMnistClassifier } from "../eval/mnist_classifier.ts";
 import { extractFeatures } from "../eval/evaluate.ts";
 import { featureStats } from "../eval/feature_stats.ts";
 import { frechetDistance } from "../eval/frechet.ts";
 import type { FeatureNetwork, FeatureStats } from "../eval/types.ts";
 import { NDM_PRESETS, type NdmTrainConfig } from "../training/ndm_config.ts";
-import { trainNdm } from "../training/train_ndm.ts";
+import { ndmContinuousSchedule, trainNdm } from "../training/train_ndm.ts";
 import { loadNdm } from "../training/load_ndm.ts";
 import { fileExists } from "../training/_loop_utils.ts";
 import { CHECKPOINT_FILE } from "../training/run_checkpoint.ts";
@@ -71,6 +74,7 @@ const FLAGS = {
   kimg: { type: "number", default: 2, gt: 0, help: "training length of each run in kimg" },
   n: { type: "int", default: 64, min: 2, help: "held-out digits for the NELBO (the last n)" },
   samples: { type: "int", default: 200, min: 10, help: "samples for FD and FD* (10-step chains)" },
+  nll: { type: "int", default: 16, min: 0, help: "held-out digits for the ODE NLL (0: skip)" },
   "skip-1000": { type: "boolean", help: "only the T = 10 rows (two runs instead of four)" },
   out: { type: "string", default: "runs/ndm-table4", help: "output folder" },
   classifier: {
@@ -102,6 +106,7 @@ interface Row {
   trainedSteps: number;
   evalSteps: number;
   kimg: number;
+  nll: number | null;
   nelbo: number;
   standardError: number;
   prior: number;
@@ -163,14 +168,15 @@ await runTask(async (args) => {
   classifier?.dispose();
   const cell = (v: number | null) => v === null ? "    -" : v.toFixed(2).padStart(6);
   console.log(
-    "\nSteps        Model  kimg  NELBO bits/dim    (prior, diffusion, rec)        FD     FD*",
+    "\nSteps        Model  kimg    NLL  NELBO bits/dim    (prior, diffusion, rec)        FD     FD*",
   );
   for (const r of rows) {
     const steps = r.trainedSteps === r.evalSteps
       ? String(r.trainedSteps)
       : `${r.trainedSteps} -> ${r.evalSteps}`;
     console.log(
-      `${steps.padEnd(12)} ${r.model.padEnd(5)} ${r.kimg.toFixed(1).padStart(5)}  ` +
+      `${steps.padEnd(12)} ${r.model.padEnd(5)} ${r.kimg.toFixed(1).padStart(5)} ` +
+        `${cell(r.nll)}  ` +
         `${r.nelbo.toFixed(3)} +- ${r.standardError.toFixed(3)}   ` +
         `(${r.prior.toFixed(3)}, ${r.diffusion.toFixed(3)}, ${r.reconstruction.toFixed(3)})   ` +
         `${cell(r.fd)}  ${cell(r.fdStar)}`,
@@ -192,6 +198,19 @@ await runTask(async (args) => {
         await ndmBound(eps, transform, x0, { process: chain, noise: perImageNoise(seeds) }),
       ]);
       x0.dispose();
+      let nll: number | null = null;
+      if (f.nll! > 0 && steps === (state.config.steps ?? state.config.T)) {
+        const x = tf.tensor(test.images.slice(first * 784, (first + f.nll!) * 784), [
+          f.nll!,
+          ...shape,
+        ]);
+        const schedule = ndmContinuousSchedule(process.T);
+        const r = await ndmOdeLikelihood({ eps, transform, schedule, T: process.T }, x, {
+          rng: new Rng(first),
+        });
+        nll = r.meanBitsPerDim;
+        x.dispose();
+      }
       const fds: (number | null)[] = [null, null];
       if (classifier && realStats && steps <= NDM_TABLE4.fewSteps) {
         for (const [j, eta] of [1, 0].entries()) {
@@ -209,6 +228,7 @@ await runTask(async (args) => {
         trainedSteps: state.config.steps ?? state.config.T,
         evalSteps: steps,
         kimg: state.imagesSeen / 1000,
+        nll,
         nelbo: bound.bitsPerDim,
         standardError: bound.standardError,
         prior: bound.prior,

@@ -12,6 +12,8 @@ import { selectBackend } from "../core/engine.ts";
 import { parseSeeds } from "../core/seeds.ts";
 import { respaceDdpm, spaceTimesteps } from "../schedules/ddpm.ts";
 import { ndmSampler } from "../samplers/ndm_ancestral.ts";
+import { ndmOdeSampler } from "../samplers/ndm_ode.ts";
+import { ndmContinuousSchedule } from "../training/train_ndm.ts";
 import { loadNdm } from "../training/load_ndm.ts";
 import { prepareSampleOutputs, sampleToFiles } from "./_write_samples.ts";
 import { runTask } from "./_main.ts";
@@ -41,6 +43,10 @@ const FLAGS = {
     max: 1,
     help: "posterior noise: 1 DDPM-style, 0 deterministic (DDIM-style)",
   },
+  ode: {
+    type: "boolean",
+    help: "the deterministic ODE (eq. 12-13, constant nu) with RK45 instead of Algorithm 2",
+  },
   seeds: SEEDS_FLAG,
   batch: SAMPLE_BATCH_FLAG,
   weights: WEIGHTS_FLAG,
@@ -56,6 +62,7 @@ const HELP = {
   examples: [
     "deno task sample:ndm                                     # 64 images, all T steps",
     "deno task sample:ndm --steps 10 --eta 0                  # 10 deterministic steps",
+    "deno task sample:ndm --ode                               # the ODE, adaptive RK45",
     "deno task sample:ndm --checkpoint runs/ndm-ddpm/checkpoint.safetensors --out ddpm.png",
   ],
 };
@@ -79,7 +86,9 @@ await runTask(async (args) => {
     await sampleToFiles(denoiser, {
       seeds,
       shape,
-      sampler: ndmSampler(chain, transform, { eta: f.eta }),
+      sampler: f.ode
+        ? ndmOdeSampler(process, transform, { schedule: ndmContinuousSchedule(process.T) })
+        : ndmSampler(chain, transform, { eta: f.eta }),
       batchSize: f.batch!,
     }, { out: f.out!, imagesDir: f["images-dir"] });
   } finally {

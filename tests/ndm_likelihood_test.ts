@@ -6,6 +6,7 @@ import type { EpsPredictor } from "../models/ddpm_param.ts";
 import { scaleTransform } from "../models/ndm_transform.ts";
 import { vpLogSnrSchedule } from "../schedules/s2n_schedules.ts";
 import { ndmOdeLikelihood } from "../eval/ndm_likelihood.ts";
+import { sampleNdmOde } from "../samplers/ndm_ode.ts";
 
 await selectBackend({ backend: "wasm", log: () => {} });
 
@@ -82,4 +83,23 @@ Deno.test("Hutchinson probes estimate the same NLL and free their tensors", asyn
     assert.ok(Math.abs(probed.nll[i] - exact.nll[i]) < 0.5, `${probed.nll[i]} vs ${exact.nll[i]}`);
   }
   z0.dispose();
+});
+
+Deno.test("the ODE sampler carries z_1 to the exact quantile map of the t0 marginal", async () => {
+  const k = -0.7;
+  const z1 = tf.tensor2d([[0.3, -1.2], [1.5, 0.4]]);
+  const { x } = await sampleNdmOde(
+    { eps: exactEps(k), transform: scaleTransform({ rate: k }), schedule },
+    z1,
+    { rtol: 1e-6, atol: 1e-6 },
+  );
+  const t0 = moments(k, schedule.tMin), t1 = moments(k, 1);
+  const got = x.arraySync() as number[][], start = z1.arraySync() as number[][];
+  got.forEach((row, i) =>
+    row.forEach((v, d) => {
+      const want = t0.m[d] + Math.sqrt(t0.v / t1.v) * (start[i][d] - t1.m[d]);
+      assert.ok(Math.abs(v - want) < 1e-3, `${v} vs ${want}`);
+    })
+  );
+  tf.dispose([x, z1]);
 });

@@ -119,9 +119,22 @@ Deno.test("train -> resume -> sample -> eval on PNG images; a DDPM checkpoint is
   assert.equal(s.code, 0, s.stderr);
   assert.match(s.stdout, /4 images, 5 evaluations each/);
   assert.deepEqual((await readPng(grid)).shape.slice(2), [1]);
+  const ode = await task("sample_ndm", [
+    "--checkpoint",
+    ckpt,
+    "--ode",
+    "--seeds",
+    "0-1",
+    "--out",
+    grid,
+  ]);
+  assert.equal(ode.code, 0, ode.stderr);
+  assert.match(ode.stdout, /2 images, \d+ evaluations each/);
 
   const evalDir = join(dir, "eval");
   const e = await task("eval_ndm", [
+    "--nll",
+    "2",
     "--checkpoint",
     ckpt,
     "--n",
@@ -141,6 +154,8 @@ Deno.test("train -> resume -> sample -> eval on PNG images; a DDPM checkpoint is
     Math.abs(summary.prior + summary.diffusion + summary.reconstruction - summary.nelbo) < 1e-9,
   );
   for (const name of ["transform.png", "predictions.png"]) await Deno.stat(join(evalDir, name));
+  assert.match(e.stdout, /NLL \(ODE.*on 2 held-out images: +\d+\.\d+ \+- \d+\.\d+ bits\/dim/);
+  assert.equal(summary.nll.count, 2);
 
   // The continuous objective trains too, and a train:ddpm checkpoint is named as such.
   const cont = await task("train_ndm", [
