@@ -36,7 +36,7 @@ import { ndmLoss } from "./ndm_loss.ts";
 import { drawContinuousTimes, ndmContinuousTerms } from "./ndm_continuous.ts";
 import { CHECKPOINT_FILE, writeRunCheckpoint } from "./run_checkpoint.ts";
 import { writePreview } from "./preview.ts";
-import { optimizerStep, runState, runTrainingLoop, startRun } from "./run_loop.ts";
+import { holdUpdates, rampedLr, runState, runTrainingLoop, startRun } from "./run_loop.ts";
 import { checkResumable, checkSameModel, openRun } from "./_loop_utils.ts";
 import type { RunStateBase, TrainLoopOptions, TrainLoopResult } from "./train_loop_types.ts";
 
@@ -197,8 +197,7 @@ export async function trainNdm(
   );
   const totalImages = Math.round(config.kimg * 1000);
   const bar = progress ? createProgress({ total: totalImages, label: "train", unit: "img" }) : null;
-  let pending: { grads: Record<string, tf.Tensor>; imagesBefore: number; size: number } | null =
-    null;
+  const updates = holdUpdates({ adam, ema, params }, config);
 
   const save = async (): Promise<void> => {
     const state: NdmRunState = {
@@ -222,22 +221,18 @@ export async function trainNdm(
     totalImages,
     batches: it,
     evaluate: trainStep,
-    apply: applyUpdate,
-    discard: discardPending,
+    apply: updates.apply,
+    discard: updates.discard,
     save,
     preview,
     cadence: config,
-    lr: currentLr,
+    lr: () => rampedLr(config, run.imagesSeen),
     bar,
     started,
     maxMinutes: config.maxMinutes,
     checkpointPath: ckptPath,
     nonFiniteHint: `Lower --lr (now ${config.lr}), then --resume or start a new --out`,
   }, options);
-
-  function currentLr(): number {
-    return config.lr * Math.min(run.imagesSeen / Math.max(config.lrRampupKimg * 1000, 1e-8), 1);
-  }
 
   // One Algorithm 1 loss and gradient evaluation; returns the NELBO estimate (bits/dim).
   async function trainStep(batch: Batch): Promise<number> {
@@ -281,22 +276,9 @@ export async function trainNdm(
     }
     const { value, grads } = tf.variableGrads(lossFn, trainable);
     tf.dispose([x0, noise, noiseRec].filter((v) => v !== undefined));
-    const named: Record<string, tf.Tensor> = {};
-    for (const [name, v] of Object.entries(params)) if (grads[v.name]) named[name] = grads[v.name];
-    pending = { grads: named, imagesBefore: run.imagesSeen, size: batch.size };
+    updates.hold(grads, run.imagesSeen, batch.size);
     const loss = (await value.data())[0];
     value.dispose();
     return loss;
-  }
-
-  function discardPending(): void {
-    if (pending) tf.dispose(Object.values(pending.grads));
-    pending = null;
-  }
-
-  function applyUpdate(): void {
-    if (!pending) return;
-    optimizerStep({ adam, ema, params }, pending, config);
-    pending = null;
   }
 }
