@@ -55,6 +55,26 @@ export interface NdmOdeModel {
  * ```
  */
 export function ndmOdeDrift(model: NdmOdeModel, z: tf.Tensor, t: number): tf.Tensor {
+  return tf.tidy(() => ndmDriftParts(model, z, t).drift);
+}
+
+/**
+ * The ODE drift and F(x_hat, t) on the way (the SDE sampler needs both). Call inside a tidy.
+ *
+ * @param model eps_theta, F, the schedule.
+ * @param z States [N, ...].
+ * @param t The time, in (0, 1].
+ * @returns `drift` (dz/dt) and `fHat` = F(x_hat(z, t), t), both shaped like z.
+ * @example
+ * ```ts ignore
+ * const { drift, fHat } = tf.tidy(() => ndmDriftParts({ eps, transform, schedule }, z, 0.5));
+ * ```
+ */
+export function ndmDriftParts(
+  model: NdmOdeModel,
+  z: tf.Tensor,
+  t: number,
+): { drift: tf.Tensor; fHat: tf.Tensor } {
   const { eps, transform, schedule, T = 1000 } = model;
   const n = z.shape[0];
   const a = schedule.alpha(t), s = schedule.sigma(t);
@@ -62,13 +82,13 @@ export function ndmOdeDrift(model: NdmOdeModel, z: tf.Tensor, t: number): tf.Ten
   return tf.tidy(() => {
     const epsHat = eps(z, tf.fill([n], T * t) as tf.Tensor1D);
     const xHat = tf.div(tf.sub(z, tf.mul(epsHat, s)), a);
-    const times = tf.fill([n], t) as tf.Tensor1D;
-    const f = transform.apply(xHat, times);
+    const fHat = transform.apply(xHat, tf.fill([n], t) as tf.Tensor1D);
     const df = transformTimeDerivative(transform, xHat, new Array(n).fill(t));
-    return tf.add(
-      tf.add(tf.mul(df, a), tf.mul(f, da)),
-      tf.mul(tf.sub(z, tf.mul(f, a)), ds / s),
+    const drift = tf.add(
+      tf.add(tf.mul(df, a), tf.mul(fHat, da)),
+      tf.mul(tf.sub(z, tf.mul(fHat, a)), ds / s),
     );
+    return { drift, fHat };
   });
 }
 

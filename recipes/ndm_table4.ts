@@ -5,7 +5,8 @@
  * 1000-step process) and T = 1000, and the 1000-step models evaluated on 10 steps ("1000 -> 10").
  * Columns: NELBO in bits/dim on held-out digits (`eval/ndm_bound.ts`), and, where a classifier is
  * available, the Frechet distance of MNIST-classifier features for DDPM-style (eta = 1, "FD")
- * and DDIM-style (eta = 0, "FD*") Algorithm 2 samples on the 10-step chains; NLL by the ODE of
+ * and DDIM-style (eta = 0, "FD*") Algorithm 2 samples on the 10-step chains (x_hat clipped to
+ * [-1, 1], as `sample:ddpm --clip`, for both models); NLL by the ODE of
  * the deterministic dynamics (`eval/ndm_likelihood.ts`, one Hutchinson probe, `--nll` digits),
  * once per trained model (the ODE does not depend on the evaluation chain).
  *
@@ -217,7 +218,7 @@ await runTask(async (args) => {
           const out = await generateSamples(denoiser, {
             seeds: Array.from({ length: f.samples! }, (_, i) => i),
             shape,
-            sampler: ndmSampler(chain, transform, { eta }),
+            sampler: ndmSampler(chain, transform, { eta, clipX0: true }),
           });
           const feats = await extractFeatures(classifier, out.images, out.shape);
           fds[j] = frechetDistance(realStats, statsOf(classifier, feats));

@@ -39,6 +39,8 @@ export interface NdmSamplerOptions extends SamplerOptions {
   noise?: NoiseSource;
   /** The step of the chain that `x` is at. @default process.T */
   startStep?: number;
+  /** Clip x_hat to [-1, 1] before F (the data range; a common variant Algorithm 2 lacks). @default false */
+  clipX0?: boolean;
 }
 
 /**
@@ -71,7 +73,7 @@ export async function sampleNdm(
   x: tf.Tensor,
   options: NdmSamplerOptions,
 ): Promise<SampleResult> {
-  const { process, transform, eta = 1, noise, cond } = options;
+  const { process, transform, eta = 1, noise, cond, clipX0 = false } = options;
   if (process === undefined || transform === undefined) {
     throw new TypeError("sampleNdm needs options.process and options.transform");
   }
@@ -87,7 +89,7 @@ export async function sampleNdm(
   const out = await runSteps(x, startStep, options, (zt, i) => {
     const k = startStep - i;
     const step = tf.tidy(() => {
-      const pred = predictAtStep(eps, process, zt, k, false, cond);
+      const pred = predictAtStep(eps, process, zt, k, clipX0, cond);
       const { mean, std: s } = ndmPosterior(pred.x0, zt, { process, transform, k, eta });
       let next = mean;
       if (s > 0 && noise !== undefined) next = tf.add(next, tf.mul(noise.randn(zt.shape), s));
@@ -166,7 +168,7 @@ export function ndmPosterior(
  *
  * @param process The chain.
  * @param transform F.
- * @param options eta.
+ * @param options eta and x_hat clipping (both @default as in {@linkcode sampleNdm}).
  * @returns The sampler.
  * @example
  * ```ts ignore
@@ -176,12 +178,12 @@ export function ndmPosterior(
 export function ndmSampler(
   process: DdpmProcess,
   transform: NdmTransform,
-  options: { eta?: number } = {},
+  options: { eta?: number; clipX0?: boolean } = {},
 ): CustomSampler {
-  const { eta = 1 } = options;
+  const { eta = 1, clipX0 = false } = options;
   return {
     initialScale: 1,
     run: (denoiser, x, { noise, cond, signal }) =>
-      sampleNdm(denoiser, x, { process, transform, eta, noise, cond, signal }),
+      sampleNdm(denoiser, x, { process, transform, eta, noise, cond, signal, clipX0 }),
   };
 }

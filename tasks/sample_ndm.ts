@@ -12,7 +12,7 @@ import { selectBackend } from "../core/engine.ts";
 import { parseSeeds } from "../core/seeds.ts";
 import { respaceDdpm, spaceTimesteps } from "../schedules/ddpm.ts";
 import { ndmSampler } from "../samplers/ndm_ancestral.ts";
-import { ndmOdeSampler } from "../samplers/ndm_ode.ts";
+import { ndmOdeSampler, ndmSdeSampler } from "../samplers/ndm_ode.ts";
 import { ndmContinuousSchedule } from "../training/train_ndm.ts";
 import { loadNdm } from "../training/load_ndm.ts";
 import { prepareSampleOutputs, sampleToFiles } from "./_write_samples.ts";
@@ -47,6 +47,12 @@ const FLAGS = {
     type: "boolean",
     help: "the deterministic ODE (eq. 12-13, constant nu) with RK45 instead of Algorithm 2",
   },
+  sde: {
+    type: "int",
+    min: 1,
+    help: "the reverse SDE (eq. 12, DDPM noise) by Euler-Maruyama with this many steps",
+  },
+  clip: { type: "boolean", help: "Algorithm 2: clip x_hat to [-1, 1] at every step" },
   seeds: SEEDS_FLAG,
   batch: SAMPLE_BATCH_FLAG,
   weights: WEIGHTS_FLAG,
@@ -63,6 +69,7 @@ const HELP = {
     "deno task sample:ndm                                     # 64 images, all T steps",
     "deno task sample:ndm --steps 10 --eta 0                  # 10 deterministic steps",
     "deno task sample:ndm --ode                               # the ODE, adaptive RK45",
+    "deno task sample:ndm --sde 500                           # the reverse SDE, 500 steps",
     "deno task sample:ndm --checkpoint runs/ndm-ddpm/checkpoint.safetensors --out ddpm.png",
   ],
 };
@@ -82,13 +89,19 @@ await runTask(async (args) => {
         `sample:ndm: --steps must be at most the checkpoint's T = ${process.T}, got ${steps}`,
       );
     }
+    if (f.ode && f.sde) {
+      throw new UserError("sample:ndm: pass --ode or --sde, not both");
+    }
     const chain = respaceDdpm(process, spaceTimesteps(process.T, { numSteps: steps }));
+    const schedule = ndmContinuousSchedule(process.T);
     await sampleToFiles(denoiser, {
       seeds,
       shape,
       sampler: f.ode
-        ? ndmOdeSampler(process, transform, { schedule: ndmContinuousSchedule(process.T) })
-        : ndmSampler(chain, transform, { eta: f.eta }),
+        ? ndmOdeSampler(process, transform, { schedule })
+        : f.sde
+        ? ndmSdeSampler(process, transform, { schedule, steps: f.sde })
+        : ndmSampler(chain, transform, { eta: f.eta, clipX0: f.clip }),
       batchSize: f.batch!,
     }, { out: f.out!, imagesDir: f["images-dir"] });
   } finally {

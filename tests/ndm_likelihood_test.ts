@@ -6,7 +6,8 @@ import type { EpsPredictor } from "../models/ddpm_param.ts";
 import { scaleTransform } from "../models/ndm_transform.ts";
 import { vpLogSnrSchedule } from "../schedules/s2n_schedules.ts";
 import { ndmOdeLikelihood } from "../eval/ndm_likelihood.ts";
-import { sampleNdmOde } from "../samplers/ndm_ode.ts";
+import { sampleNdmOde, sampleNdmSde } from "../samplers/ndm_ode.ts";
+import { perImageNoise } from "../core/noise.ts";
 
 await selectBackend({ backend: "wasm", log: () => {} });
 
@@ -70,7 +71,7 @@ Deno.test("Hutchinson probes estimate the same NLL and free their tensors", asyn
   const before = tf.memory().numTensors;
   const probed = await ndmOdeLikelihood(model, z0, {
     rng: new Rng(1),
-    numProbes: 16,
+    numProbes: 8,
     dequantize: false,
   });
   assert.equal(tf.memory().numTensors, before);
@@ -102,4 +103,22 @@ Deno.test("the ODE sampler carries z_1 to the exact quantile map of the t0 margi
     })
   );
   tf.dispose([x, z1]);
+});
+
+Deno.test("the reverse SDE (Euler-Maruyama) lands on the t0 marginal of Gaussian data", async () => {
+  const k = -0.7, n = 2000;
+  const noise = perImageNoise(Array.from({ length: n }, (_, i) => i));
+  const z1 = noise.randn([n, 2]);
+  const { x } = await sampleNdmSde(
+    { eps: exactEps(k), transform: scaleTransform({ rate: k }), schedule },
+    z1,
+    { steps: 400, noise },
+  );
+  const { mean, variance } = tf.moments(x, 0);
+  const m = mean.dataSync(), v = variance.dataSync(), t0 = moments(k, schedule.tMin);
+  for (let d = 0; d < 2; d++) {
+    assert.ok(Math.abs(m[d] - t0.m[d]) < 0.03, `mean ${m[d]} vs ${t0.m[d]}`);
+    assert.ok(Math.abs(v[d] - t0.v) < 0.1 * t0.v, `variance ${v[d]} vs ${t0.v}`);
+  }
+  tf.dispose([x, z1, mean, variance]);
 });

@@ -110,6 +110,21 @@ Deno.test("train -> resume -> sample -> eval on PNG images; a DDPM checkpoint is
   ]);
   assert.equal(ode.code, 0, ode.stderr);
   assert.match(ode.stdout, /2 images, \d+ evaluations each/);
+  const sde = await task("sample_ndm", [
+    "--checkpoint",
+    ckpt,
+    "--sde",
+    "3",
+    "--seeds",
+    "0-1",
+    "--out",
+    grid,
+  ]);
+  assert.match(sde.stdout, /2 images, 3 evaluations each/, sde.stderr);
+  assertUserError(
+    await task("sample_ndm", ["--checkpoint", ckpt, "--ode", "--sde", "3"]),
+    /not both/,
+  );
 
   const evalDir = join(dir, "eval");
   const e = await task("eval_ndm", [
