@@ -135,3 +135,5 @@ export * from "./training/load_ndm.ts";
 export * from "./samplers/ndm_ancestral.ts";
 export * from "./eval/ndm_bound.ts";
 export * from "./eval/ndm_pictures.ts";
+export * from "./eval/ndm_likelihood.ts";
+export * from "./samplers/ndm_ode.ts";
