@@ -65,7 +65,7 @@ const HELP = {
     "F(x, t) over t (transform.png), the x-predictions at z_T (predictions.png) and\n" +
     "summary.json to --out-dir. The NELBO costs one network call per step and batch.",
   examples: [
-    "deno task eval:ndm                                       # all T steps, 256 digits",
+    "deno task eval:ndm                                       # training chain, 256 digits",
     "deno task eval:ndm --steps 10 --n 64                     # the 1000 -> 10 model's NELBO",
     "deno task eval:ndm --checkpoint runs/ndm-ddpm/checkpoint.safetensors --out-dir out/ddpm",
   ],

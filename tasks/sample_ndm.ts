@@ -66,7 +66,7 @@ const HELP = {
   summary: "Samples from a train:ndm checkpoint with NDM's Algorithm 2. Each image has its own\n" +
     "seed. Fewer --steps respace the chain (trained with 1000, sampled with 10 works).",
   examples: [
-    "deno task sample:ndm                                     # 64 images, all T steps",
+    "deno task sample:ndm                                     # 64 images, the training chain",
     "deno task sample:ndm --steps 10 --eta 0                  # 10 deterministic steps",
     "deno task sample:ndm --ode                               # the ODE, adaptive RK45",
     "deno task sample:ndm --sde 500                           # the reverse SDE, 500 steps",
