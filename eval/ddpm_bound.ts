@@ -22,7 +22,7 @@ import type { Conditioning } from "../core/types.ts";
 import type { EpsPredictor } from "../models/ddpm_param.ts";
 import type { DdpmProcess, ReverseVariance } from "../schedules/ddpm.ts";
 import { eventLoopYielder } from "../samplers/_util.ts";
-import { type DdpmDecoder, ddpmVlbTerms } from "../training/ddpm_loss.ts";
+import { type DdpmDecoder, type DdpmVlbTerms, ddpmVlbTerms } from "../training/ddpm_loss.ts";
 import type { BpdConvention } from "./discretized_gaussian_reference.ts";
 
 /** Options of {@linkcode ddpmBound}. */
@@ -49,6 +49,13 @@ export interface DdpmBoundOptions {
   onStep?: (progress: { t: number; done: number; total: number }) => void;
   /** Stops between steps; the promise rejects with `signal.reason`. @default undefined */
   signal?: AbortSignal;
+  /**
+   * Another model's per-step terms on the same chain (e.g. NDM's eq. 10, `ndmTerms`), in place
+   * of `ddpmVlbTerms` on `eps`; called inside a tidy. @default undefined (DDPM's terms)
+   */
+  terms?: (x0: tf.Tensor, t: number, noise: tf.Tensor) => DdpmVlbTerms;
+  /** Another model's prior term per image, bits/dim. @default undefined (DDPM's L_T) */
+  prior?: (x0: tf.Tensor) => Promise<Float64Array>;
 }
 
 /** The bound of one batch, in bits per dimension. */
@@ -111,7 +118,12 @@ export async function ddpmBound(
     throw new TypeError("ddpmBound needs options.process and options.noise");
   }
   const n = x0.shape[0], dims = x0.size / n, T = process.T;
-  const prior = priorTerms(process, await x0.data(), n, dims);
+  const prior = options.prior
+    ? await options.prior(x0)
+    : ddpmPriorTerms(process, await x0.data(), n, dims);
+  const termsAt = options.terms ??
+    ((x: tf.Tensor, t: number, z: tf.Tensor) =>
+      ddpmVlbTerms(eps, x, { process, variance, decoder, t, noise: z, cond, convention }));
   const diffusion = new Float64Array(n), decoderTerms = new Float64Array(n);
   const stepTerms = new Float64Array(T + 1), stepSquaredError = new Float64Array(T + 1);
   const pause = eventLoopYielder();
@@ -120,15 +132,7 @@ export async function ddpmBound(
     signal?.throwIfAborted();
     const [stepTerm, squaredError] = tf.tidy(() => {
       const z = noise.randn(x0.shape);
-      const out = ddpmVlbTerms(eps, x0, {
-        process,
-        variance,
-        decoder,
-        t,
-        noise: z,
-        cond,
-        convention,
-      });
+      const out = termsAt(x0, t, z);
       const x0Hat = clipX0 ? tf.clipByValue(out.x0Hat, -1, 1) : out.x0Hat;
       const axes = x0.shape.slice(1).map((_, i) => i + 1);
       return [out.terms, tf.mean(tf.square(tf.sub(x0, x0Hat)), axes)];
@@ -157,8 +161,22 @@ export async function ddpmBound(
   };
 }
 
-// L_T per image in bits per dimension, in float64.
-function priorTerms(
+/**
+ * L_T = KL(N(sqrt(alphaBar_T) x0, (1 - alphaBar_T) I) || N(0, I)) per image, bits/dim, in float64.
+ *
+ * @param process The chain.
+ * @param x0 The data of n images, flat (pass transformed data F(x, 1) for NDM).
+ * @param n Images.
+ * @param dims Dimensions per image.
+ * @returns One value per image.
+ * @example
+ * ```ts
+ * import { ddpmProcess } from "../schedules/ddpm.ts";
+ * import { ddpmPriorTerms } from "./ddpm_bound.ts";
+ * const prior = ddpmPriorTerms(ddpmProcess(), new Float32Array(4).fill(1), 1, 4);
+ * ```
+ */
+export function ddpmPriorTerms(
   process: DdpmProcess,
   x0: ArrayLike<number>,
   n: number,

@@ -387,3 +387,69 @@ export async function gradientNorm(grads: Record<string, tf.Tensor>): Promise<nu
   total.dispose();
   return value;
 }
+
+/** Gradients held between a trainer's `evaluate` and `apply`/`discard` (see {@linkcode holdUpdates}). */
+export interface HeldUpdates {
+  /** Holds the gradients of one batch (from `tf.variableGrads`, keyed by variable name). */
+  hold(grads: Record<string, tf.Tensor>, imagesBefore: number, size: number): void;
+  /** Applies the held gradients with {@linkcode optimizerStep}, if any. */
+  apply(): void;
+  /** Frees the held gradients without applying them. */
+  discard(): void;
+}
+
+/**
+ * The hold/apply/discard triple a trainer hands to {@linkcode runTrainingLoop}: gradients wait
+ * until the batch's loss is known to be finite, then go through {@linkcode optimizerStep}.
+ * Variables without a gradient (unused parameters) are skipped.
+ *
+ * @param state The optimizer, the EMA weights and the parameters.
+ * @param config The optimizer settings.
+ * @returns The triple.
+ * @example
+ * ```ts ignore
+ * const updates = holdUpdates({ adam, ema, params }, config);
+ * updates.hold(grads, run.imagesSeen, batch.size); // in evaluate
+ * // runTrainingLoop({ ..., apply: updates.apply, discard: updates.discard })
+ * ```
+ */
+export function holdUpdates(
+  state: { adam: AdamState; ema: Params; params: Params },
+  config: OptimizerConfig,
+): HeldUpdates {
+  let pending: PendingUpdate | null = null;
+  return {
+    hold(grads, imagesBefore, size) {
+      const named: Record<string, tf.Tensor> = {};
+      for (const [name, v] of Object.entries(state.params)) {
+        if (grads[v.name]) named[name] = grads[v.name];
+      }
+      pending = { grads: named, imagesBefore, size };
+    },
+    apply() {
+      if (!pending) return;
+      optimizerStep(state, pending, config);
+      pending = null;
+    },
+    discard() {
+      if (pending) tf.dispose(Object.values(pending.grads));
+      pending = null;
+    },
+  };
+}
+
+/**
+ * The learning rate with EDM's linear warm-up: `lr min(imagesSeen / (lrRampupKimg 1000), 1)`.
+ *
+ * @param config The rate and the warm-up length.
+ * @param imagesSeen Images seen so far.
+ * @returns The rate now.
+ * @example
+ * ```ts
+ * import { rampedLr } from "./run_loop.ts";
+ * console.assert(rampedLr({ lr: 1e-3, lrRampupKimg: 2 }, 1000) === 5e-4);
+ * ```
+ */
+export function rampedLr(config: { lr: number; lrRampupKimg: number }, imagesSeen: number): number {
+  return config.lr * Math.min(imagesSeen / Math.max(config.lrRampupKimg * 1000, 1e-8), 1);
+}
