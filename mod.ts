@@ -1,6 +1,6 @@
 /**
- * diffuse: diffusion generative models on TensorFlow.js for Deno. DDPM, EDM, the signal-to-noise
- * view, Neural Diffusion Models and DiNof as one modular toolkit; see README.md.
+ * diffuse: diffusion generative models on TensorFlow.js for Deno. DDPM, EDM and the
+ * signal-to-noise view as one modular toolkit; see README.md.
  *
  * Every module is also importable on its own through its subpath export (e.g.
  * `@diffuse/diffuse/samplers/heun`).
@@ -29,6 +29,7 @@ export * from "./core/rng.ts";
 export * from "./core/safetensors.ts";
 export * from "./core/seeds.ts";
 export * from "./core/types.ts";
+export * from "./core/paths.ts";
 export * from "./core/wasm_kernels.ts";
 export * from "./schedules/ddpm.ts";
 export * from "./schedules/edm.ts";
@@ -103,6 +104,7 @@ export * from "./training/preview.ts";
 export * from "./training/run_checkpoint.ts";
 export * from "./training/run_config.ts";
 export * from "./training/run_loop.ts";
+export * from "./training/run_report.ts";
 export * from "./training/train_classifier.ts";
 export * from "./training/train_ddpm.ts";
 export * from "./training/train_edm.ts";
@@ -141,3 +143,5 @@ export * from "./eval/rate_distortion.ts";
 export * from "./eval/rk45.ts";
 export * from "./eval/trace_sqrt_product.ts";
 export * from "./eval/types.ts";
+export * from "./eval/quantize.ts";
+export * from "./tasks/_write_samples.ts";

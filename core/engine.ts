@@ -19,6 +19,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import "@tensorflow/tfjs-backend-wasm";
 import "@tensorflow/tfjs-layers";
+import { UserError } from "./errors.ts";
 import { registerWasmTrainingKernels } from "./wasm_kernels.ts";
 import { resizeNearestNeighborGradCpuConfig } from "./kernels/resize_nearest_neighbor_grad.ts";
 import { registerBlasKernels } from "./blas/register.ts";
@@ -49,7 +50,7 @@ let reported: string | null = null;
  * Chooses and initializes the tfjs backend, and reports the choice once per process.
  *
  * @returns The name of the backend in use.
- * @throws {RangeError} For an unknown backend name, or `tensorflow` asked for but not loadable.
+ * @throws {UserError} For an unknown backend name, or `tensorflow` asked for but not loadable.
  * @example Pick the fastest available backend
  * ```ts
  * import { selectBackend } from "./engine.ts";
@@ -60,8 +61,10 @@ export async function selectBackend(options: SelectBackendOptions = {}): Promise
   const { log = (m: string) => console.error(m), blas = true } = options;
   const requested = options.backend ?? readEnv("DIFFUSE_BACKEND") ?? "auto";
   if (!(BACKEND_CHOICES as readonly string[]).includes(requested)) {
-    throw new RangeError(
-      `unknown backend "${requested}": use one of ${BACKEND_CHOICES.join(", ")}`,
+    throw new UserError(
+      `unknown backend "${requested}"${
+        options.backend === undefined ? " (from DIFFUSE_BACKEND)" : ""
+      }: use one of ${BACKEND_CHOICES.join(", ")}`,
     );
   }
   let chosen: BackendName | null = null;
@@ -70,7 +73,7 @@ export async function selectBackend(options: SelectBackendOptions = {}): Promise
     const loaded = await loadTensorflow();
     if (loaded.ok) chosen = "tensorflow";
     else if (requested === "tensorflow") {
-      throw new RangeError(
+      throw new UserError(
         `backend "tensorflow" is not available (${loaded.why}); run \`deno task setup:gpu\` ` +
           `on a machine with libtensorflow, or use --backend wasm`,
       );
@@ -146,3 +149,5 @@ function readEnv(name: string): string | undefined {
     return undefined; // no --allow-env: the flag alone decides
   }
 }
+
+export { requireBackend } from "./_require_backend.ts";

@@ -25,6 +25,8 @@
  */
 export class UserError extends Error {
   /**
+   * Creates the error.
+   *
    * @param message One line: what went wrong and how to fix it.
    * @param options Standard error options, e.g. `{ cause }`.
    */

@@ -7,6 +7,7 @@
  */
 import { parseArgs } from "node:util";
 import { UserError } from "./errors.ts";
+import { callerDataSpec, callerPath } from "./paths.ts";
 
 /** One flag of a task. */
 export type FlagSpec =
@@ -28,6 +29,11 @@ export type FlagSpec =
     default?: string;
     /** Allowed values, when the set is closed. */
     choices?: readonly string[];
+    /**
+     * A path the user types: a given value is resolved against the caller's folder (core/paths.ts;
+     * "file" for a path, "dataset" for the path inside `png:<folder>`); defaults are not.
+     */
+    path?: "file" | "dataset";
     help: string;
   }
   | { type: "boolean"; default?: boolean; help: string }
@@ -115,6 +121,8 @@ export interface FormatHelpOptions {
   summary: string;
   /** Copy-paste examples, one command each. */
   examples: string[];
+  /** The usage line, for scripts run without `deno task`. @default "deno task <task> [flags]" */
+  usage?: string;
 }
 
 /**
@@ -141,7 +149,7 @@ export function formatHelp(specs: FlagSpecs, options: FormatHelpOptions): string
   });
   const width = Math.max(...rows.map(([a]) => a.length)) + 2;
   return [
-    `deno task ${options.task} [flags]`,
+    options.usage ?? `deno task ${options.task} [flags]`,
     "",
     options.summary,
     "",
@@ -160,6 +168,8 @@ function convert(name: string, raw: string, spec: FlagSpec, task: string): unkno
     if (spec.choices && !spec.choices.includes(raw)) {
       throw bad(`must be one of ${spec.choices.join(", ")}, got "${raw}"`);
     }
+    if (spec.path === "file") return callerPath(raw);
+    if (spec.path === "dataset") return callerDataSpec(raw);
     return raw;
   }
   if (spec.type === "list") {

@@ -21,6 +21,8 @@ export interface NoiseSource {
  * @example Same seed, same image, whatever the batch
  * ```ts
  * import { perImageNoise } from "./noise.ts";
+ * import { selectBackend } from "./engine.ts";
+ * await selectBackend({ backend: "cpu", log: () => {} });
  * const a = perImageNoise([7, 8]).randn([2, 4]);
  * const b = perImageNoise([8]).randn([1, 4]);
  * // a[1] equals b[0]
@@ -50,6 +52,8 @@ export function perImageNoise(seeds: readonly number[]): NoiseSource {
  * ```ts
  * import { Rng } from "./rng.ts";
  * import { rngNoise } from "./noise.ts";
+ * import { selectBackend } from "./engine.ts";
+ * await selectBackend({ backend: "cpu", log: () => {} });
  * const eps = rngNoise(new Rng(0)).randn([3, 2]);
  * ```
  */

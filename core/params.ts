@@ -17,7 +17,8 @@ export type Params = Record<string, tf.Variable>;
  * ```ts
  * import * as tf from "@tensorflow/tfjs-core";
  * import { countParams } from "./params.ts";
- * await tf.setBackend("cpu");
+ * import { selectBackend } from "./engine.ts";
+ * await selectBackend({ backend: "cpu", log: () => {} });
  * const n = countParams({ w: tf.variable(tf.zeros([3, 4])) }); // 12
  * ```
  */
@@ -33,7 +34,8 @@ export function countParams(params: Params): number {
  * import * as tf from "@tensorflow/tfjs-core";
  * import { Rng } from "./rng.ts";
  * import { uniformVariable } from "./params.ts";
- * await tf.setBackend("cpu");
+ * import { selectBackend } from "./engine.ts";
+ * await selectBackend({ backend: "cpu", log: () => {} });
  * const w = uniformVariable([3, 3, 1, 8], 0.1, new Rng(0), "conv.weight");
  * ```
  */
@@ -57,7 +59,8 @@ export function uniformVariable(
  * ```ts
  * import * as tf from "@tensorflow/tfjs-core";
  * import { constantVariable } from "./params.ts";
- * await tf.setBackend("cpu");
+ * import { selectBackend } from "./engine.ts";
+ * await selectBackend({ backend: "cpu", log: () => {} });
  * const b = constantVariable([8], 0, "conv.bias");
  * ```
  */
@@ -72,7 +75,8 @@ export function constantVariable(shape: number[], value: number, name?: string):
  * ```ts
  * import * as tf from "@tensorflow/tfjs-core";
  * import { disposeParams } from "./params.ts";
- * await tf.setBackend("cpu");
+ * import { selectBackend } from "./engine.ts";
+ * await selectBackend({ backend: "cpu", log: () => {} });
  * disposeParams({ w: tf.variable(tf.zeros([2])) });
  * ```
  */

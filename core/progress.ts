@@ -22,14 +22,22 @@ export interface ProgressOptions {
   plainEverySeconds?: number;
   /** Clock in milliseconds, injectable for tests. @default performance.now */
   now?: () => number;
+  /**
+   * Units already done when the bar starts (skipped images, a resumed run's images); they count
+   * toward the total but not toward the rate. @default 0
+   */
+  initial?: number;
 }
 
 /** A live progress bar. */
 export interface Progress {
   /** Sets the number of units done and the extra fields shown after the bar. */
   update(done: number, fields?: Record<string, string | number>): void;
-  /** Draws the final state and ends the line. */
-  finish(fields?: Record<string, string | number>): void;
+  /**
+   * Draws the final state and ends the line: `done` units (the total unless the work stopped
+   * early, e.g. after Ctrl-C or a time limit, when it is the count really done).
+   */
+  finish(fields?: Record<string, string | number>, done?: number): void;
 }
 
 /**
@@ -53,19 +61,19 @@ export function createProgress(options: ProgressOptions): Progress {
     tty = isTerminal(),
     plainEverySeconds = 10,
     now = () => performance.now(),
+    initial = 0,
   } = options;
   const start = now();
   let lastDraw = -Infinity;
-  let startDone: number | null = null;
   const render = (done: number, fields: Record<string, string | number>) => {
     const elapsed = (now() - start) / 1000;
-    startDone ??= done;
-    const rate = elapsed > 0 ? (done - startDone) / elapsed : 0;
+    // The clock starts with the bar, so every unit done since counts, the first batch's too.
+    const rate = elapsed > 0 ? (done - initial) / elapsed : 0;
     const frac = total > 0 ? Math.min(1, done / total) : 0;
     const width = 24;
     const filled = Math.round(frac * width);
     const bar = "#".repeat(filled) + "-".repeat(width - filled);
-    const eta = rate > 0 ? (total - done) / rate : NaN;
+    const eta = done >= total ? 0 : rate > 0 ? (total - done) / rate : NaN;
     const extras = Object.entries(fields).map(([k, v]) =>
       `${k} ${typeof v === "number" ? formatNumber(v) : v}`
     );
@@ -89,8 +97,8 @@ export function createProgress(options: ProgressOptions): Progress {
         write(`${render(done, fields)}\n`);
       }
     },
-    finish(fields = {}) {
-      write(`${tty ? "\r\x1b[2K" : ""}${render(total, fields)}\n`);
+    finish(fields = {}, done = total) {
+      write(`${tty ? "\r\x1b[2K" : ""}${render(done, fields)}\n`);
     },
   };
 }

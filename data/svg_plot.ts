@@ -33,6 +33,8 @@ export interface LinePlotOptions {
   logY?: boolean;
   /** Line colours, cycled over the series. @default a 6-colour palette */
   colors?: string[];
+  /** Mark each series' last point with a dot and its value (where a loss ended). @default true */
+  markLast?: boolean;
 }
 
 const PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"];
@@ -67,6 +69,7 @@ export function linePlotSvg(
     yLabel = "",
     logY = false,
     colors = PALETTE,
+    markLast = true,
   } = options;
   const list = Array.isArray(series) ? series : [series];
   if (!(width >= 160 && height >= 120)) {
@@ -114,8 +117,8 @@ export function linePlotSvg(
       `<text x="${x}" y="${MARGIN.top + plotH + 16}" text-anchor="middle">${label(t)}</text>`,
     );
   }
-  const yTicks = logY ? niceTicks(y0, y1).filter(Number.isInteger) : niceTicks(y0, y1);
-  for (const t of yTicks.length >= 2 ? yTicks : niceTicks(y0, y1)) {
+  const yTicks = logY ? logTicks(y0, y1) : niceTicks(y0, y1);
+  for (const t of yTicks) {
     const y = fmt(py(t));
     out.push(
       `<line x1="${MARGIN.left - 4}" y1="${y}" x2="${
@@ -138,6 +141,17 @@ export function linePlotSvg(
     }
     const color = escapeXml(colors[k % colors.length]);
     out.push(`<path d="${d}" fill="none" stroke="${color}" stroke-width="1.5"/>`);
+    let last = -1;
+    for (let i = 0; i < s.x.length; i++) if (usable(s.x[i], s.y[i])) last = i;
+    if (markLast && last >= 0) {
+      const [cx, cy] = [px(s.x[last]), py(fy(s.y[last]))];
+      const left = cx > MARGIN.left + plotW / 2;
+      out.push(
+        `<circle cx="${fmt(cx)}" cy="${fmt(cy)}" r="3" fill="${color}"/>`,
+        `<text class="last" x="${fmt(cx + (left ? -6 : 6))}" y="${fmt(cy - 8)}" ` +
+          `text-anchor="${left ? "end" : "start"}" fill="${color}">${label(s.y[last])}</text>`,
+      );
+    }
   });
   const labelled = list.filter((s) => s.label);
   if (labelled.length > 0) {
@@ -179,9 +193,62 @@ export function linePlotSvg(
   return out.join("\n") + "\n";
 }
 
-/** Ticks at multiples of 1, 2 or 5 x 10^k inside [lo, hi], about five of them. */
+/**
+ * Stacks plots (SVG documents from {@linkcode linePlotSvg}) into one SVG, top to bottom, e.g.
+ * loss, learning rate and speed of a training run sharing its x axis.
+ *
+ * @param plots SVG documents with `width` and `height` attributes.
+ * @returns One SVG document as wide as the widest plot.
+ * @throws {RangeError} When `plots` is empty or a plot has no size.
+ * @example
+ * ```ts
+ * import { linePlotSvg, stackPlotsSvg } from "./svg_plot.ts";
+ * const a = linePlotSvg({ x: [0, 1], y: [1, 2] }, { height: 200 });
+ * const svg = stackPlotsSvg([a, a]); // 640 x 400
+ * ```
+ */
+export function stackPlotsSvg(plots: string[]): string {
+  if (plots.length === 0) throw new RangeError("stackPlotsSvg needs at least one plot");
+  let y = 0, width = 0;
+  const parts = plots.map((svg, k) => {
+    const w = Number(svg.match(/width="([\d.]+)"/)?.[1]);
+    const h = Number(svg.match(/height="([\d.]+)"/)?.[1]);
+    if (!(w > 0 && h > 0)) throw new RangeError(`plot ${k} has no width and height attributes`);
+    const part = svg.replace(/^<svg /, `<svg x="0" y="${y}" `);
+    y += h, width = Math.max(width, w);
+    return part;
+  });
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${y}" ` +
+    `viewBox="0 0 ${width} ${y}">`,
+    ...parts,
+    "</svg>",
+  ].join("\n") + "\n";
+}
+
+// Log-axis ticks (exponents) at 1, 2, 5 x 10^k, or at every integer multiple when the range is
+// narrower than that gives three ticks, or linear-space nice ticks of a very narrow range.
+function logTicks(lo: number, hi: number): number[] {
+  for (const ms of [[1], [1, 2, 5], [1, 2, 3, 4, 5, 6, 7, 8, 9]]) {
+    const ticks: number[] = [];
+    for (let k = Math.floor(lo) - 1; k <= Math.ceil(hi); k++) {
+      for (const m of ms) {
+        const t = Math.log10(m) + k;
+        if (t >= lo - 1e-9 && t <= hi + 1e-9) ticks.push(t);
+      }
+    }
+    if (ticks.length >= 3) return ticks;
+  }
+  return niceTicks(10 ** lo, 10 ** hi).filter((v) => v > 0).map(Math.log10);
+}
+
+/** Ticks at multiples of 1, 2 or 5 x 10^k inside [lo, hi], four to ten of them. */
 function niceTicks(lo: number, hi: number): number[] {
-  const raw = (hi - lo) / 5;
+  const ticks = niceTicksEvery(lo, hi, (hi - lo) / 5);
+  return ticks.length >= 4 ? ticks : niceTicksEvery(lo, hi, (hi - lo) / 10);
+}
+
+function niceTicksEvery(lo: number, hi: number, raw: number): number[] {
   const mag = 10 ** Math.floor(Math.log10(raw));
   const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? 10 * mag;
   const ticks: number[] = [];

@@ -13,6 +13,8 @@ import { frechetDistance } from "./frechet.ts";
 import { inceptionScore } from "./inception_score.ts";
 import { kernelInceptionDistance } from "./kid.ts";
 import { precisionRecall } from "./precision_recall.ts";
+import { quantize8Bit } from "./quantize.ts";
+import { requireBackend } from "../core/_require_backend.ts";
 
 /** Features (and logits) of a set of images. */
 export interface ExtractedFeatures {
@@ -30,10 +32,17 @@ export interface ExtractFeaturesOptions {
   batchSize?: number;
   /** Called after each batch with the images done. @default undefined */
   onBatch?: (done: number, total: number) => void;
+  /**
+   * Clip to [-1, 1] and round to 8-bit levels first (eval/quantize.ts), as NVlabs/edm and
+   * pytorch-fid score saved PNGs; `false` scores the values as given. @default true
+   */
+  quantize?: boolean;
 }
 
 /**
- * Runs `network` over images [N, H, W, C] in [-1, 1] stored row-major in `images`.
+ * Runs `network` over images [N, H, W, C] in [-1, 1] stored row-major in `images`, clipped and
+ * quantized to 8 bits first unless `quantize: false`, so that samples in memory and the PNGs they
+ * are saved to give the same features.
  *
  * @example
  * ```ts ignore
@@ -46,15 +55,18 @@ export async function extractFeatures(
   shape: readonly number[],
   options: ExtractFeaturesOptions = {},
 ): Promise<ExtractedFeatures> {
-  const { batchSize = 128, onBatch } = options;
+  requireBackend("extractFeatures");
+  const { batchSize = 128, onBatch, quantize = true } = options;
   const [n, ...one] = shape;
   const per = one.reduce((a, b) => a * b, 1);
   const features = new Float32Array(n * network.featureDim);
   const logits = network.numClasses > 0 ? new Float32Array(n * network.numClasses) : undefined;
   for (let start = 0; start < n; start += batchSize) {
     const m = Math.min(batchSize, n - start);
+    const part = images.subarray(start * per, (start + m) * per);
+    const pixels = quantize ? quantize8Bit(part) : part;
     const out = tf.tidy(() => {
-      const x = tf.tensor(images.subarray(start * per, (start + m) * per), [m, ...one]);
+      const x = tf.tensor(pixels, [m, ...one]);
       return network.apply(x as tf.Tensor4D);
     });
     features.set(await out.features.data() as Float32Array, start * network.featureDim);
@@ -103,6 +115,53 @@ export interface EvaluationReport {
   precision: number;
   /** k-NN recall. */
   recall: number;
+  /** Why a figure may mean little (too few samples or reference images); empty when none. */
+  warnings: string[];
+}
+
+/** The sample count below which {@linkcode sampleSizeWarnings} warns even for small features. */
+export const MIN_MEANINGFUL_COUNT = 1000;
+
+/**
+ * Warnings for a comparison whose sets are too small for its figures to mean much: FD needs more
+ * images than feature dimensions (else the covariance is singular and FD is mostly small-sample
+ * bias), and FD, KID and precision/recall all drift with n below about a thousand images, so
+ * figures are comparable only at equal n (NVlabs/edm reports FID on 50,000).
+ *
+ * @param counts The sample and reference counts and the feature dimension.
+ * @returns One line per problem; empty when none.
+ * @example
+ * ```ts
+ * import { sampleSizeWarnings } from "./evaluate.ts";
+ * const w = sampleSizeWarnings({ sampleCount: 16, referenceCount: 10000, featureDim: 128 });
+ * console.assert(w.length === 1);
+ * ```
+ */
+export function sampleSizeWarnings(
+  counts: { sampleCount: number; referenceCount: number; featureDim: number },
+): string[] {
+  const { sampleCount, referenceCount, featureDim } = counts;
+  const out: string[] = [];
+  for (
+    const [what, n, flag] of [
+      ["samples", sampleCount, "--n"],
+      ["reference images", referenceCount, "--ref-n"],
+    ] as const
+  ) {
+    const need = Math.max(MIN_MEANINGFUL_COUNT, 2 * featureDim);
+    if (n <= featureDim) {
+      out.push(
+        `only ${n} ${what} for ${featureDim}-dimensional features: the covariance is singular and ` +
+          `FD is mostly small-sample bias; raise ${flag} to at least ${need}`,
+      );
+    } else if (n < need) {
+      out.push(
+        `only ${n} ${what}: FD, KID and precision/recall drift with the count below ${need}; ` +
+          `compare figures only at equal ${flag} or raise it`,
+      );
+    }
+  }
+  return out;
 }
 
 /**
@@ -146,5 +205,10 @@ export async function compareFeatures(
     kid: { mean: kid.mean, std: kid.std, subsetSize: kid.subsetSize },
     precision: pr.precision,
     recall: pr.recall,
+    warnings: sampleSizeWarnings({
+      sampleCount: samples.count,
+      referenceCount: reference.count,
+      featureDim: dim,
+    }),
   };
 }

@@ -51,6 +51,8 @@ export class StatsAccumulator {
   #block: Float64Array;
 
   /**
+   * Creates an empty accumulator.
+   *
    * @param options See {@linkcode FeatureStatsOptions}.
    * @throws {RangeError} When `dim` is not a positive integer.
    * @throws {TypeError} When `network` is not a non-empty string.

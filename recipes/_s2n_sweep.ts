@@ -6,6 +6,7 @@
  * @module
  */
 import { selectBackend } from "../core/engine.ts";
+import { BACKEND_FLAG, EDM_CHECKPOINT_FLAG } from "../tasks/_flags.ts";
 import { Rng } from "../core/rng.ts";
 import { loadDataset } from "../data/load_dataset.ts";
 import { loadDenoiser } from "../training/load_denoiser.ts";
@@ -15,6 +16,35 @@ import { s2nSchedule } from "../schedules/s2n_schedules.ts";
 import { s2nTimeGrid } from "../schedules/s2n_grids.ts";
 import { loadMnistClassifier } from "../eval/mnist_classifier.ts";
 import { compareFeatures, type EvaluationReport, extractFeatures } from "../eval/evaluate.ts";
+
+/**
+ * The flags both sweep recipes take; `outDir` is the default `--out-dir`.
+ *
+ * @example
+ * ```ts ignore
+ * const f = parseFlags(args, sweepFlags("runs/s2n-gamma"), { task: "s2n_gamma_sweep" });
+ * ```
+ */
+export function sweepFlags(outDir: string): {
+  checkpoint: typeof EDM_CHECKPOINT_FLAG;
+  "out-dir": { type: "string"; default: string; path: "file"; help: string };
+  n: { type: "int"; default: number; min: number; help: string };
+  steps: { type: "int"; default: number; min: number; help: string };
+  backend: typeof BACKEND_FLAG;
+} {
+  return {
+    checkpoint: EDM_CHECKPOINT_FLAG,
+    "out-dir": {
+      type: "string",
+      default: outDir,
+      path: "file",
+      help: "where the plot and JSON go",
+    },
+    n: { type: "int", default: 500, min: 2, help: "samples per setting (seeds 0..n-1)" },
+    steps: { type: "int", default: 35, min: 1, help: "steps = network evaluations per sample" },
+    backend: BACKEND_FLAG,
+  };
+}
 
 /** What a sweep needs to score settings. */
 export interface SweepContext {
@@ -28,6 +58,8 @@ export interface SweepContext {
 export interface SweepOptions {
   /** Checkpoint written by train:edm. */
   checkpoint: string;
+  /** tfjs backend (see `selectBackend`). @default DIFFUSE_BACKEND, else auto */
+  backend?: string;
   /** Samples per setting. */
   n: number;
   /** Steps (= network evaluations) per sample. */
@@ -38,7 +70,7 @@ export interface SweepOptions {
 
 /** Loads everything once; every setting then uses the same seeds 0..n-1. */
 export async function openSweep(options: SweepOptions): Promise<SweepContext> {
-  await selectBackend();
+  await selectBackend({ backend: options.backend });
   const { denoiser, shape, numClasses, dispose } = await loadDenoiser(options.checkpoint);
   const network = await loadMnistClassifier();
   const data = await loadDataset("mnist");

@@ -32,6 +32,7 @@ import { loadMnistClassifier } from "../eval/mnist_classifier.ts";
 import { frechetDistance } from "../eval/frechet.ts";
 import { inceptionScore } from "../eval/inception_score.ts";
 import { featureStats } from "../eval/feature_stats.ts";
+import { quantize8Bit } from "../eval/quantize.ts";
 import type { FeatureNetwork, FeatureStats } from "../eval/types.ts";
 import { DDPM_PRESETS, type DdpmLossKind, type DdpmTrainConfig } from "../training/ddpm_config.ts";
 import { trainDdpm } from "../training/train_ddpm.ts";
@@ -47,9 +48,10 @@ const FLAGS = {
   "bound-steps": { type: "int", default: 100, min: 1, help: "steps of the bound (T: full)" },
   samples: { type: "int", default: 500, min: 10, help: "samples for FD and IS" },
   "sample-steps": { type: "int", default: 100, min: 1, help: "ancestral steps per sample" },
-  out: { type: "string", default: "runs/ddpm-table2", help: "output folder" },
+  out: { type: "string", path: "file", default: "runs/ddpm-table2", help: "output folder" },
   classifier: {
     type: "string",
+    path: "file",
     help: "MNIST classifier weights [default: eval/weights/mnist_classifier.safetensors]",
   },
   backend: {
@@ -61,6 +63,7 @@ const FLAGS = {
 
 const HELP = {
   task: "recipes/ddpm_table2.ts",
+  usage: "deno run -A recipes/ddpm_table2.ts [flags]",
   summary: "Trains eps prediction with L_simple and with the bound on MNIST, then reports\n" +
     "bits/dim and FD/IS (MNIST classifier features) side by side, as DDPM's Table 2.",
   examples: [
@@ -182,7 +185,8 @@ await runTask(async (args) => {
   }
 });
 
-// Classifier features and logits of images in [-1, 1], 100 at a time.
+// Classifier features and logits of images in [-1, 1], 100 at a time, clipped and quantized to
+// 8 bits first as every evaluation route does (eval/quantize.ts).
 function featuresOf(
   network: FeatureNetwork,
   images: Float32Array,
@@ -194,7 +198,7 @@ function featuresOf(
   for (let start = 0; start < n; start += 100) {
     const count = Math.min(100, n - start);
     const [feat, logit] = tf.tidy(() => {
-      const x = tf.tensor4d(images.subarray(start * per, (start + count) * per), [
+      const x = tf.tensor4d(quantize8Bit(images.subarray(start * per, (start + count) * per)), [
         count,
         ...shape,
       ] as [number, number, number, number]);

@@ -15,6 +15,7 @@ import { sampleEdmStochastic } from "./edm_stochastic.ts";
 import type { SampleResult } from "./types.ts";
 import { pasteKnown } from "./_util.ts";
 import { K_SAMPLER_NAMES, type KSamplerName, runKSampler } from "./k_samplers.ts";
+import { requireBackend } from "../core/_require_backend.ts";
 
 /** Samplers {@linkcode generateSamples} can run: EDM's three and the k-diffusion family. */
 export const SAMPLER_NAMES = ["heun", "euler", "stochastic", ...K_SAMPLER_NAMES] as const;
@@ -89,6 +90,17 @@ export interface GenerateOptions {
   inpaint?: { images: Float32Array; mask: Float32Array };
   /** Called after each batch with the images done so far. @default undefined */
   onBatch?: (done: number, total: number) => void;
+  /**
+   * Receives each finished batch (awaited before the next starts), e.g. to write its images at
+   * once: `images` holds `count` images [count, ...shape] starting at seed index `start`; it is
+   * the caller's to keep. @default undefined
+   */
+  onImages?: (batch: { images: Float32Array; start: number; count: number }) => unknown;
+  /**
+   * Keep every image in the result; `false` returns an empty `images` so memory stays bounded
+   * by the batch (use `onImages`). @default true
+   */
+  collect?: boolean;
   /** Stops between steps. @default undefined */
   signal?: AbortSignal;
 }
@@ -116,8 +128,13 @@ export function samplingSigmaRange(
 
 /** What {@linkcode generateSamples} returns. */
 export interface GeneratedSamples {
-  /** All images, row-major [N, ...shape]. */
+  /** All images, row-major [N, ...shape] (empty with `collect: false`). */
   images: Float32Array;
+  /**
+   * The same array as `images` under the name `writeImageGrid` and `writePng` read
+   * (`{ data, shape }`), so the result can be passed to them as it is.
+   */
+  data: Float32Array;
   /** [N, ...shape]. */
   shape: number[];
   /** Denoiser evaluations per image. */
@@ -132,6 +149,8 @@ export interface GeneratedSamples {
  * import * as tf from "@tensorflow/tfjs-core";
  * import { generateSamples } from "./generate.ts";
  * import { karrasSigmas } from "../schedules/karras_steps.ts";
+ * import { selectBackend } from "../core/engine.ts";
+ * await selectBackend({ backend: "cpu", log: () => {} });
  * const out = await generateSamples((x) => tf.zerosLike(x), {
  *   seeds: [0, 1, 2, 3], shape: [2], sigmas: karrasSigmas({ numSteps: 8 }),
  * });
@@ -141,6 +160,7 @@ export async function generateSamples(
   denoiser: Denoiser,
   options: GenerateOptions,
 ): Promise<GeneratedSamples> {
+  requireBackend("generateSamples");
   const {
     seeds,
     shape,
@@ -150,6 +170,8 @@ export async function generateSamples(
     classLabels,
     numClasses = 0,
     onBatch,
+    onImages,
+    collect = true,
     signal,
   } = options;
   const custom = typeof sampler === "object" ? sampler : null;
@@ -166,7 +188,7 @@ export async function generateSamples(
     throw new RangeError("classLabels needs one label per seed and numClasses >= 1");
   }
   const per = shape.reduce((a, b) => a * b, 1);
-  const images = new Float32Array(seeds.length * per);
+  const images = new Float32Array(collect ? seeds.length * per : 0);
   const { init, inpaint } = options;
   if ((init || inpaint) && custom) {
     throw new TypeError("init and inpaint work with the built-in samplers only");
@@ -275,9 +297,10 @@ export async function generateSamples(
       }
       const data = await result.x.data() as Float32Array;
       if (finalScale !== 1) { for (let i = 0; i < data.length; i++) data[i] /= finalScale; }
-      images.set(data, start * per);
+      if (collect) images.set(data, start * per);
       result.x.dispose();
       nfe = result.nfe;
+      await onImages?.({ images: data, start, count: n });
     } finally {
       latent.dispose();
       cond.classLabels?.dispose();
@@ -285,5 +308,5 @@ export async function generateSamples(
     }
     onBatch?.(start + n, seeds.length);
   }
-  return { images, shape: [seeds.length, ...shape], nfe };
+  return { images, data: images, shape: [seeds.length, ...shape], nfe };
 }

@@ -19,6 +19,7 @@ export interface EdmScheduleOptions {
 
 /** The EDM schedule with its parameters; `t = sigma` in [sigmaMin, sigmaMax]. */
 export interface EdmSchedule extends SigmaSchedule {
+  /** Schedule name, the discriminant of the union. */
   readonly name: "edm";
   /** sigma_min. */
   readonly sigmaMin: number;

@@ -25,6 +25,7 @@ export interface IddpmScheduleOptions {
 
 /** The iDDPM schedule with its table; `t = sigma` in [u_{M-1}, u_0]. */
 export interface IddpmSchedule extends SigmaSchedule {
+  /** Schedule name, the discriminant of the union. */
   readonly name: "iddpm";
   /** C1. */
   readonly C1: number;

@@ -17,6 +17,7 @@ export interface VeScheduleOptions {
 
 /** The VE schedule with its parameters; `t` ranges over [sigmaMin^2, sigmaMax^2]. */
 export interface VeSchedule extends SigmaSchedule {
+  /** Schedule name, the discriminant of the union. */
   readonly name: "ve";
   /** sigma_min. */
   readonly sigmaMin: number;

@@ -23,6 +23,7 @@ export interface VpScheduleOptions {
 
 /** The VP schedule with its parameters. `tMin` is epsilon_t (trained range), `tMax` is 1. */
 export interface VpSchedule extends SigmaSchedule {
+  /** Schedule name, the discriminant of the union. */
   readonly name: "vp";
   /** beta_d. */
   readonly betaD: number;

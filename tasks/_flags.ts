@@ -19,11 +19,18 @@ export const SEEDS_FLAG = {
   help: "seeds, one image each: 0-63 or 1,5,9",
 } as const;
 
+/**
+ * The largest batch the tasks accept: beyond it a U-Net's activations outgrow the wasm backend's
+ * 4 GB heap (`--batch 20000` aborted inside wasm after a minute).
+ */
+export const MAX_BATCH = 1024;
+
 /** `--batch` for sampling and evaluation. */
 export const SAMPLE_BATCH_FLAG = {
   type: "int",
   default: 64,
   min: 1,
+  max: MAX_BATCH,
   help: "images per batch",
 } as const;
 
@@ -38,13 +45,50 @@ export const WEIGHTS_FLAG = {
 /** `--images-dir`: one PNG per image, named after its seed. */
 export const IMAGES_DIR_FLAG = {
   type: "string",
+  path: "file",
   help: "also write one PNG per image here",
+} as const;
+
+/** `--resume` of the sampling tasks: skip seeds whose PNG is already in `--images-dir`. */
+export const SAMPLE_RESUME_FLAG = {
+  type: "boolean",
+  help: "skip seeds whose PNG is already in --images-dir (continue an interrupted run)",
+} as const;
+
+/** `--checkpoint` of the tasks and recipes that read a train:edm checkpoint. */
+export const EDM_CHECKPOINT_FLAG = {
+  type: "string",
+  default: "runs/edm-mnist/checkpoint.safetensors",
+  path: "file",
+  help: "checkpoint written by train:edm",
+} as const;
+
+/** `--partial-grid` of the sampling tasks: watch the grid fill. */
+export const PARTIAL_GRID_FLAG = {
+  type: "boolean",
+  help: "rewrite the grid after every batch with the images done so far",
+} as const;
+
+/** `--out` of the sampling tasks: the grid. */
+export const SAMPLE_OUT_FLAG = {
+  type: "string",
+  path: "file",
+  default: "samples.png",
+  help: "grid PNG (SVG scatter for 2-D data)",
+} as const;
+
+/** The output flags every sampling task has besides `--out`. */
+export const SAMPLE_FILE_FLAGS = {
+  "images-dir": IMAGES_DIR_FLAG,
+  resume: SAMPLE_RESUME_FLAG,
+  "partial-grid": PARTIAL_GRID_FLAG,
 } as const;
 
 /** The dataset and network flags of the training tasks. */
 export const TRAIN_MODEL_FLAGS = {
   data: {
     type: "string",
+    path: "dataset",
     help: "dataset: mnist[:train|:test] | cifar10:<dir> | png:<dir> | toy:<name>",
   },
   model: {
@@ -58,7 +102,7 @@ export const TRAIN_MODEL_FLAGS = {
 
 /** The run-length, optimizer and cadence flags of the training tasks. */
 export const TRAIN_RUN_FLAGS = {
-  batch: { type: "int", min: 1, help: "images per step" },
+  batch: { type: "int", min: 1, max: MAX_BATCH, help: "images per step" },
   kimg: { type: "number", gt: 0, help: "training length in thousands of images" },
   lr: { type: "number", gt: 0, help: "Adam learning rate" },
   "lr-rampup": { type: "number", min: 0, help: "learning-rate warm-up in kimg" },
@@ -71,7 +115,8 @@ export const TRAIN_RUN_FLAGS = {
   "max-minutes": {
     type: "number",
     min: 0,
-    help: "stop (and save) after this many minutes; 0 = off",
+    help: "time guard: stop (and save) after this many minutes, even before --kimg; 0 = off " +
+      "[default: the preset's, see --dry-run]",
   },
 } as const;
 
@@ -81,3 +126,20 @@ export const TRAIN_END_FLAGS = {
   backend: BACKEND_FLAG,
   "dry-run": { type: "boolean", help: "print the resolved options and exit" },
 } as const;
+
+/**
+ * One preset field's value per preset, for `--help`: `"mnist 13, toy 0"`.
+ *
+ * @example
+ * ```ts
+ * import { presetDefaults } from "./_flags.ts";
+ * const text = presetDefaults({ mnist: { maxMinutes: 13 }, toy: { maxMinutes: 0 } }, "maxMinutes");
+ * console.assert(text === "mnist 13, toy 0");
+ * ```
+ */
+export function presetDefaults<K extends string>(
+  presets: Record<string, Record<K, unknown>>,
+  key: K,
+): string {
+  return Object.entries(presets).map(([name, p]) => `${name} ${p[key]}`).join(", ");
+}

@@ -27,6 +27,15 @@ export async function runTask(main: (args: string[]) => Promise<void>): Promise<
       Deno.exit(2);
     }
     const err = e as Error;
+    if (isOutOfMemory(err)) {
+      console.error(
+        `error: out of memory (${
+          err.message.split("\n")[0]
+        }); lower --batch, or use a smaller model`,
+      );
+      if (debug) console.error(err?.stack);
+      Deno.exit(2);
+    }
     console.error(`error: ${err?.message?.split("\n")[0] ?? String(e)}`);
     if (debug) console.error(err?.stack);
     else console.error("(internal error; set DIFFUSE_DEBUG=1 for the stack trace and report it)");
@@ -40,4 +49,12 @@ function readDebug(): boolean {
   } catch {
     return false;
   }
+}
+
+// What running out of memory looks like from tfjs and its wasm backend.
+function isOutOfMemory(e: Error): boolean {
+  const m = String(e?.message ?? "");
+  return e instanceof RangeError &&
+      /allocation failed|Invalid array length|Invalid typed array length/i.test(m) ||
+    /^Aborted\(|out of memory|Cannot enlarge memory|memory access out of bounds/i.test(m);
 }

@@ -5,7 +5,9 @@
  *
  * @module
  */
+import { join } from "node:path";
 import { selectBackend } from "../core/engine.ts";
+import { prepareOutputFolder } from "./_write_samples.ts";
 import type { TrainLoopOptions, TrainLoopResult } from "../training/train_loop_types.ts";
 import type { RunConfigBase } from "../training/run_config.ts";
 
@@ -71,7 +73,9 @@ export function sharedTrainFields(f: TrainFlagValues, base: SharedTrainFields): 
 }
 
 /** What {@linkcode runTrainTask} needs from a training task. */
-export interface TrainTaskRun<C> {
+export interface TrainTaskRun<C extends { kimg: number; maxMinutes: number }> {
+  /** Task name for the "continue with" hint, e.g. "train:edm". @default "train:edm" */
+  task?: string;
   /** The validated config. */
   config: C;
   /** Run folder (`--out`). */
@@ -95,12 +99,17 @@ export interface TrainTaskRun<C> {
  *   backend: f.backend, train: trainEdm });
  * ```
  */
-export async function runTrainTask<C>(task: TrainTaskRun<C>): Promise<void> {
-  const { config, out, resume } = task;
+export async function runTrainTask<C extends { kimg: number; maxMinutes: number }>(
+  task: TrainTaskRun<C>,
+): Promise<void> {
+  const { config, out, resume, task: name = "train:edm" } = task;
   if (task.dryRun) {
     console.log(JSON.stringify({ out, resume, config }, null, 2));
+    console.error(timeGuardLine(config));
     return;
   }
+  await prepareOutputFolder(out, { flag: "--out", task: name });
+  if (config.maxMinutes > 0) console.error(timeGuardLine(config));
   await selectBackend({ backend: task.backend });
   const controller = new AbortController();
   const onSigint = () => {
@@ -111,14 +120,37 @@ export async function runTrainTask<C>(task: TrainTaskRun<C>): Promise<void> {
   Deno.addSignalListener("SIGINT", onSigint);
   try {
     const result = await task.train(config, { runDir: out, resume, signal: controller.signal });
+    const kimg = result.imagesSeen / 1000;
     console.log(
-      `done: ${result.step} steps, ${(result.imagesSeen / 1000).toFixed(1)} kimg, ` +
+      `done: ${result.step} steps, ${formatKimg(kimg)} of ${config.kimg} kimg, ` +
         `final loss ${result.lastLoss.toFixed(4)}, ${result.seconds.toFixed(0)} s` +
         `${result.stoppedEarly ? ` (stopped early: ${result.stoppedEarly})` : ""}`,
     );
+    if (result.stoppedEarly && kimg < config.kimg) {
+      const guard = result.stoppedEarly === "time limit"
+        ? ` (the ${config.maxMinutes}-minute time guard; add --max-minutes 0 to turn it off)`
+        : "";
+      console.log(
+        `stopped at ${formatKimg(kimg)} of ${config.kimg} kimg${guard}; continue with: ` +
+          `deno task ${name} --resume --out ${out}`,
+      );
+    }
     console.log(`checkpoint: ${result.checkpointPath}`);
     if (result.gridPath) console.log(`samples:    ${result.gridPath}`);
+    console.log(`report:     ${join(out, "report.html")}`);
   } finally {
     Deno.removeSignalListener("SIGINT", onSigint);
   }
+}
+
+// What the time guard will do, for --dry-run and the start of a run.
+function timeGuardLine(config: { kimg: number; maxMinutes: number }): string {
+  return config.maxMinutes > 0
+    ? `time guard: stops after ${config.maxMinutes} min even if ${config.kimg} kimg are not ` +
+      `reached (--max-minutes 0 turns it off; --resume continues)`
+    : `time guard: off (runs to ${config.kimg} kimg)`;
+}
+
+function formatKimg(kimg: number): string {
+  return kimg >= 1 ? kimg.toFixed(1) : kimg.toFixed(3);
 }

@@ -24,16 +24,22 @@ import { compareFeatures, type EvaluationReport, extractFeatures } from "../eval
 import { bitsPerDimOf } from "../eval/bits_per_dim.ts";
 import type { FeatureNetwork } from "../eval/types.ts";
 import { runTask } from "./_main.ts";
-import { BACKEND_FLAG, SAMPLE_BATCH_FLAG } from "./_flags.ts";
+import { prepareOutputFolder } from "./_write_samples.ts";
+import { BACKEND_FLAG, EDM_CHECKPOINT_FLAG, SAMPLE_BATCH_FLAG } from "./_flags.ts";
 
 const FLAGS = {
-  checkpoint: {
+  checkpoint: EDM_CHECKPOINT_FLAG,
+  images: {
     type: "string",
-    default: "runs/edm-mnist/checkpoint.safetensors",
-    help: "checkpoint written by train:edm",
+    path: "file",
+    help: "evaluate a folder of PNGs instead of sampling a checkpoint",
   },
-  images: { type: "string", help: "evaluate a folder of PNGs instead of sampling a checkpoint" },
-  data: { type: "string", default: "mnist", help: "reference dataset (as train:edm --data)" },
+  data: {
+    type: "string",
+    default: "mnist",
+    path: "dataset",
+    help: "reference dataset (as train:edm --data)",
+  },
   "ref-n": { type: "int", min: 2, help: "reference images used [default: all]" },
   n: { type: "int", default: 1000, min: 2, help: "generated images" },
   seed: { type: "int", default: 0, min: 0, help: "first image seed; also seeds KID subsets" },
@@ -47,12 +53,21 @@ const FLAGS = {
     choices: ["classifier", "inception"],
     help: "feature network: built-in MNIST classifier or Inception-v3 (FID)",
   },
-  weights: { type: "string", help: "feature network weights [default: the shipped classifier]" },
+  weights: {
+    type: "string",
+    path: "file",
+    help: "feature network weights [default: the shipped classifier]",
+  },
   "kid-subsets": { type: "int", default: 100, min: 1, help: "KID subsets" },
   "kid-size": { type: "int", default: 1000, min: 2, help: "KID subset size" },
   k: { type: "int", default: 3, min: 1, help: "neighbours for precision/recall" },
   bpd: { type: "int", default: 0, min: 0, help: "also bits/dim on this many reference images" },
-  "out-dir": { type: "string", default: "runs/eval", help: "where eval.json and plots go" },
+  "out-dir": {
+    type: "string",
+    default: "runs/eval",
+    path: "file",
+    help: "where eval.json and plots go",
+  },
   backend: BACKEND_FLAG,
 } as const;
 
@@ -72,11 +87,18 @@ const HELP = {
 await runTask(async (args) => {
   if (wantsHelp(args)) return console.log(formatHelp(FLAGS, HELP));
   const f = parseFlags(args, FLAGS, { task: "eval" });
+  await prepareOutputFolder(f["out-dir"]!, { flag: "--out-dir", task: "eval" });
   await selectBackend({ backend: f.backend });
   const network: FeatureNetwork = f.network === "inception"
     ? await loadInceptionV3(f.weights ?? missingInception())
     : await loadMnistClassifier(f.weights);
+  if (f.images && (f.sweep || f.bpd! > 0)) {
+    throw new UserError(
+      `eval: --${f.sweep ? "sweep" : "bpd"} needs a checkpoint to sample; with --images drop it`,
+    );
+  }
   const dataset = await loadDataset(f.data!);
+  checkInput(f.network!, dataset.shape, `the reference set ${f.data}`);
   const refCount = Math.min(f["ref-n"] ?? dataset.count, dataset.count);
   const per = dataset.shape.reduce((a, b) => a * b, 1);
   const refBar = createProgress({ total: refCount, label: "reference", unit: "img" });
@@ -101,6 +123,7 @@ await runTask(async (args) => {
 
   if (f.images) {
     const folder = await loadDataset(`png:${f.images}`);
+    checkInput(f.network!, folder.shape, `the images in ${f.images}`);
     const samples = await extractFeatures(network, folder.images, [folder.count, ...folder.shape]);
     const report = await compare(samples);
     printReport(report, `${folder.count} images from ${f.images}`, refName);
@@ -109,6 +132,7 @@ await runTask(async (args) => {
   }
 
   const loaded = await loadDenoiser(f.checkpoint!);
+  checkInput(f.network!, loaded.shape, `the checkpoint's samples`);
   const { sigmaMin, sigmaMax } = samplingSigmaRange(loaded.denoiser);
   const seeds = Array.from({ length: f.n! }, (_, i) => f.seed! + i);
   const stepsList = f.sweep ?? [f.steps!];
@@ -190,10 +214,20 @@ function printReport(r: EvaluationReport, what: string, reference: string): void
         r.recall.toFixed(3)
       }`,
   );
+  for (const w of r.warnings) console.log(`  warning: ${w}`);
 }
 
 async function writeJson(path: string, value: unknown): Promise<void> {
   await writeFileAtomic(path, JSON.stringify(value, null, 2) + "\n");
+}
+
+// The built-in classifier reads 28x28 grayscale digits only; Inception-v3 resizes anything.
+function checkInput(network: string, shape: readonly number[], what: string): void {
+  if (network !== "classifier" || shape.join("x") === "28x28x1") return;
+  throw new UserError(
+    `eval: the MNIST classifier reads 28x28x1 images, but ${what} are ${shape.join("x")}; ` +
+      `use --network inception --weights <fid_inception.safetensors> for other images`,
+  );
 }
 
 function missingInception(): never {

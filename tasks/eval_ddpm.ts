@@ -26,16 +26,19 @@ import { progressiveGeneration, writeProgressiveStrip } from "../eval/ddpm_progr
 import { ddpmInterpolate } from "../eval/ddpm_interpolate.ts";
 import { loadDdpm } from "../training/load_ddpm.ts";
 import { runTask } from "./_main.ts";
+import { prepareOutputFolder } from "./_write_samples.ts";
 import { BACKEND_FLAG, SAMPLE_BATCH_FLAG, WEIGHTS_FLAG } from "./_flags.ts";
 
 const FLAGS = {
   checkpoint: {
     type: "string",
+    path: "file",
     default: "runs/ddpm-mnist/checkpoint.safetensors",
     help: "checkpoint written by train:ddpm",
   },
   data: {
     type: "string",
+    path: "dataset",
     help: "dataset to evaluate on [default: the training run's; mnist:test for mnist:train]",
   },
   n: { type: "int", default: 256, min: 1, help: "held-out images: the last n of the dataset" },
@@ -60,7 +63,11 @@ const FLAGS = {
     help: "seeds of the progressive generation rows",
   },
   weights: WEIGHTS_FLAG,
-  "out-dir": { type: "string", help: "output folder [default: <checkpoint folder>/eval]" },
+  "out-dir": {
+    type: "string",
+    path: "file",
+    help: "output folder [default: <checkpoint folder>/eval]",
+  },
   backend: BACKEND_FLAG,
 } as const;
 
@@ -112,7 +119,7 @@ await runTask(async (args) => {
       );
     }
     const outDir = f["out-dir"] ?? join(dirname(f.checkpoint!), "eval");
-    await Deno.mkdir(outDir, { recursive: true });
+    await prepareOutputFolder(outDir, { flag: "--out-dir", task: "eval:ddpm" });
     const per = shape.reduce((a, b) => a * b, 1), first = dataset.count - n;
     const decoder = shape.length === 1 ? "gaussian" : "discretized";
 

@@ -12,12 +12,13 @@ import { parseSeeds } from "../core/seeds.ts";
 import { respaceDdpm, type ReverseVariance, spaceTimesteps } from "../schedules/ddpm.ts";
 import { DDPM_SAMPLER_NAMES, ddpmSampler } from "../samplers/ddpm_generate.ts";
 import { loadDdpm } from "../training/load_ddpm.ts";
-import { prepareSampleOutputs, sampleToFiles } from "./_write_samples.ts";
+import { sampleOutputsFromFlags, sampleToFiles } from "./_write_samples.ts";
 import { runTask } from "./_main.ts";
 import {
   BACKEND_FLAG,
-  IMAGES_DIR_FLAG,
   SAMPLE_BATCH_FLAG,
+  SAMPLE_FILE_FLAGS,
+  SAMPLE_OUT_FLAG,
   SEEDS_FLAG,
   WEIGHTS_FLAG,
 } from "./_flags.ts";
@@ -25,6 +26,7 @@ import {
 const FLAGS = {
   checkpoint: {
     type: "string",
+    path: "file",
     default: "runs/ddpm-mnist/checkpoint.safetensors",
     help: "checkpoint written by train:ddpm",
   },
@@ -40,18 +42,22 @@ const FLAGS = {
     min: 1,
     help: "steps of the chain, respaced from T (give T for the full chain)",
   },
-  eta: { type: "number", default: 0, min: 0, help: "DDIM: eta (0 deterministic, 1 ancestral)" },
+  eta: {
+    type: "number",
+    min: 0,
+    help: "ddim only: eta (0 deterministic, 1 ancestral) [default: 0]",
+  },
   variance: {
     type: "string",
     choices: ["beta", "betaTilde"],
-    help: "ancestral: sigma_t^2 [default: the training run's]",
+    help: "ancestral only: sigma_t^2 [default: the training run's]",
   },
   clip: { type: "boolean", help: "clip x0-hat to [-1, 1] at every step" },
   seeds: SEEDS_FLAG,
   batch: SAMPLE_BATCH_FLAG,
   weights: WEIGHTS_FLAG,
-  out: { type: "string", default: "samples.png", help: "grid PNG (SVG scatter for 2-D data)" },
-  "images-dir": IMAGES_DIR_FLAG,
+  out: SAMPLE_OUT_FLAG,
+  ...SAMPLE_FILE_FLAGS,
   backend: BACKEND_FLAG,
 } as const;
 
@@ -73,7 +79,14 @@ await runTask(async (args) => {
   if (wantsHelp(args)) return console.log(formatHelp(FLAGS, HELP));
   const f = parseFlags(args, FLAGS, { task: "sample:ddpm" });
   const seeds = parseSeeds(f.seeds!);
-  await prepareSampleOutputs({ out: f.out!, imagesDir: f["images-dir"] });
+  const only = (flag: string, sampler: string) =>
+    new UserError(
+      `sample:ddpm: --${flag} applies to --sampler ${sampler} only (got --sampler ${f.sampler}); ` +
+        `add --sampler ${sampler} or drop --${flag}`,
+    );
+  if (f.eta !== undefined && f.sampler !== "ddim") throw only("eta", "ddim");
+  if (f.variance !== undefined && f.sampler !== "ancestral") throw only("variance", "ancestral");
+  const outputs = await sampleOutputsFromFlags(f, "sample:ddpm");
   await selectBackend({ backend: f.backend });
   const loaded = await loadDdpm(f.checkpoint!, { weights: f.weights as "ema" | "raw" });
   try {
@@ -87,7 +100,7 @@ await runTask(async (args) => {
     const sampler = ddpmSampler(chain, {
       sampler: f.sampler as typeof DDPM_SAMPLER_NAMES[number],
       variance: (f.variance ?? state.config.variance) as ReverseVariance,
-      eta: f.eta,
+      eta: f.eta ?? 0,
       clipX0: f.clip,
     });
     await sampleToFiles(denoiser, {
@@ -95,7 +108,7 @@ await runTask(async (args) => {
       shape,
       sampler,
       batchSize: f.batch!,
-    }, { out: f.out!, imagesDir: f["images-dir"] });
+    }, outputs);
   } finally {
     loaded.dispose();
   }

@@ -8,7 +8,7 @@
 import { formatHelp, parseFlags, wantsHelp } from "../core/flags.ts";
 import { UserError } from "../core/errors.ts";
 import { selectBackend } from "../core/engine.ts";
-import { prepareSampleOutputs, sampleToFiles } from "./_write_samples.ts";
+import { sampleOutputsFromFlags, sampleToFiles } from "./_write_samples.ts";
 import { loadDenoiser } from "../training/load_denoiser.ts";
 import { SAMPLER_NAMES, samplingSigmaRange } from "../samplers/generate.ts";
 import { karrasSigmas } from "../schedules/karras_steps.ts";
@@ -20,18 +20,16 @@ import { parseSeeds } from "../core/seeds.ts";
 import { runTask } from "./_main.ts";
 import {
   BACKEND_FLAG,
-  IMAGES_DIR_FLAG,
+  EDM_CHECKPOINT_FLAG,
   SAMPLE_BATCH_FLAG,
+  SAMPLE_FILE_FLAGS,
+  SAMPLE_OUT_FLAG,
   SEEDS_FLAG,
   WEIGHTS_FLAG,
 } from "./_flags.ts";
 
 const FLAGS = {
-  checkpoint: {
-    type: "string",
-    default: "runs/edm-mnist/checkpoint.safetensors",
-    help: "checkpoint written by train:edm",
-  },
+  checkpoint: EDM_CHECKPOINT_FLAG,
   seeds: SEEDS_FLAG,
   batch: SAMPLE_BATCH_FLAG,
   steps: {
@@ -108,9 +106,12 @@ const FLAGS = {
     help: "inpainting: PNG mask, white (> 0) = keep the --init-image pixel, black = generate",
   },
   weights: WEIGHTS_FLAG,
-  class: { type: "int", min: 0, help: "class label for conditional models [default: cycle]" },
-  out: { type: "string", default: "samples.png", help: "grid PNG (SVG scatter for 2-D data)" },
-  "images-dir": IMAGES_DIR_FLAG,
+  class: {
+    type: "string",
+    help: "class of a conditional model: its label or its folder name [default: cycle]",
+  },
+  out: SAMPLE_OUT_FLAG,
+  ...SAMPLE_FILE_FLAGS,
   backend: BACKEND_FLAG,
 } as const;
 
@@ -120,7 +121,7 @@ const HELP = {
     "not depend on the batch size. EDM's defaults: 18 steps, sigma in [0.002, 80], rho 7.",
   examples: [
     "deno task sample:edm                                        # 64 images from runs/edm-mnist",
-    "deno task sample:edm --checkpoint runs/x/checkpoint.safetensors --seeds 0-15 --out a.png",
+    "deno task sample:edm --checkpoint runs/quick/checkpoint.safetensors --seeds 0-15 --out a.png",
     "deno task sample:edm --sampler stochastic --s-churn 40 --s-tmin 0.05 --s-tmax 50 --s-noise 1.003",
     "deno task sample:edm --steps 10 --sampler euler --weights raw",
     "deno task sample:edm --seeds 100-199 --images-dir out/images",
@@ -130,6 +131,7 @@ const HELP = {
     "deno task sample:edm --checkpoint runs/edm-cfg/checkpoint.safetensors --guidance 3",
     "deno task sample:edm --init-image digit.png --strength 0.4 --sampler dpmpp-2m",
     "deno task sample:edm --init-image digit.png --mask mask.png --sampler dpmpp-2m-sde",
+    "deno task sample:edm --seeds 100-199 --images-dir out/images --resume   # after a Ctrl-C",
   ],
 };
 
@@ -148,7 +150,7 @@ await runTask(async (args) => {
     throw new UserError("sample:edm: --strength and --mask need --init-image");
   }
   const seeds = parseSeeds(f.seeds!);
-  await prepareSampleOutputs({ out: f.out!, imagesDir: f["images-dir"] });
+  const outputs = await sampleOutputsFromFlags(f, "sample:edm");
   await selectBackend({ backend: f.backend });
   const loaded = await loadDenoiser(f.checkpoint!, { weights: f.weights as "ema" | "raw" });
   const { denoiser, shape, numClasses } = loaded;
@@ -161,13 +163,9 @@ await runTask(async (args) => {
       `sample:edm: --sigma-max (${sigmaMax}) must exceed --sigma-min (${sigmaMin})`,
     );
   }
-  if (f.class !== undefined && (numClasses === 0 || f.class >= numClasses)) {
-    throw new UserError(
-      numClasses === 0
-        ? "sample:edm: --class given, but the checkpoint is unconditional; drop --class"
-        : `sample:edm: --class must be below ${numClasses}, got ${f.class}`,
-    );
-  }
+  const classLabel = f.class === undefined
+    ? undefined
+    : parseClass(f.class, numClasses, loaded.state.classNames);
   const sigmas = f.schedule === "karras"
     ? karrasSigmas({ numSteps: f.steps!, sigmaMin, sigmaMax, rho: f.rho ?? 7 })
     : polyexponentialSigmas({ numSteps: f.steps!, sigmaMin, sigmaMax, rho: f.rho ?? 1 });
@@ -195,13 +193,12 @@ await runTask(async (args) => {
       sTmin: f["s-tmin"],
       sTmax: f["s-tmax"] ?? Infinity,
       sNoise: f["s-noise"],
-      classLabels: numClasses > 0 ? seeds.map((_, i) => f.class ?? i % numClasses) : undefined,
+      classLabels: numClasses > 0 ? seeds.map((_, i) => classLabel ?? i % numClasses) : undefined,
       numClasses,
     },
     {
-      out: f.out!,
-      columns: numClasses > 0 && f.class === undefined ? numClasses : undefined,
-      imagesDir: f["images-dir"],
+      ...outputs,
+      columns: numClasses > 0 && classLabel === undefined ? numClasses : undefined,
     },
   );
   loaded.dispose();
@@ -282,4 +279,21 @@ async function initImages(
     };
   }
   return { init: { images, strength: f.strength ?? 0.5 } };
+}
+
+// --class as a label (0..numClasses-1) or as a class folder name the checkpoint recorded.
+function parseClass(text: string, numClasses: number, names: string[] | undefined): number {
+  if (numClasses === 0) {
+    throw new UserError(
+      "sample:edm: --class given, but the checkpoint is unconditional; drop --class",
+    );
+  }
+  const byName = names?.indexOf(text) ?? -1;
+  if (byName >= 0) return byName;
+  const label = /^\d+$/.test(text) ? Number(text) : NaN;
+  if (label < numClasses) return label;
+  const known = names ? `one of ${names.join(", ")} or ` : "";
+  throw new UserError(
+    `sample:edm: --class must be ${known}a label below ${numClasses}, got "${text}"`,
+  );
 }

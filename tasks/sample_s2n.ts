@@ -14,22 +14,19 @@ import { loadDenoiser } from "../training/load_denoiser.ts";
 import { s2nSampler } from "../samplers/s2n_generate.ts";
 import { S2N_SCHEDULE_NAMES, s2nSchedule } from "../schedules/s2n_schedules.ts";
 import { s2nTimeGrid } from "../schedules/s2n_grids.ts";
-import { prepareSampleOutputs, sampleToFiles } from "./_write_samples.ts";
+import { sampleOutputsFromFlags, sampleToFiles } from "./_write_samples.ts";
 import { runTask } from "./_main.ts";
 import {
   BACKEND_FLAG,
-  IMAGES_DIR_FLAG,
+  EDM_CHECKPOINT_FLAG,
   SAMPLE_BATCH_FLAG,
+  SAMPLE_FILE_FLAGS,
   SEEDS_FLAG,
   WEIGHTS_FLAG,
 } from "./_flags.ts";
 
 const FLAGS = {
-  checkpoint: {
-    type: "string",
-    default: "runs/edm-mnist/checkpoint.safetensors",
-    help: "checkpoint written by train:edm",
-  },
+  checkpoint: EDM_CHECKPOINT_FLAG,
   seeds: SEEDS_FLAG,
   batch: SAMPLE_BATCH_FLAG,
   steps: { type: "int", default: 35, min: 1, help: "steps N (one network evaluation each)" },
@@ -49,8 +46,8 @@ const FLAGS = {
     help: "S2N delta: noise between eq. 6 (0) and posterior (1)",
   },
   weights: WEIGHTS_FLAG,
-  out: { type: "string", default: "samples-s2n.png", help: "grid PNG" },
-  "images-dir": IMAGES_DIR_FLAG,
+  out: { type: "string", path: "file", default: "samples-s2n.png", help: "grid PNG" },
+  ...SAMPLE_FILE_FLAGS,
   backend: BACKEND_FLAG,
 } as const;
 
@@ -71,7 +68,7 @@ await runTask(async (args) => {
   if (wantsHelp(args)) return console.log(formatHelp(FLAGS, HELP));
   const f = parseFlags(args, FLAGS, { task: "sample:s2n" });
   const seeds = parseSeeds(f.seeds!);
-  await prepareSampleOutputs({ out: f.out!, imagesDir: f["images-dir"] });
+  const outputs = await sampleOutputsFromFlags(f, "sample:s2n");
   await selectBackend({ backend: f.backend });
   const loaded = await loadDenoiser(f.checkpoint!, { weights: f.weights as "ema" | "raw" });
   const schedule = s2nSchedule(f.schedule as typeof S2N_SCHEDULE_NAMES[number]);
@@ -103,6 +100,6 @@ await runTask(async (args) => {
     batchSize: f.batch!,
     classLabels: loaded.numClasses > 0 ? seeds.map((_, i) => i % loaded.numClasses) : undefined,
     numClasses: loaded.numClasses,
-  }, { out: f.out!, imagesDir: f["images-dir"] });
+  }, outputs);
   loaded.dispose();
 });

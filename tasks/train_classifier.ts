@@ -28,6 +28,7 @@ const FLAGS = {
   seed: { type: "int", default: 0, help: "random seed (weights, batch order, shifts)" },
   out: {
     type: "string",
+    path: "file",
     default: "eval/weights/mnist_classifier.safetensors",
     help: "weights file to write",
   },

@@ -12,7 +12,7 @@ import { DDPM_PRESETS, type DdpmTrainConfig, validateDdpmConfig } from "../train
 import { trainDdpm } from "../training/train_ddpm.ts";
 import { runTask } from "./_main.ts";
 import { runTrainTask, sharedTrainFields } from "./_train_run.ts";
-import { TRAIN_END_FLAGS, TRAIN_MODEL_FLAGS, TRAIN_RUN_FLAGS } from "./_flags.ts";
+import { presetDefaults, TRAIN_END_FLAGS, TRAIN_MODEL_FLAGS, TRAIN_RUN_FLAGS } from "./_flags.ts";
 
 const FLAGS = {
   preset: {
@@ -32,7 +32,12 @@ const FLAGS = {
   },
   ...TRAIN_RUN_FLAGS,
   "grid-steps": { type: "int", min: 1, help: "ancestral steps of the sample grids (<= T)" },
-  out: { type: "string", default: "runs/ddpm-mnist", help: "run directory" },
+  "max-minutes": {
+    ...TRAIN_RUN_FLAGS["max-minutes"],
+    help: "time guard: stop (and save) after this many minutes, even before --kimg; 0 = off " +
+      `[default: per preset: ${presetDefaults(DDPM_PRESETS, "maxMinutes")}]`,
+  },
+  out: { type: "string", path: "file", help: "run directory [default: runs/ddpm-<preset>]" },
   ...TRAIN_END_FLAGS,
 } as const;
 
@@ -73,7 +78,8 @@ await runTask(async (args) => {
   }
   await runTrainTask({
     config,
-    out: f.out!,
+    task: "train:ddpm",
+    out: f.out ?? `runs/ddpm-${f.preset}`,
     resume: f.resume ?? false,
     dryRun: f["dry-run"] ?? false,
     backend: f.backend,

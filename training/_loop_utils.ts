@@ -11,7 +11,8 @@ import { join } from "node:path";
 import { UserError } from "../core/errors.ts";
 import { describeSpec, type ModelSpec } from "../models/build_network.ts";
 import { readRunCheckpoint, type RunCheckpoint } from "./run_checkpoint.ts";
-import { appendMetrics } from "./metrics_log.ts";
+import { appendMetrics, writeLossPlot } from "./metrics_log.ts";
+import { writeRunReport } from "./run_report.ts";
 
 /**
  * Whether a file exists.
@@ -47,7 +48,12 @@ export async function openRun<S>(
   checkpointPath: string,
   resume: boolean,
 ): Promise<RunCheckpoint<S> | null> {
-  if (resume) return await readRunCheckpoint<S>(checkpointPath);
+  if (resume) {
+    return await readRunCheckpoint<S>(checkpointPath, {
+      hint: "nothing to resume: drop --resume to start the run, or give --out the run folder " +
+        "that holds the checkpoint",
+    });
+  }
   if (await fileExists(checkpointPath)) {
     throw new UserError(
       `${checkpointPath} already exists: pass --resume to continue that run, or choose another --out`,
@@ -261,10 +267,14 @@ export function createRunCadence(options: RunCadenceOptions): RunCadence {
   const window = createLossWindow();
   let nextCkpt = nextMultiple(options.imagesSeen, checkpointKimg * 1000);
   let nextGrid = nextMultiple(options.imagesSeen, sampleKimg * 1000);
+  let first = true;
   return {
     async afterStep({ step, imagesSeen, loss, batchSize, trainSeconds }) {
       window.add(loss, batchSize);
-      if (step % logEvery === 0) {
+      // The first step of a call and the last of the run are logged too, so a run shorter than
+      // the log interval still has metrics and a loss plot.
+      if (step % logEvery === 0 || first || imagesSeen >= totalImages) {
+        first = false;
         const flushed = window.flush();
         await appendMetrics(join(runDir, "metrics.jsonl"), {
           step,
@@ -278,6 +288,9 @@ export function createRunCadence(options: RunCadenceOptions): RunCadence {
       }
       if (imagesSeen >= nextCkpt && imagesSeen < totalImages) {
         await options.save();
+        // A live loss plot and report beside each checkpoint, not only at the end of the run.
+        await writeLossPlot(join(runDir, "metrics.jsonl"), join(runDir, "loss.svg"));
+        await writeRunReport(runDir);
         nextCkpt = nextMultiple(imagesSeen, checkpointKimg * 1000);
       }
       if (imagesSeen >= nextGrid && imagesSeen < totalImages) {

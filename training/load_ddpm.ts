@@ -15,6 +15,7 @@ import type { Preconditioned } from "../models/precond.ts";
 import { type DdpmProcess, ddpmProcess } from "../schedules/ddpm.ts";
 import { readRunCheckpoint } from "./run_checkpoint.ts";
 import type { DdpmRunState } from "./train_ddpm.ts";
+import { requireBackend } from "../core/_require_backend.ts";
 
 /** Options of {@linkcode loadDdpm}. */
 export interface LoadDdpmOptions {
@@ -52,11 +53,14 @@ export interface LoadedDdpm {
  * ```
  */
 export async function loadDdpm(path: string, options: LoadDdpmOptions = {}): Promise<LoadedDdpm> {
+  requireBackend("loadDdpm");
   const { weights = "ema" } = options;
   if (weights !== "ema" && weights !== "raw") {
     throw new RangeError(`weights must be "ema" or "raw", got ${JSON.stringify(weights)}`);
   }
-  const ckpt = await readRunCheckpoint<DdpmRunState>(path);
+  const ckpt = await readRunCheckpoint<DdpmRunState>(path, {
+    hint: "train first with `deno task train:ddpm` or pass --checkpoint",
+  });
   const { state } = ckpt;
   if (state?.format !== "diffuse-ddpm/1") {
     ckpt.dispose();

@@ -11,6 +11,7 @@ import { buildModel } from "../models/build_network.ts";
 import { objectiveFor } from "./objective.ts";
 import { readRunCheckpoint } from "./run_checkpoint.ts";
 import type { EdmRunState } from "./train_edm.ts";
+import { requireBackend } from "../core/_require_backend.ts";
 
 /** Options of {@linkcode loadDenoiser}. */
 export interface LoadDenoiserOptions {
@@ -45,6 +46,7 @@ export async function loadDenoiser(
   path: string,
   options: LoadDenoiserOptions = {},
 ): Promise<LoadedDenoiser> {
+  requireBackend("loadDenoiser");
   const { weights = "ema" } = options;
   const ckpt = await readRunCheckpoint<EdmRunState>(path);
   const { state } = ckpt;

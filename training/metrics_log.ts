@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { linePlotSvg } from "../data/svg_plot.ts";
+import { linePlotSvg, stackPlotsSvg } from "../data/svg_plot.ts";
 import { writeFileAtomic } from "../core/atomic_write.ts";
 
 /**
@@ -47,8 +47,8 @@ export async function readMetrics(path: string): Promise<Record<string, number>[
 }
 
 /**
- * Draws loss against kimg from a metrics file into an SVG (log-scale y); does nothing when the
- * file has no records.
+ * Draws loss (log scale), learning rate and training speed against kimg from a metrics file into
+ * one SVG of stacked panels; does nothing when the file has no records.
  *
  * @example
  * ```ts ignore
@@ -58,13 +58,17 @@ export async function readMetrics(path: string): Promise<Record<string, number>[
 export async function writeLossPlot(metricsPath: string, svgPath: string): Promise<void> {
   const records = (await readMetrics(metricsPath)).filter((r) => Number.isFinite(r.loss));
   if (records.length === 0) return;
-  const svg = linePlotSvg({ x: records.map((r) => r.kimg), y: records.map((r) => r.loss) }, {
-    title: "training loss",
-    xLabel: "kimg",
-    yLabel: "loss (lambda-weighted, per pixel)",
-    logY: true,
-  });
-  await writeFileAtomic(svgPath, svg);
+  const x = records.map((r) => r.kimg);
+  const panel = (y: number[], title: string, yLabel: string, logY = false) =>
+    linePlotSvg({ x, y }, { title, xLabel: "kimg", yLabel, logY, height: 260 });
+  const panels = [
+    panel(records.map((r) => r.loss), "training loss", "loss (weighted, per pixel)", true),
+  ];
+  const lr = records.map((r) => Number(r.lr));
+  if (lr.some(Number.isFinite)) panels.push(panel(lr, "learning rate", "lr"));
+  const speed = records.map((r) => Number(r.imagesPerSecond));
+  if (speed.some((v) => v > 0)) panels.push(panel(speed, "training speed", "images / s"));
+  await writeFileAtomic(svgPath, stackPlotsSvg(panels));
 }
 
 /**

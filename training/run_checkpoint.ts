@@ -62,7 +62,8 @@ export interface RunCheckpoint<S> {
 }
 
 /**
- * Loads a run checkpoint; missing or corrupt files give a {@linkcode UserError}.
+ * Loads a run checkpoint; missing or corrupt files give a {@linkcode UserError}. `options.hint`
+ * is the fix named when the file is missing (default: train with train:edm or pass --checkpoint).
  *
  * @example
  * ```ts ignore
@@ -70,10 +71,13 @@ export interface RunCheckpoint<S> {
  * ckpt.assign("ema.", params);
  * ```
  */
-export async function readRunCheckpoint<S>(path: string): Promise<RunCheckpoint<S>> {
+export async function readRunCheckpoint<S>(
+  path: string,
+  options: { hint?: string } = {},
+): Promise<RunCheckpoint<S>> {
   let loaded;
   try {
-    loaded = await loadCheckpoint<S>(path);
+    loaded = await loadCheckpoint<S>(path, options);
   } catch (e) {
     throw new UserError((e as Error).message);
   }

@@ -24,6 +24,7 @@ import type { Batch, BatchPosition } from "../data/dataset.ts";
 import { truncateMetrics, writeLossPlot } from "./metrics_log.ts";
 import { createRunCadence, nonFiniteLossError, stopReason } from "./_loop_utils.ts";
 import type { TrainLoopOptions, TrainLoopResult } from "./train_loop_types.ts";
+import { writeRunReport } from "./run_report.ts";
 
 /** A run's counters: advanced by {@linkcode runTrainingLoop}, read by the trainer's `save`. */
 export interface RunCounters {
@@ -281,7 +282,8 @@ export async function runTrainingLoop(
     // Yield so Ctrl-C and timers run between steps.
     await new Promise((r) => setTimeout(r, 0));
   }
-  bar?.finish({ loss: run.lastLoss });
+  // The count really reached: a run stopped early (Ctrl-C, time limit) does not show 100 %.
+  bar?.finish({ loss: run.lastLoss }, Math.min(run.imagesSeen, totalImages));
   await spec.save();
   if (stoppedEarly !== "maxSteps") {
     gridPath = await spec.preview(join(options.runDir, "samples.png"));
@@ -290,6 +292,7 @@ export async function runTrainingLoop(
       join(options.runDir, "loss.svg"),
     );
   }
+  await writeRunReport(options.runDir);
   log(`checkpoint saved to ${spec.checkpointPath}` + (stoppedEarly ? ` (${stoppedEarly})` : ""));
   return {
     step: run.step,

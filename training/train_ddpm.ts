@@ -38,6 +38,7 @@ import { writePreview } from "./preview.ts";
 import { optimizerStep, runState, runTrainingLoop, startRun } from "./run_loop.ts";
 import { checkResumable, checkSameModel, openRun } from "./_loop_utils.ts";
 import type { RunStateBase, TrainLoopOptions, TrainLoopResult } from "./train_loop_types.ts";
+import { requireBackend } from "../core/_require_backend.ts";
 
 /** Options of {@linkcode trainDdpm}. */
 export type TrainDdpmOptions = TrainLoopOptions;
@@ -78,6 +79,7 @@ export async function trainDdpm(
   config: DdpmTrainConfig,
   options: TrainDdpmOptions,
 ): Promise<TrainDdpmResult> {
+  requireBackend("trainDdpm");
   const { runDir, resume = false, progress = true } = options;
   const log = options.log ?? ((m: string) => console.error(m));
   const started = performance.now();
@@ -153,7 +155,9 @@ export async function trainDdpm(
   );
 
   const totalImages = Math.round(config.kimg * 1000);
-  const bar = progress ? createProgress({ total: totalImages, label: "train", unit: "img" }) : null;
+  const bar = progress
+    ? createProgress({ total: totalImages, label: "train", unit: "img", initial: run.imagesSeen })
+    : null;
   // Gradients (and the bound's terms) wait here until the loss is known to be finite.
   let pending: {
     grads: Record<string, tf.Tensor>;

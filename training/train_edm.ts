@@ -28,6 +28,7 @@ import { optimizerStep, runState, runTrainingLoop, startRun } from "./run_loop.t
 import { checkResumable, checkSameModel, openRun } from "./_loop_utils.ts";
 import type { RunStateBase, TrainLoopOptions, TrainLoopResult } from "./train_loop_types.ts";
 import { dropLabels } from "./label_dropout.ts";
+import { requireBackend } from "../core/_require_backend.ts";
 
 /** Options of {@linkcode trainEdm}. */
 export type TrainEdmOptions = TrainLoopOptions;
@@ -41,6 +42,8 @@ export interface EdmRunState extends RunStateBase {
   format: "diffuse-edm/1";
   /** The configuration the run was started with (run-length fields may change on resume). */
   config: EdmTrainConfig;
+  /** Names of the classes of a class-conditional model (PNG class folders), index = label. */
+  classNames?: string[];
 }
 
 // Fields that must match between a checkpoint and a resumed run; the rest (length, logging) may change.
@@ -63,6 +66,7 @@ export async function trainEdm(
   config: EdmTrainConfig,
   options: TrainEdmOptions,
 ): Promise<TrainEdmResult> {
+  requireBackend("trainEdm");
   const { runDir, resume = false, progress = true } = options;
   const log = options.log ?? ((m: string) => console.error(m));
   const started = performance.now();
@@ -71,6 +75,12 @@ export async function trainEdm(
   if (saved) checkResumable(saved.state.config, config, { keys: FROZEN, path: ckptPath });
 
   const dataset = await loadDataset(config.data);
+  if (config.classConditional && dataset.numClasses === 0) {
+    throw new UserError(
+      `train:edm: --cond needs class labels, but ${dataset.name} has none; use png:<folder> ` +
+        `with one subfolder per class (or mnist), or drop --cond`,
+    );
+  }
   const rng = new Rng(config.seed);
   let spec: ModelSpec, params: Params;
   try {
@@ -115,7 +125,9 @@ export async function trainEdm(
   );
 
   const totalImages = Math.round(config.kimg * 1000);
-  const bar = progress ? createProgress({ total: totalImages, label: "train", unit: "img" }) : null;
+  const bar = progress
+    ? createProgress({ total: totalImages, label: "train", unit: "img", initial: run.imagesSeen })
+    : null;
   // Gradients wait here between trainStep and applyUpdate, until the loss is known to be finite.
   let pending: { grads: Record<string, tf.Tensor>; imagesBefore: number; size: number } | null =
     null;
@@ -126,6 +138,7 @@ export async function trainEdm(
       format: "diffuse-edm/1",
       config,
       ...runState(run, { model: spec, rng, adam }),
+      ...(config.classConditional && dataset.classNames ? { classNames: dataset.classNames } : {}),
     };
     await writeRunCheckpoint(ckptPath, { params, ema, adam: adamStateTensors(adam), state });
   };
