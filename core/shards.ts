@@ -190,6 +190,46 @@ export function shardName(shard: Shard): string {
   return `shard-${pad(shard.index)}-of-${pad(shard.count)}`;
 }
 
+/**
+ * The keys on which two configurations differ (by JSON value), sorted.
+ *
+ * @param a One configuration.
+ * @param b The other.
+ * @returns The differing keys; empty when they agree.
+ * @example
+ * ```ts
+ * import { configDifferences } from "./shards.ts";
+ * console.assert(configDifferences({ steps: 2, x: 1 }, { steps: 4, x: 1 }).join() === "steps");
+ * ```
+ */
+export function configDifferences(
+  a: Record<string, unknown>,
+  b: Record<string, unknown>,
+): string[] {
+  const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort();
+  return keys.filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]));
+}
+
+/**
+ * One line saying how two configurations differ: `steps 2 vs 4, sampler "heun" vs "euler"`.
+ *
+ * @param a One configuration.
+ * @param b The other.
+ * @returns The description.
+ * @example
+ * ```ts
+ * import { describeDifferences } from "./shards.ts";
+ * console.assert(describeDifferences({ steps: 2 }, { steps: 4 }) === "steps 2 vs 4");
+ * ```
+ */
+export function describeDifferences(
+  a: Record<string, unknown>,
+  b: Record<string, unknown>,
+): string {
+  const show = (v: unknown) => v === undefined ? "(unset)" : JSON.stringify(v);
+  return configDifferences(a, b).map((k) => `${k} ${show(a[k])} vs ${show(b[k])}`).join(", ");
+}
+
 function checkShard(index: number, count: number, what: string): Shard {
   if (count < 1 || count > MAX_SHARDS) {
     throw new UserError(`${what}: the shard count must be from 1 to ${MAX_SHARDS}, got ${count}`);

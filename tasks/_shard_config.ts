@@ -6,6 +6,7 @@
  * @module
  */
 import { sha256File } from "../core/file_hash.ts";
+export { configDifferences, describeDifferences } from "../core/shards.ts";
 
 /** Flags that never change what a shard computes: where it writes, how it batches, its slice. */
 const NEUTRAL_FLAGS = [
@@ -47,44 +48,4 @@ export async function shardConfig(
     out[key] = files.includes(key) && typeof v === "string" ? `sha256:${await sha256File(v)}` : v;
   }
   return out;
-}
-
-/**
- * The keys on which two configurations differ (by JSON value), sorted.
- *
- * @param a One configuration.
- * @param b The other.
- * @returns The differing keys; empty when they agree.
- * @example
- * ```ts
- * import { configDifferences } from "./_shard_config.ts";
- * console.assert(configDifferences({ steps: 2, x: 1 }, { steps: 4, x: 1 }).join() === "steps");
- * ```
- */
-export function configDifferences(
-  a: Record<string, unknown>,
-  b: Record<string, unknown>,
-): string[] {
-  const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort();
-  return keys.filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]));
-}
-
-/**
- * One line saying how two configurations differ: `steps 2 vs 4, sampler "heun" vs "euler"`.
- *
- * @param a One configuration.
- * @param b The other.
- * @returns The description.
- * @example
- * ```ts
- * import { describeDifferences } from "./_shard_config.ts";
- * console.assert(describeDifferences({ steps: 2 }, { steps: 4 }) === "steps 2 vs 4");
- * ```
- */
-export function describeDifferences(
-  a: Record<string, unknown>,
-  b: Record<string, unknown>,
-): string {
-  const show = (v: unknown) => v === undefined ? "(unset)" : JSON.stringify(v);
-  return configDifferences(a, b).map((k) => `${k} ${show(a[k])} vs ${show(b[k])}`).join(", ");
 }
