@@ -190,6 +190,60 @@ export function shardName(shard: Shard): string {
   return `shard-${pad(shard.index)}-of-${pad(shard.count)}`;
 }
 
+/** The schedulers whose environment {@linkcode shardFromEnv} reads. */
+export type Scheduler = "k8s" | "slurm";
+
+/** The environment variables {@linkcode shardFromEnv} reads; {@linkcode schedulerEnv} sets them. */
+export const SHARD_ENV_VARS: readonly string[] = [
+  "JOB_COMPLETION_INDEX",
+  "DIFFUSE_SHARD_COUNT",
+  "SLURM_ARRAY_JOB_ID",
+  "SLURM_ARRAY_TASK_ID",
+  "SLURM_ARRAY_TASK_MIN",
+  "SLURM_ARRAY_TASK_MAX",
+  "SLURM_ARRAY_TASK_STEP",
+  "SLURM_ARRAY_TASK_COUNT",
+];
+
+/**
+ * The variables a scheduler sets for one shard: a Kubernetes Indexed Job's
+ * `JOB_COMPLETION_INDEX` (with `DIFFUSE_SHARD_COUNT`, which examples/k8s/ sets from
+ * `spec.completions`), or a Slurm array task's `SLURM_ARRAY_*` for `--array=min-(min+n-1)`.
+ *
+ * @param shard The shard.
+ * @param scheduler Which scheduler to imitate.
+ * @param options `slurmMin`: the array's first task id (default 0); `jobId`: SLURM_ARRAY_JOB_ID
+ *   (default "0").
+ * @returns The variables, to add to a process's environment.
+ * @example
+ * ```ts
+ * import { schedulerEnv, shardFromEnv } from "./shards.ts";
+ * const env = schedulerEnv({ index: 2, count: 4 }, "slurm", { slurmMin: 1 });
+ * console.assert(env.SLURM_ARRAY_TASK_ID === "3" && shardFromEnv(env)?.index === 2);
+ * ```
+ */
+export function schedulerEnv(
+  shard: Shard,
+  scheduler: Scheduler,
+  options: { slurmMin?: number; jobId?: string } = {},
+): Record<string, string> {
+  const { slurmMin = 0, jobId = "0" } = options;
+  if (scheduler === "k8s") {
+    return { JOB_COMPLETION_INDEX: String(shard.index), DIFFUSE_SHARD_COUNT: String(shard.count) };
+  }
+  if (scheduler !== "slurm") {
+    throw new RangeError(`scheduler must be k8s or slurm, got ${JSON.stringify(scheduler)}`);
+  }
+  return {
+    SLURM_ARRAY_JOB_ID: jobId,
+    SLURM_ARRAY_TASK_ID: String(slurmMin + shard.index),
+    SLURM_ARRAY_TASK_MIN: String(slurmMin),
+    SLURM_ARRAY_TASK_MAX: String(slurmMin + shard.count - 1),
+    SLURM_ARRAY_TASK_STEP: "1",
+    SLURM_ARRAY_TASK_COUNT: String(shard.count),
+  };
+}
+
 /**
  * The keys on which two configurations differ (by JSON value), sorted.
  *
