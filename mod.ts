@@ -145,3 +145,7 @@ export * from "./eval/trace_sqrt_product.ts";
 export * from "./eval/types.ts";
 export * from "./eval/quantize.ts";
 export * from "./tasks/_write_samples.ts";
+export * from "./core/shards.ts";
+export * from "./core/file_hash.ts";
+export * from "./eval/feature_shard_file.ts";
+export * from "./eval/merge_shards.ts";
