@@ -74,27 +74,6 @@ export async function saveFeatureShard(path: string, shard: FeatureShard): Promi
 }
 
 /**
- * Encodes a feature shard as the bytes of its file.
- *
- * @param shard The shard; read, not kept.
- * @returns The bytes.
- * @example
- * ```ts ignore
- * const back = decodeFeatureShard(encodeFeatureShard(shard), "x");
- * ```
- */
-export function encodeFeatureShard(shard: FeatureShard): Uint8Array {
-  const chunks = encodeChunks(shard);
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
-}
-
-/**
  * Decodes the bytes of a feature shard file.
  *
  * @param bytes The file's contents.

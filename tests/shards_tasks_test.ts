@@ -8,32 +8,13 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { selectBackend } from "../core/engine.ts";
 import { writePng } from "../data/png.ts";
+import { assertUserError, PERMS, ROOT, runTaskFile } from "./_subprocess.ts";
 
 await selectBackend({ backend: "cpu", log: () => {} });
 
-const ROOT = new URL("..", import.meta.url).pathname;
-const PERMS = ["--allow-read", "--allow-write", "--allow-env", "--allow-ffi", "--allow-run"];
 const ENV = { NO_COLOR: "1", DIFFUSE_BACKEND: "wasm" };
-
-async function task(name: string, args: string[], env: Record<string, string> = {}) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", ...PERMS, join(ROOT, "tasks", `${name}.ts`), ...args],
-    cwd: ROOT,
-    env: { ...ENV, ...env },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
-
-function assertUserError(r: { code: number; stderr: string }, pattern: RegExp) {
-  assert.equal(r.code, 2, r.stderr);
-  const errors = r.stderr.split("\n").filter((l) => l.startsWith("error:"));
-  assert.equal(errors.length, 1, r.stderr);
-  assert.match(errors[0], pattern);
-  assert.doesNotMatch(r.stderr, /^\s+at /m, "no stack trace");
-}
+const task = (name: string, args: string[], env: Record<string, string> = {}) =>
+  runTaskFile(name, args, { ...ENV, ...env });
 
 /** 28x28 gray PNGs (the MNIST classifier's input) with a bar at a varying column. */
 async function makeDigits(dir: string, count: number) {
