@@ -13,6 +13,7 @@
  * @module
  */
 import { dirname, join, resolve } from "node:path";
+import * as tf from "@tensorflow/tfjs-core";
 import { readPng, writeImageGrid, writePng } from "../data/png.ts";
 import { scatterSvg } from "../data/svg_scatter.ts";
 import { writeFileAtomic } from "../core/atomic_write.ts";
@@ -253,8 +254,10 @@ export async function sampleToFiles(
   generate: Omit<GenerateOptions, "onBatch" | "onImages" | "collect">,
   write: SampleFilesOptions,
 ): Promise<SampleFilesResult> {
-  const { shard, shardMode = "contiguous", config = {}, imagesDir, task = "sample" } = write;
+  const { shard, shardMode = "contiguous", imagesDir, task = "sample" } = write;
   if (!shard) return await sampleAll(denoiser, generate, write);
+  // The backend is part of the configuration: backends round differently.
+  const config = { ...write.config, backend: tf.getBackend() };
   const name = `shard ${shard.index}/${shard.count}`;
   if (!imagesDir || generate.shape.length === 1) {
     throw new UserError(

@@ -12,6 +12,7 @@
  * @module
  */
 import { join } from "node:path";
+import * as tf from "@tensorflow/tfjs-core";
 import { formatHelp, parseFlags, wantsHelp } from "../core/flags.ts";
 import { UserError } from "../core/errors.ts";
 import { selectBackend } from "../core/engine.ts";
@@ -133,7 +134,8 @@ await runTask(async (args) => {
   const refCount = Math.min(f["ref-n"] ?? dataset.count, dataset.count);
   const per = dataset.shape.reduce((a, b) => a * b, 1);
   if (shard) {
-    const config = { ...(await shardConfig("eval", f, ["checkpoint", "weights"])), refCount };
+    const files = ["checkpoint", "weights"];
+    const config = { ...(await shardConfig("eval", f, files)), refCount, backend: tf.getBackend() };
     return await evalShard(shard, f["shard-mode"] as ShardMode, config, {
       network,
       networkFlag: f.network!,

@@ -182,6 +182,11 @@ Deno.test("eval in 4 shards (Slurm environment, strided) merges to the one-proce
     await task("eval", [...common, "--steps", "3", "--out-dir", out, "--shard", "1/4"]),
     /holds shard 1\/4 of another run \(steps 2 vs 3\); use another --out-dir/,
   );
+  // So is one computed on another backend (they round differently).
+  assertUserError(
+    await task("eval", [...common, "--out-dir", out, "--shard", "1/4"], { DIFFUSE_BACKEND: "cpu" }),
+    /of another run \(backend "wasm" vs "cpu"\)/,
+  );
   // A copy of a shard under another name is a duplicate.
   await Deno.copyFile(
     join(out, "shard-00001-of-00004.safetensors"),
