@@ -196,3 +196,7 @@ export * from "./eval/ndm_bound.ts";
 export * from "./eval/ndm_pictures.ts";
 export * from "./eval/ndm_likelihood.ts";
 export * from "./samplers/ndm_ode.ts";
+export * from "./core/shards.ts";
+export * from "./core/file_hash.ts";
+export * from "./eval/feature_shard_file.ts";
+export * from "./eval/merge_shards.ts";

@@ -30,3 +30,26 @@ export function parseSeeds(text: string): number[] {
   if (out.length === 0) throw new UserError(`--seeds: no seeds in "${text}"; write e.g. 0-63`);
   return out;
 }
+
+/**
+ * Writes a seed list back in the compact form {@linkcode parseSeeds} reads: runs of consecutive
+ * seeds become ranges, in the list's order ("0-3,10"), so `parseSeeds(formatSeeds(s))` is `s`.
+ *
+ * @param seeds Non-negative integer seeds.
+ * @returns The text; "" for an empty list.
+ * @example
+ * ```ts
+ * import { formatSeeds } from "./seeds.ts";
+ * console.assert(formatSeeds([0, 1, 2, 3, 10]) === "0-3,10");
+ * ```
+ */
+export function formatSeeds(seeds: readonly number[]): string {
+  const parts: string[] = [];
+  for (let i = 0; i < seeds.length;) {
+    let j = i;
+    while (j + 1 < seeds.length && seeds[j + 1] === seeds[j] + 1) j++;
+    parts.push(j === i ? `${seeds[i]}` : `${seeds[i]}-${seeds[j]}`);
+    i = j + 1;
+  }
+  return parts.join(",");
+}

@@ -7,7 +7,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { Rng } from "../core/rng.ts";
-import type { FeatureNetwork } from "./types.ts";
+import type { FeatureNetwork, FeatureStats } from "./types.ts";
 import { featureStats } from "./feature_stats.ts";
 import { frechetDistance } from "./frechet.ts";
 import { inceptionScore } from "./inception_score.ts";
@@ -81,8 +81,8 @@ export async function extractFeatures(
 
 /** Options of {@linkcode compareFeatures}. */
 export interface CompareFeaturesOptions {
-  /** The feature network both sets came from. */
-  network: FeatureNetwork;
+  /** The feature network both sets came from (only its name, width and classes are read). */
+  network: Pick<FeatureNetwork, "name" | "featureDim" | "numClasses">;
   /** Draws KID's subsets. */
   rng: Rng;
   /** KID subsets. @default 100 */
@@ -93,6 +93,11 @@ export interface CompareFeaturesOptions {
   k?: number;
   /** Splits of the Inception Score. @default 10 */
   isSplits?: number;
+  /**
+   * Frechet statistics of both sets when already known (merged from shards,
+   * eval/merge_shards.ts); otherwise computed from the features. @default undefined
+   */
+  stats?: { reference: FeatureStats; samples: FeatureStats };
 }
 
 /** The metrics of generated features against reference features. */
@@ -180,7 +185,9 @@ export async function compareFeatures(
   const { network, rng, kidSubsets = 100, kidSubsetSize = 1000, k = 3, isSplits = 10 } = options;
   const dim = network.featureDim;
   const stats = (f: ExtractedFeatures) => featureStats(f.features, { dim, network: network.name });
-  const fd = frechetDistance(stats(reference), stats(samples));
+  const fd = options.stats
+    ? frechetDistance(options.stats.reference, options.stats.samples)
+    : frechetDistance(stats(reference), stats(samples));
   const score = (f: ExtractedFeatures) =>
     f.logits
       ? inceptionScore(f.logits, {

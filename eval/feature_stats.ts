@@ -9,9 +9,15 @@
  * shift keeps the subtraction from cancelling when the features' mean is large against their
  * spread (post-ReLU Inception features are all positive). Saving and loading: feature_stats_file.ts.
  *
+ * The sums themselves ({@linkcode FeatureSums}) are what shards of one evaluation save
+ * (eval/feature_shard_file.ts); {@linkcode mergeFeatureSums} adds them after moving each to a
+ * common shift c: with d = c_k - c, `s' = s_k + n_k d` and `S' = S_k + s_k d^T + d s_k^T + n_k d d^T`
+ * (exact in exact arithmetic), so merged statistics equal one pass over all features to rounding.
+ *
  * @module
  */
 import { gemmNTInto } from "./_matrix64.ts";
+import { UserError } from "../core/errors.ts";
 import type { FeatureStats } from "./types.ts";
 
 /** Options of {@linkcode StatsAccumulator} and {@linkcode featureStats}. */
@@ -20,6 +26,20 @@ export interface FeatureStatsOptions {
   dim: number;
   /** Name of the feature network, stored with the statistics (required), e.g. "inception-v3". */
   network: string;
+}
+
+/** The float64 sums behind feature statistics: what a shard saves and a merge adds. */
+export interface FeatureSums {
+  /** Feature network name. */
+  network: string;
+  /** Number of feature vectors n (0 for an empty shard). */
+  count: number;
+  /** The shift c (the first feature vector seen; zeros when count is 0), length D. */
+  shift: Float64Array;
+  /** `sum (x - c)`, length D. */
+  sum: Float64Array;
+  /** `sum (x - c)(x - c)^T`, row-major D x D, symmetric. */
+  scatter: Float64Array;
 }
 
 /** Rows of a batch transposed and multiplied at a time (bounds scratch memory to 256 x D). */
@@ -122,6 +142,50 @@ export class StatsAccumulator {
   }
 
   /**
+   * The float64 sums of everything added so far (copies; the scatter symmetrized).
+   *
+   * @returns See {@linkcode FeatureSums}.
+   */
+  sums(): FeatureSums {
+    const d = this.dim, scatter = new Float64Array(d * d);
+    for (let i = 0; i < d; i++) {
+      for (let j = 0; j <= i; j++) {
+        scatter[i * d + j] = scatter[j * d + i] = this.#scatter[i * d + j];
+      }
+    }
+    return {
+      network: this.network,
+      count: this.#count,
+      shift: this.#shift ? Float64Array.from(this.#shift) : new Float64Array(d),
+      sum: Float64Array.from(this.#sum),
+      scatter,
+    };
+  }
+
+  /**
+   * An accumulator that continues from saved sums (a shard's, or a merge of them).
+   *
+   * @param sums See {@linkcode FeatureSums}; copied, not kept.
+   * @returns The accumulator, as if it had seen those features.
+   * @throws {RangeError} When the arrays do not have D, D and D x D values.
+   */
+  static fromSums(sums: FeatureSums): StatsAccumulator {
+    const d = sums.shift.length;
+    if (sums.sum.length !== d || sums.scatter.length !== d * d) {
+      throw new RangeError(
+        `feature sums: shift ${d}, sum ${sums.sum.length} and scatter ${sums.scatter.length} ` +
+          `values do not fit one dimension D (D, D, D x D)`,
+      );
+    }
+    const acc = new StatsAccumulator({ dim: d, network: sums.network });
+    acc.#count = sums.count;
+    acc.#shift = sums.count > 0 ? Float64Array.from(sums.shift) : null;
+    acc.#sum.set(sums.sum);
+    acc.#scatter.set(sums.scatter);
+    return acc;
+  }
+
+  /**
    * The statistics of everything added so far.
    *
    * @returns Fresh arrays (mean, unbiased covariance); the caller owns them.
@@ -170,4 +234,59 @@ export function featureStats(
   const acc = new StatsAccumulator(options);
   acc.add(features);
   return acc.finish();
+}
+
+/**
+ * Adds the sums of disjoint feature sets (shards of one evaluation), moving each to the shift of
+ * the first non-empty part (see the module doc).
+ *
+ * @param parts Sums of one network and one width; read, not kept.
+ * @returns The sums of the union; `StatsAccumulator.fromSums(merged).finish()` gives its statistics.
+ * @throws {UserError} For parts of different networks or widths, or no parts.
+ * @example Two halves merge to the statistics of the whole
+ * ```ts
+ * import { mergeFeatureSums, StatsAccumulator } from "./feature_stats.ts";
+ * const a = new StatsAccumulator({ dim: 1, network: "toy" }), b = new StatsAccumulator({ dim: 1, network: "toy" });
+ * a.add(new Float32Array([0, 2]));
+ * b.add(new Float32Array([4]));
+ * const { mu, sigma } = StatsAccumulator.fromSums(mergeFeatureSums([a.sums(), b.sums()])).finish();
+ * console.assert(mu[0] === 2 && sigma[0] === 4);
+ * ```
+ */
+export function mergeFeatureSums(parts: readonly FeatureSums[]): FeatureSums {
+  if (parts.length === 0) throw new UserError("no feature sums to merge");
+  const { network } = parts[0], d = parts[0].shift.length;
+  for (const p of parts) {
+    if (p.network !== network || p.shift.length !== d) {
+      throw new UserError(
+        `feature sums of "${p.network}" (D = ${p.shift.length}) and "${network}" (D = ${d}) ` +
+          `cannot be merged: compute every shard with one network`,
+      );
+    }
+  }
+  const first = parts.find((p) => p.count > 0);
+  const c = first ? Float64Array.from(first.shift) : new Float64Array(d);
+  const out: FeatureSums = {
+    network,
+    count: 0,
+    shift: c,
+    sum: new Float64Array(d),
+    scatter: new Float64Array(d * d),
+  };
+  const delta = new Float64Array(d);
+  for (const p of parts) {
+    if (p.count === 0) continue;
+    for (let j = 0; j < d; j++) delta[j] = p.shift[j] - c[j];
+    const n = p.count;
+    for (let i = 0; i < d; i++) {
+      out.sum[i] += p.sum[i] + n * delta[i];
+      const si = p.sum[i], di = delta[i];
+      for (let j = 0; j < d; j++) {
+        out.scatter[i * d + j] += p.scatter[i * d + j] + si * delta[j] + di * p.sum[j] +
+          n * di * delta[j];
+      }
+    }
+    out.count += n;
+  }
+  return out;
 }

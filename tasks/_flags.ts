@@ -4,6 +4,7 @@
  * @module
  */
 import { BACKEND_CHOICES } from "../core/engine.ts";
+import { SHARD_MODES } from "../core/shards.ts";
 
 /** `--backend`: the tfjs backend, overriding `DIFFUSE_BACKEND`. */
 export const BACKEND_FLAG = {
@@ -77,11 +78,31 @@ export const SAMPLE_OUT_FLAG = {
   help: "grid PNG (SVG scatter for 2-D data)",
 } as const;
 
-/** The output flags every sampling task has besides `--out`. */
+/**
+ * `--shard i/n` and `--shard-mode` of the sampling tasks and `eval` (core/shards.ts): run one
+ * slice of the seeds; without `--shard` the index comes from the scheduler's environment
+ * (`JOB_COMPLETION_INDEX` + `DIFFUSE_SHARD_COUNT`, or `SLURM_ARRAY_TASK_ID`).
+ */
+export const SHARD_FLAGS = {
+  shard: {
+    type: "string",
+    help: "run shard i of n (0-based), e.g. 0/4 [default: JOB_COMPLETION_INDEX or " +
+      "SLURM_ARRAY_TASK_ID when set, else all seeds]",
+  },
+  "shard-mode": {
+    type: "string",
+    default: "contiguous",
+    choices: SHARD_MODES,
+    help: "how seeds are dealt to shards",
+  },
+} as const;
+
+/** The output flags every sampling task has besides `--out` (and the shard flags). */
 export const SAMPLE_FILE_FLAGS = {
   "images-dir": IMAGES_DIR_FLAG,
   resume: SAMPLE_RESUME_FLAG,
   "partial-grid": PARTIAL_GRID_FLAG,
+  ...SHARD_FLAGS,
 } as const;
 
 /** The dataset and network flags of the training tasks. */

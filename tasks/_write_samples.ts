@@ -5,9 +5,15 @@
  * (`resume`), and Ctrl-C keeps what is done and says how to continue. Memory stays bounded by the
  * batch plus the grid, which holds at most `gridMax` images (an SVG scatter for 2-D data).
  *
+ * With a `shard` (core/shards.ts; `--shard i/n` or the scheduler's environment) a call samples
+ * only its slice of the seeds into `imagesDir`, always resuming (a scheduler's retry reruns the
+ * same command), writes its grid as `<out>.shard-<i>-of-<n>.png`, and when done leaves a record
+ * (tasks/_sample_shard.ts) with the run's configuration; a rerun of a finished shard does nothing.
+ *
  * @module
  */
 import { dirname, join, resolve } from "node:path";
+import * as tf from "@tensorflow/tfjs-core";
 import { readPng, writeImageGrid, writePng } from "../data/png.ts";
 import { scatterSvg } from "../data/svg_scatter.ts";
 import { writeFileAtomic } from "../core/atomic_write.ts";
@@ -20,6 +26,21 @@ import {
   generateSamples,
 } from "../samplers/generate.ts";
 import type { Denoiser } from "../core/types.ts";
+import {
+  resolveShard,
+  type Shard,
+  type ShardMode,
+  shardName,
+  shardPositions,
+} from "../core/shards.ts";
+import { formatSeeds } from "../core/seeds.ts";
+import { describeDifferences, shardConfig } from "./_shard_config.ts";
+import {
+  readSampleShard,
+  SAMPLE_SHARD_FORMAT,
+  sampleShardPath,
+  writeSampleShard,
+} from "./_sample_shard.ts";
 
 /** Options of {@linkcode writeSamples}. */
 export interface WriteSamplesOptions {
@@ -56,6 +77,12 @@ export interface SampleFilesOptions {
    * says how to continue. The listener is removed when the call returns. @default true
    */
   handleCtrlC?: boolean;
+  /** Sample only this shard's seeds (see the module doc); needs `imagesDir`. @default undefined */
+  shard?: Shard;
+  /** How seeds are dealt to shards. @default "contiguous" */
+  shardMode?: ShardMode;
+  /** The run's configuration, kept in the shard record (tasks/_shard_config.ts). @default {} */
+  config?: Record<string, unknown>;
 }
 
 /** What {@linkcode sampleToFiles} did. */
@@ -118,16 +145,27 @@ export interface SampleOutputFlags {
   "partial-grid"?: boolean;
   /** `--checkpoint`, the task's input. */
   checkpoint?: string;
+  /** `--shard i/n`. */
+  shard?: string;
+  /** `--shard-mode`. */
+  "shard-mode"?: string;
 }
+
+/** Flags of the sampling tasks that name input files: hashed into a shard's configuration. */
+const SAMPLE_INPUT_FILES = ["checkpoint", "init-image", "mask"];
 
 /**
  * The {@linkcode SampleFilesOptions} of a sampling task's flags, checked with
  * {@linkcode prepareSampleOutputs} before the checkpoint is even opened.
  *
- * @param f The parsed flags.
+ * With a shard (`--shard`, or the scheduler's environment) the options carry it, its grid path
+ * and the run's configuration.
+ *
+ * @param f The parsed flags (all of them: they make a shard's configuration).
  * @param task Task name for messages, e.g. "sample:edm".
  * @returns The options to pass to {@linkcode sampleToFiles}.
- * @throws {UserError} For `--resume` without `--images-dir` and for every bad output path.
+ * @throws {UserError} For `--resume` without `--images-dir`, `--shard` without `--images-dir`,
+ *   a bad shard, and for every bad output path.
  * @example
  * ```ts ignore
  * const outputs = await sampleOutputsFromFlags(f, "sample:edm");
@@ -142,15 +180,28 @@ export async function sampleOutputsFromFlags(
       `${task}: --resume needs --images-dir <folder> (the seeds to skip are read there)`,
     );
   }
+  const shard = resolveShard(f.shard, readEnv());
+  if (shard && !f["images-dir"]) {
+    throw new UserError(
+      `${task}: a shard (${shard.index}/${shard.count}) needs --images-dir <folder>, shared by ` +
+        `all shards: each writes its images there, named by seed`,
+    );
+  }
+  const out = f.out ?? "";
   const outputs: SampleFilesOptions = {
-    out: f.out ?? "",
+    out: shard ? out.replace(/(\.(png|svg))?$/i, (ext) => `.${shardName(shard)}${ext}`) : out,
     imagesDir: f["images-dir"],
     resume: f.resume,
     partialGrid: f["partial-grid"],
     inputs: f.checkpoint ? [f.checkpoint] : [],
     task,
+    shard,
+    shardMode: f["shard-mode"] as ShardMode | undefined,
   };
   await prepareSampleOutputs(outputs);
+  if (shard) {
+    outputs.config = await shardConfig(task, f as Record<string, unknown>, SAMPLE_INPUT_FILES);
+  }
   return outputs;
 }
 
@@ -199,6 +250,59 @@ export async function writeSamples(
  * ```
  */
 export async function sampleToFiles(
+  denoiser: Denoiser,
+  generate: Omit<GenerateOptions, "onBatch" | "onImages" | "collect">,
+  write: SampleFilesOptions,
+): Promise<SampleFilesResult> {
+  const { shard, shardMode = "contiguous", imagesDir, task = "sample" } = write;
+  if (!shard) return await sampleAll(denoiser, generate, write);
+  // The backend is part of the configuration: backends round differently.
+  const config = { ...write.config, backend: tf.getBackend() };
+  const name = `shard ${shard.index}/${shard.count}`;
+  if (!imagesDir || generate.shape.length === 1) {
+    throw new UserError(
+      `${task}: ${name} needs --images-dir <folder> and an image model (points go to one scatter)`,
+    );
+  }
+  const record = sampleShardPath(imagesDir, shard);
+  const positions = shardPositions(generate.seeds.length, shard, shardMode);
+  const seeds = positions.map((p) => generate.seeds[p]);
+  const done = await readSampleShard(record);
+  if (done) {
+    const differs = describeDifferences(done.config, config);
+    if (differs || done.shardSeeds !== formatSeeds(seeds)) {
+      throw new UserError(
+        `${task}: ${record} records ${name} of another run (${differs || "other seeds"}); ` +
+          `give this run its own --images-dir`,
+      );
+    }
+    console.log(`${name} already finished (${record}): ${done.images} images, nothing to do`);
+    return { generated: 0, skipped: seeds.length, interrupted: false, nfe: 0 };
+  }
+  console.log(`${name}: ${seeds.length} of ${generate.seeds.length} seeds (${shardMode})`);
+  const result = seeds.length === 0
+    ? { generated: 0, skipped: 0, interrupted: false, nfe: 0 }
+    : await sampleAll(denoiser, {
+      ...generate,
+      seeds,
+      classLabels: generate.classLabels && positions.map((p) => generate.classLabels![p]),
+    }, { ...write, resume: true });
+  if (result.interrupted) return result;
+  const path = await writeSampleShard(imagesDir, {
+    format: SAMPLE_SHARD_FORMAT,
+    version: 1,
+    shard,
+    mode: shardMode,
+    shardSeeds: formatSeeds(seeds),
+    images: seeds.length,
+    config,
+  });
+  console.log(`${name} finished: wrote ${path}`);
+  return result;
+}
+
+// sampleToFiles without shards: every seed of `generate`.
+async function sampleAll(
   denoiser: Denoiser,
   generate: Omit<GenerateOptions, "onBatch" | "onImages" | "collect">,
   write: SampleFilesOptions,
@@ -307,6 +411,14 @@ export async function sampleToFiles(
     );
   }
   return { generated: done - skipped, skipped, interrupted, nfe };
+}
+
+function readEnv(): Record<string, string> {
+  try {
+    return Deno.env.toObject();
+  } catch {
+    return {}; // no --allow-env: only --shard can name a shard
+  }
 }
 
 function seedPath(dir: string, seed: number): string {

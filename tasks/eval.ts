@@ -4,9 +4,15 @@
  * precision/recall, optionally bits/dim through the probability-flow ODE; `--sweep` repeats the
  * evaluation over numbers of sampler steps and plots the metrics against network evaluations.
  *
+ * With a shard (`--shard i/n` or the scheduler's environment, core/shards.ts) it samples and
+ * scores only its slice of the seeds and of the reference set and saves them as
+ * `<out-dir>/shard-<i>-of-<n>.safetensors` (eval/feature_shard_file.ts); `deno task eval:merge
+ * <out-dir>` then gives the one-process figures. A rerun of a finished shard does nothing.
+ *
  * @module
  */
 import { join } from "node:path";
+import * as tf from "@tensorflow/tfjs-core";
 import { formatHelp, parseFlags, wantsHelp } from "../core/flags.ts";
 import { UserError } from "../core/errors.ts";
 import { selectBackend } from "../core/engine.ts";
@@ -27,7 +33,23 @@ import { type ScoreSdeName, scoreSdeSchedule } from "../schedules/score_sde.ts";
 import type { FeatureNetwork } from "../eval/types.ts";
 import { runTask } from "./_main.ts";
 import { prepareOutputFolder } from "./_write_samples.ts";
-import { BACKEND_FLAG, EDM_CHECKPOINT_FLAG, SAMPLE_BATCH_FLAG } from "./_flags.ts";
+import { BACKEND_FLAG, EDM_CHECKPOINT_FLAG, SAMPLE_BATCH_FLAG, SHARD_FLAGS } from "./_flags.ts";
+import { printReport, writeJson } from "./_eval_report.ts";
+import { describeDifferences, shardConfig } from "./_shard_config.ts";
+import {
+  resolveShard,
+  type Shard,
+  type ShardMode,
+  shardName,
+  shardPositions,
+} from "../core/shards.ts";
+import {
+  type FeaturePart,
+  loadFeatureShard,
+  saveFeatureShard,
+} from "../eval/feature_shard_file.ts";
+import { StatsAccumulator } from "../eval/feature_stats.ts";
+import type { Dataset } from "../data/dataset.ts";
 
 const FLAGS = {
   checkpoint: EDM_CHECKPOINT_FLAG,
@@ -82,6 +104,7 @@ const FLAGS = {
     path: "file",
     help: "where eval.json and plots go",
   },
+  ...SHARD_FLAGS,
   backend: BACKEND_FLAG,
 } as const;
 
@@ -95,6 +118,7 @@ const HELP = {
     "deno task eval --images out/images --data mnist    # a folder of PNGs",
     "deno task eval --bpd 64 --n 200",
     "deno task eval --network inception --weights fid_inception.safetensors --data cifar10:/data/cifar",
+    "deno task eval --n 10000 --shard 0/4 --out-dir runs/eval-sharded   # then eval:merge",
   ],
 };
 
@@ -102,6 +126,14 @@ await runTask(async (args) => {
   if (wantsHelp(args)) return console.log(formatHelp(FLAGS, HELP));
   const f = parseFlags(args, FLAGS, { task: "eval" });
   await prepareOutputFolder(f["out-dir"]!, { flag: "--out-dir", task: "eval" });
+  const shard = resolveShard(f.shard, Deno.env.toObject());
+  if (shard && (f.images || f.sweep || f.bpd! > 0)) {
+    throw new UserError(
+      `eval: shards sample a checkpoint at one step count; drop --${
+        f.images ? "images" : f.sweep ? "sweep" : "bpd"
+      } (or run it without a shard)`,
+    );
+  }
   await selectBackend({ backend: f.backend });
   const network: FeatureNetwork = f.network === "inception"
     ? await loadInceptionV3(f.weights ?? missingInception())
@@ -115,6 +147,23 @@ await runTask(async (args) => {
   checkInput(f.network!, dataset.shape, `the reference set ${f.data}`);
   const refCount = Math.min(f["ref-n"] ?? dataset.count, dataset.count);
   const per = dataset.shape.reduce((a, b) => a * b, 1);
+  if (shard) {
+    const files = ["checkpoint", "weights"];
+    const config = { ...(await shardConfig("eval", f, files)), refCount, backend: tf.getBackend() };
+    return await evalShard(shard, f["shard-mode"] as ShardMode, config, {
+      network,
+      networkFlag: f.network!,
+      dataset,
+      refCount,
+      checkpoint: f.checkpoint!,
+      n: f.n!,
+      seed: f.seed!,
+      steps: f.steps!,
+      sampler: f.sampler as typeof SAMPLER_NAMES[number],
+      batch: f.batch!,
+      outDir: f["out-dir"]!,
+    });
+  }
   const refBar = createProgress({ total: refCount, label: "reference", unit: "img" });
   const reference = await extractFeatures(
     network,
@@ -226,23 +275,6 @@ await runTask(async (args) => {
   loaded.dispose();
 });
 
-function printReport(r: EvaluationReport, what: string, reference: string): void {
-  const is = r.is ? `IS ${r.is.mean.toFixed(3)} +- ${r.is.std.toFixed(3)}` : "IS n/a";
-  const refIs = r.referenceIs ? ` (reference IS ${r.referenceIs.mean.toFixed(3)})` : "";
-  console.log(
-    `${what} vs ${reference}, features ${r.network}:\n` +
-      `  FD ${r.fd.toFixed(3)} | ${is}${refIs} | KID ${r.kid.mean.toExponential(3)} +- ` +
-      `${r.kid.std.toExponential(2)} | precision ${r.precision.toFixed(3)} | recall ${
-        r.recall.toFixed(3)
-      }`,
-  );
-  for (const w of r.warnings) console.log(`  warning: ${w}`);
-}
-
-async function writeJson(path: string, value: unknown): Promise<void> {
-  await writeFileAtomic(path, JSON.stringify(value, null, 2) + "\n");
-}
-
 // The built-in classifier reads 28x28 grayscale digits only; Inception-v3 resizes anything.
 function checkInput(network: string, shape: readonly number[], what: string): void {
   if (network !== "classifier" || shape.join("x") === "28x28x1") return;
@@ -267,4 +299,102 @@ function checkSameShape(got: number[], want: number[], what: string, reference: 
     `eval: ${what} are [${got}] (height, width, channels) but the reference ${reference} is ` +
       `[${want}]; evaluate against a --data of the same size`,
   );
+}
+/** One shard of an evaluation: its slice of the reference set and of the seeds, saved. */
+async function evalShard(
+  shard: Shard,
+  mode: ShardMode,
+  config: Record<string, unknown>,
+  o: {
+    network: FeatureNetwork;
+    networkFlag: string;
+    dataset: Dataset;
+    refCount: number;
+    checkpoint: string;
+    n: number;
+    seed: number;
+    steps: number;
+    sampler: typeof SAMPLER_NAMES[number];
+    batch: number;
+    outDir: string;
+  },
+): Promise<void> {
+  const name = `shard ${shard.index}/${shard.count}`;
+  const path = join(o.outDir, `${shardName(shard)}.safetensors`);
+  try {
+    const done = await loadFeatureShard(path);
+    const differs = describeDifferences(done.config, config);
+    if (differs) {
+      throw new UserError(
+        `eval: ${path} holds ${name} of another run (${differs}); use another --out-dir`,
+      );
+    }
+    console.log(`${name} already finished (${path}); nothing to do`);
+    return;
+  } catch (e) {
+    if (!(e instanceof UserError) || !(await missing(path))) throw e;
+  }
+  const { network, dataset } = o;
+  const per = dataset.shape.reduce((a, b) => a * b, 1);
+  const refIds = shardPositions(o.refCount, shard, mode);
+  const refImages = new Float32Array(refIds.length * per);
+  refIds.forEach((r, k) => refImages.set(dataset.images.subarray(r * per, (r + 1) * per), k * per));
+  const allSeeds = Array.from({ length: o.n }, (_, i) => o.seed + i);
+  const seeds = shardPositions(o.n, shard, mode).map((p) => allSeeds[p]);
+  console.log(
+    `${name} (${mode}): ${seeds.length} of ${o.n} samples, ${refIds.length} of ${o.refCount} ` +
+      `reference images`,
+  );
+  const reference = await extractFeatures(network, refImages, [refIds.length, ...dataset.shape], {
+    batchSize: o.batch,
+  });
+  const loaded = await loadDenoiser(o.checkpoint, { task: "eval" });
+  checkInput(o.networkFlag, loaded.shape, "the checkpoint's samples");
+  const { sigmaMin, sigmaMax } = samplingSigmaRange(loaded.denoiser);
+  const bar = createProgress({
+    total: seeds.length,
+    label: `sample ${o.steps} steps`,
+    unit: "img",
+  });
+  const out = seeds.length === 0
+    ? { images: new Float32Array(0), shape: [0, ...loaded.shape], nfe: 0 }
+    : await generateSamples(loaded.denoiser, {
+      seeds,
+      shape: loaded.shape,
+      sigmas: karrasSigmas({ numSteps: o.steps, sigmaMin, sigmaMax }),
+      sampler: o.sampler,
+      batchSize: o.batch,
+      classLabels: loaded.numClasses > 0 ? seeds.map((s) => s % loaded.numClasses) : undefined,
+      numClasses: loaded.numClasses,
+      onBatch: (d) => bar.update(d),
+    });
+  bar.finish({ nfe: out.nfe });
+  loaded.dispose();
+  const samples = await extractFeatures(network, out.images, out.shape, { batchSize: o.batch });
+  const part = (x: typeof samples, ids: number[]): FeaturePart => {
+    const acc = new StatsAccumulator({ dim: network.featureDim, network: network.name });
+    acc.add(x.features);
+    return { sums: acc.sums(), features: x.features, logits: x.logits, ids: Int32Array.from(ids) };
+  };
+  await saveFeatureShard(path, {
+    network: network.name,
+    featureDim: network.featureDim,
+    numClasses: network.numClasses,
+    shard,
+    config,
+    samples: part(samples, seeds),
+    reference: part(reference, refIds),
+  });
+  console.log(
+    `${name} finished: wrote ${path}; when all are done: deno task eval:merge ${o.outDir}`,
+  );
+}
+
+async function missing(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return false;
+  } catch {
+    return true;
+  }
 }
