@@ -78,6 +78,12 @@ export interface LikelihoodOptions {
   onStep?: (record: { sigma: number; steps: number; nfe: number }) => void;
   /** Aborts the solve (the promise rejects). */
   signal?: AbortSignal;
+  /**
+   * log p_T of the ODE's end points x(sigmaMax), [N, ...shape] row-major (EDM space), one value
+   * per image, replacing the Gaussian prior (e.g. a normalizing flow at an intermediate time).
+   * @default log N(x; 0, sigmaMax^2 I)
+   */
+  prior?: (xEnd: Float64Array, shape: readonly number[]) => Float64Array | Promise<Float64Array>;
 }
 
 /** What {@linkcode pfOdeLikelihood} returns (all arrays have one entry per image). */
@@ -92,7 +98,7 @@ export interface LikelihoodResult {
   meanBitsPerDim: number;
   /** Standard error of `meanBitsPerDim` across images (NaN for one image). */
   stdErrorBitsPerDim: number;
-  /** log p_T of the ODE's end point under N(0, sigmaMax^2 I), nats. */
+  /** log p_T of the ODE's end point under N(0, sigmaMax^2 I) (or the `prior` option), nats. */
   priorLogP: Float64Array;
   /** Offset added to every bits/dim: 7 when dequantizing, else 0. */
   offsetBits: number;
@@ -216,15 +222,24 @@ export async function pfOdeLikelihood(
   }
   const { y } = solution;
   const offsetBits = dequantize ? DEQUANTIZATION_OFFSET_BITS : 0;
-  const priorLogP = new Float64Array(n);
+  const priorLogP = options.prior
+    ? Float64Array.from(await options.prior(y.slice(0, n * dim), shape))
+    : new Float64Array(n);
+  if (priorLogP.length !== n) {
+    throw new RangeError(
+      `prior returned ${priorLogP.length} values for ${n} images; give one each`,
+    );
+  }
   const nll = new Float64Array(n), bitsPerDim = new Float64Array(n);
   const bitsPerDimStd = new Float64Array(n);
   const toBits = (nats: number) => nats / (dim * Math.LN2) + offsetBits;
   for (let i = 0; i < n; i++) {
     let sq = 0;
     for (let d = 0; d < dim; d++) sq += y[i * dim + d] ** 2;
-    priorLogP[i] = -0.5 * dim * Math.log(2 * Math.PI * sigmaMax * sigmaMax) -
-      sq / (2 * sigmaMax * sigmaMax);
+    if (!options.prior) {
+      priorLogP[i] = -0.5 * dim * Math.log(2 * Math.PI * sigmaMax * sigmaMax) -
+        sq / (2 * sigmaMax * sigmaMax);
+    }
     const perProbe = Array.from({ length: k }, (_, j) => -(priorLogP[i] + y[n * dim + j * n + i]));
     nll[i] = mean(perProbe);
     bitsPerDim[i] = toBits(nll[i]);

@@ -22,6 +22,8 @@ import { loadMnistClassifier } from "../eval/mnist_classifier.ts";
 import { loadInceptionV3 } from "../eval/inception_v3.ts";
 import { compareFeatures, type EvaluationReport, extractFeatures } from "../eval/evaluate.ts";
 import { bitsPerDimOf } from "../eval/bits_per_dim.ts";
+import { sdeLikelihoodRange } from "../eval/sde_likelihood.ts";
+import { type ScoreSdeName, scoreSdeSchedule } from "../schedules/score_sde.ts";
 import type { FeatureNetwork } from "../eval/types.ts";
 import { runTask } from "./_main.ts";
 import { BACKEND_FLAG, SAMPLE_BATCH_FLAG } from "./_flags.ts";
@@ -147,7 +149,13 @@ await runTask(async (args) => {
     // The last images of the set: with MNIST's fixed order, digits of every class.
     const x = dataset.images.subarray((dataset.count - count) * per);
     const bar = createProgress({ total: count, label: "bits/dim", unit: "img" });
+    // train:sde checkpoints integrate their process's interval [1e-5, 1] (score_sde's).
+    const { precond, sde } = loaded.state.config;
+    const range = sde || precond === "subvp"
+      ? sdeLikelihoodRange(scoreSdeSchedule(precond as ScoreSdeName))
+      : {};
     bpd = await bitsPerDimOf(loaded.denoiser, x, [count, ...dataset.shape], {
+      ...range,
       rng: new Rng(f.seed!),
       batchSize: f.batch,
       onBatch: (d) => bar.update(d),

@@ -21,6 +21,8 @@ export interface LossDraws {
   sigma: tf.Tensor1D;
   /** Standard normal noise shaped like the batch `y`. */
   noise: tf.Tensor;
+  /** Per-image factors, shape [N], multiplying lambda(sigma) (score-SDE likelihood weights). @default undefined */
+  weight?: tf.Tensor1D;
 }
 
 /**
@@ -78,13 +80,19 @@ export function weightedLoss(options: WeightedLossOptions): DenoisingLoss {
         `draws.noise must have the shape of y [${y.shape}], got [${noise.shape}]`,
       );
     }
+    if (draws.weight && !tf.util.arraysEqual(draws.weight.shape, sigma.shape)) {
+      throw new RangeError(
+        `draws.weight must have the shape of draws.sigma [${sigma.shape}], got [${draws.weight.shape}]`,
+      );
+    }
     return tf.tidy(() => {
       const perImage = [y.shape[0], ...y.shape.slice(1).map(() => 1)];
       const x = tf.add(y, tf.mul(noise, tf.reshape(sigma, perImage)));
       const d = denoiser(x, sigma, cond, opts);
       const axes = y.shape.slice(1).map((_, i) => i + 1);
       const perImageError = tf.sum(tf.square(tf.sub(d, y)), axes);
-      return tf.mean(tf.mul(weight(sigma), perImageError)) as tf.Scalar;
+      const w = draws.weight ? tf.mul(weight(sigma), draws.weight) : weight(sigma);
+      return tf.mean(tf.mul(w, perImageError)) as tf.Scalar;
     });
   };
 }

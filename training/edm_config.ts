@@ -6,9 +6,10 @@
  * @module
  */
 import { validateRunConfig } from "./run_config.ts";
+import type { SdeObjectiveOptions } from "./objective.ts";
 
-/** The preconditioning and loss of EDM Table 1 to train with. */
-export type PrecondKind = "edm" | "vp" | "ve";
+/** The preconditioning and loss of EDM Table 1 to train with ("subvp": the sub-VP score SDE). */
+export type PrecondKind = "edm" | "vp" | "ve" | "subvp";
 
 /** Everything a training run needs; stored in every checkpoint. */
 export interface EdmTrainConfig {
@@ -24,6 +25,8 @@ export interface EdmTrainConfig {
   numBlocks?: number;
   /** Preconditioning and loss (EDM Table 1). */
   precond: PrecondKind;
+  /** Train the score SDE of `precond` (ve, vp, subvp) with this loss instead (`train:sde`). */
+  sde?: SdeObjectiveOptions;
   /** Condition on class labels when the dataset has them. */
   classConditional: boolean;
   /** Images per training step. */

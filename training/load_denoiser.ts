@@ -51,7 +51,9 @@ export async function loadDenoiser(
   const model = buildModel(state.model);
   const params: Params = model.init(new Rng(0));
   ckpt.assign(weights === "ema" ? "ema." : "net.", params);
-  const denoiser = objectiveFor(state.config.precond).precond(model.network(params));
+  const denoiser = objectiveFor(state.config.precond, state.config.sde).precond(
+    model.network(params),
+  );
   const spec = state.model;
   const shape = spec.kind === "mlp"
     ? [spec.config.dim]

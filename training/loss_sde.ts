@@ -23,13 +23,12 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import type { ApplyOptions, Conditioning, Denoiser } from "../core/types.ts";
 import type { Rng } from "../core/rng.ts";
 import type { LogSnrSchedule } from "../schedules/log_snr.ts";
 import { SCORE_SDE_EPS } from "../schedules/score_sde.ts";
-import { weightedLoss } from "./denoising_loss.ts";
+import { type DenoisingLoss, type LossDraws, weightedLoss } from "./denoising_loss.ts";
 
-/** Options of {@linkcode drawSdeTimes}. */
+/** Options of {@linkcode drawSdeTimes} and {@linkcode sdeWeight}. */
 export interface SdeTimeOptions {
   /** The process. Required. */
   schedule: LogSnrSchedule;
@@ -49,8 +48,48 @@ export interface SdeTimeDraws {
   t: Float64Array;
   /** EDM noise levels sigma(t) / alpha(t), the denoiser's input. */
   sigma: Float32Array;
-  /** Per-image loss weights lambda(t) / sigma(t)^2 over the sampling density's ratio to U(eps, tMax). */
+  /** Per-image loss weights (see {@linkcode sdeWeight}). */
   weight: Float32Array;
+}
+
+function resolve(options: SdeTimeOptions): Required<SdeTimeOptions> {
+  const { schedule, weighting = "sigma2", importance = false, eps = SCORE_SDE_EPS } = options;
+  const tMax = options.tMax ?? schedule.tMax;
+  if (!(eps > 0) || !(tMax > eps) || tMax > schedule.tMax || eps < schedule.tMin) {
+    throw new RangeError(
+      `need ${schedule.tMin} <= eps < tMax <= ${schedule.tMax}, got eps ${eps}, tMax ${tMax}`,
+    );
+  }
+  if (weighting !== "sigma2" && weighting !== "likelihood") {
+    throw new RangeError(`weighting must be "sigma2" or "likelihood", got "${weighting}"`);
+  }
+  if (importance && weighting !== "likelihood") {
+    throw new RangeError('importance sampling of t goes with weighting: "likelihood"');
+  }
+  return { schedule, weighting, importance, eps, tMax };
+}
+
+/**
+ * The loss weight of a draw at time t, lambda(t) / sigma(t)^2 divided by the ratio of t's
+ * sampling density to U(eps, tMax): 1 (sigma^2 weighting), `-lambda'(t) = g^2 / sigma^2`
+ * (likelihood weighting, uniform t), or `(lambda(eps) - lambda(tMax)) / (tMax - eps)`
+ * (likelihood weighting, importance-sampled t).
+ *
+ * @param t The time.
+ * @param options Schedule, weighting, importance sampling and the range.
+ * @returns The weight.
+ * @throws {RangeError} For a bad range or importance without likelihood weighting.
+ * @example VE's likelihood weight is the constant 2 log(sigma_max / sigma_min)
+ * ```ts
+ * import { scoreSdeSchedule } from "../schedules/score_sde.ts";
+ * import { sdeWeight } from "./loss_sde.ts";
+ * const w = sdeWeight(0.3, { schedule: scoreSdeSchedule("ve"), weighting: "likelihood" });
+ * ```
+ */
+export function sdeWeight(t: number, options: SdeTimeOptions): number {
+  const { schedule, weighting, importance, eps, tMax } = resolve(options);
+  if (importance) return (schedule.logSnr(eps) - schedule.logSnr(tMax)) / (tMax - eps);
+  return weighting === "likelihood" ? -schedule.logSnrDeriv(t) : 1;
 }
 
 /**
@@ -75,47 +114,26 @@ export interface SdeTimeDraws {
  * ```
  */
 export function drawSdeTimes(n: number, rng: Rng, options: SdeTimeOptions): SdeTimeDraws {
-  const { schedule, weighting = "sigma2", importance = false, eps = SCORE_SDE_EPS } = options;
-  const tMax = options.tMax ?? schedule.tMax;
+  const resolved = resolve(options);
+  const { schedule, importance, eps, tMax } = resolved;
   if (!Number.isInteger(n) || n < 1) {
     throw new RangeError(`the number of draws must be a positive integer, got ${n}`);
   }
-  if (!(eps > 0) || !(tMax > eps) || tMax > schedule.tMax || eps < schedule.tMin) {
-    throw new RangeError(
-      `need ${schedule.tMin} <= eps < tMax <= ${schedule.tMax}, got eps ${eps}, tMax ${tMax}`,
-    );
-  }
-  if (weighting !== "sigma2" && weighting !== "likelihood") {
-    throw new RangeError(`weighting must be "sigma2" or "likelihood", got "${weighting}"`);
-  }
-  if (importance && weighting !== "likelihood") {
-    throw new RangeError('importance sampling of t goes with weighting: "likelihood"');
-  }
   const t = new Float64Array(n), sigma = new Float32Array(n), weight = new Float32Array(n);
   const lamHi = schedule.logSnr(eps), lamLo = schedule.logSnr(tMax);
-  const isWeight = (lamHi - lamLo) / (tMax - eps);
   for (let i = 0; i < n; i++) {
     const u = rng.uniform();
-    if (importance) {
-      t[i] = schedule.tOfLogSnr(lamLo + u * (lamHi - lamLo));
-      weight[i] = isWeight;
-    } else {
-      t[i] = eps + u * (tMax - eps);
-      weight[i] = weighting === "likelihood" ? -schedule.logSnrDeriv(t[i]) : 1;
-    }
+    t[i] = importance ? schedule.tOfLogSnr(lamLo + u * (lamHi - lamLo)) : eps + u * (tMax - eps);
+    weight[i] = sdeWeight(t[i], resolved);
     sigma[i] = schedule.sigma(t[i]) / schedule.alpha(t[i]);
   }
   return { t, sigma, weight };
 }
 
 /** The random inputs of one {@linkcode sdeLoss} evaluation; not disposed by the loss. */
-export interface SdeLossDraws {
-  /** EDM noise levels, shape [N] (from {@linkcode drawSdeTimes}). */
-  sigma: tf.Tensor1D;
+export interface SdeLossDraws extends LossDraws {
   /** Per-image weights, shape [N] (from {@linkcode drawSdeTimes}). */
   weight: tf.Tensor1D;
-  /** Standard normal noise shaped like y. */
-  noise: tf.Tensor;
 }
 
 /** Options of {@linkcode sdeLoss}. */
@@ -126,10 +144,11 @@ export interface SdeLossOptions {
 
 /**
  * The DSM loss of a denoiser on a batch: the batch mean of
- * `weight_i reduce((D(y_i + sigma_i n_i; sigma_i) - y_i)^2) / sigma_i^2` (see the module doc).
+ * `weight_i reduce((D(y_i + sigma_i n_i; sigma_i) - y_i)^2) / sigma_i^2` (see the module doc),
+ * a {@linkcode DenoisingLoss} whose draws carry the per-image weights.
  *
  * @param options The reduction.
- * @returns `(denoiser, y, draws, cond?, opts?) => tf.Scalar`, a new scalar owned by the caller.
+ * @returns The loss; a new scalar owned by the caller per call.
  * @throws {RangeError} For an unknown reduction.
  * @example
  * ```ts
@@ -149,25 +168,15 @@ export interface SdeLossOptions {
  * });
  * ```
  */
-export function sdeLoss(
-  options: SdeLossOptions = {},
-): (
-  denoiser: Denoiser,
-  y: tf.Tensor,
-  draws: SdeLossDraws,
-  cond?: Conditioning,
-  opts?: ApplyOptions,
-) => tf.Scalar {
+export function sdeLoss(options: SdeLossOptions = {}): DenoisingLoss {
   const { reduce = "sum" } = options;
   if (reduce !== "sum" && reduce !== "mean") {
     throw new RangeError(`reduce must be "sum" or "mean", got "${reduce}"`);
   }
   return (denoiser, y, draws, cond, opts) => {
-    const scale = reduce === "sum" ? 0.5 : y.size / y.shape[0];
-    const loss = weightedLoss({
-      weight: (s) =>
-        tf.div(tf.mul(draws.weight, reduce === "sum" ? scale : 1 / scale), tf.square(s)),
-    });
-    return loss(denoiser, y, { sigma: draws.sigma, noise: draws.noise }, cond, opts);
+    if (!draws.weight) throw new TypeError("sdeLoss needs draws.weight (from drawSdeTimes)");
+    const factor = reduce === "sum" ? 0.5 : y.shape[0] / y.size;
+    const loss = weightedLoss({ weight: (s) => tf.div(factor, tf.square(s)) });
+    return loss(denoiser, y, draws, cond, opts);
   };
 }

@@ -43,7 +43,7 @@ export interface EdmRunState extends RunStateBase {
 }
 
 // Fields that must match between a checkpoint and a resumed run; the rest (length, logging) may change.
-const FROZEN: (keyof EdmTrainConfig)[] = ["data", "precond", "classConditional", "augmentP"];
+const FROZEN: (keyof EdmTrainConfig)[] = ["data", "precond", "sde", "classConditional", "augmentP"];
 
 /**
  * Trains an EDM model from `config`, writing into `options.runDir`.
@@ -100,7 +100,7 @@ export async function trainEdm(
       `data ${dataset.name}: ${dataset.count} examples of shape [${dataset.shape}]`,
   );
 
-  const objective = objectiveFor(config.precond);
+  const objective = objectiveFor(config.precond, config.sde);
   const denoiser = objective.precond(model.network(params));
   const emaDenoiser = objective.precond(model.network(ema));
   const noiseSource = rngNoise(rng);
@@ -172,19 +172,21 @@ export async function trainEdm(
         : undefined;
       return { y: aug.images, augmentLabels: aug.labels as tf.Tensor2D | undefined, classLabels };
     });
-    const sigma = tf.tensor1d(objective.drawSigmas(batch.size, rng));
+    const sigmas = objective.drawSigmas(batch.size, rng);
+    const sigma = tf.tensor1d(sigmas);
+    const weight = objective.drawWeights ? tf.tensor1d(objective.drawWeights(sigmas)) : undefined;
     const noise = noiseSource.randn(draws.y.shape);
     const uniform = (shape: number[]) =>
       tf.tensor(rng.fillUniform(new Float32Array(shape.reduce((a, b) => a * b, 1))), shape);
     const { value, grads } = tf.variableGrads(
       () =>
-        objective.loss(denoiser, draws.y, { sigma, noise }, {
+        objective.loss(denoiser, draws.y, { sigma, noise, weight }, {
           classLabels: draws.classLabels,
           augmentLabels: draws.augmentLabels,
         }, { training: config.dropout > 0, uniform }),
       trainable,
     );
-    tf.dispose([draws.y, draws.augmentLabels, draws.classLabels, sigma, noise]);
+    tf.dispose([draws.y, draws.augmentLabels, draws.classLabels, sigma, noise, weight]);
     const named: Record<string, tf.Tensor> = {};
     // Unused parameters (e.g. the augmentation map of an unaugmented batch) get no gradient.
     for (const [name, v] of Object.entries(params)) if (grads[v.name]) named[name] = grads[v.name];
