@@ -200,6 +200,8 @@ export interface TrainingLoopSpec {
   cadence: { logEvery: number; checkpointKimg: number; sampleKimg: number };
   /** The learning rate now, for the metric lines. */
   lr(): number;
+  /** Extra fields of each metric line (e.g. a loss's terms). @default undefined */
+  metrics?: () => Record<string, number>;
   /** Progress bar, or null. */
   bar: Progress | null;
   /** `performance.now()` when the trainer started. */
@@ -237,6 +239,7 @@ export async function runTrainingLoop(
     totalImages,
     imagesSeen: run.imagesSeen,
     lr: spec.lr,
+    metrics: spec.metrics,
     save: spec.save,
     preview: spec.preview,
   });
