@@ -27,6 +27,8 @@ export interface GlowConfig {
   coupling?: "affine" | "additive";
   /** 1x1 convolution form: LU-decomposed or plain. @default "lu" */
   permutation?: "lu" | "plain";
+  /** Squeeze at the start of each level; false for 1x1 "images" such as 2-D points `[1, 1, D]`. @default true */
+  squeeze?: boolean;
 }
 
 /**
@@ -87,10 +89,12 @@ export function createGlow(config: GlowConfig, shape: [number, number, number]):
     shape,
     levels,
     level(i, s) {
-      const sq = squeeze({ name: `level${i}.squeeze`, shape: s });
-      const parts: Bijector[] = [sq];
+      const parts: Bijector[] = config.squeeze === false
+        ? []
+        : [squeeze({ name: `level${i}.squeeze`, shape: s })];
+      const at = parts.length ? parts[0].outShape : s;
       for (let k = 0; k < steps; k++) {
-        parts.push(glowStep(`level${i}.step${k}`, { ...config, shape: sq.outShape }));
+        parts.push(glowStep(`level${i}.step${k}`, { ...config, shape: at }));
       }
       return chain(`level${i}`, parts);
     },

@@ -70,6 +70,36 @@ export function dequantize(
 }
 
 /**
+ * Dequantized images `y` in [0, 1)^D mapped into the flow's input space, with the map's
+ * per-example log-Jacobian (0 for `"center"`).
+ *
+ * @param y Dequantized images `[N, H, W, C]` (see {@linkcode dequantize}).
+ * @param options The input map.
+ * @returns The flow input and `log|det|` `[N]`.
+ * @example
+ * ```ts ignore
+ * const { x } = flowInputOf(dequantize(images, noise), { input: "logit" });
+ * ```
+ */
+export function flowInputOf(
+  y: tf.Tensor4D,
+  options: Pick<ImageLikelihoodOptions, "input" | "alpha"> = {},
+): { x: tf.Tensor4D; logdet: tf.Tensor1D } {
+  const { input = "center", alpha = 0.05 } = options;
+  return tf.tidy(() => {
+    if (input === "center") {
+      return { x: tf.sub(y, 0.5) as tf.Tensor4D, logdet: tf.zeros([y.shape[0]]) as tf.Tensor1D };
+    }
+    const pre = logitTransform({
+      name: "logit",
+      shape: [y.shape[1], y.shape[2], y.shape[3]],
+      alpha,
+    }).forward({}, y);
+    return { x: pre.y, logdet: pre.logdet };
+  });
+}
+
+/**
  * log p(y) per example of dequantized images `y` in [0, 1)^D, through the input map.
  *
  * @param model The flow.
@@ -88,11 +118,9 @@ export function imageLogDensity(
   y: tf.Tensor4D,
   options: ImageLikelihoodOptions = {},
 ): tf.Tensor1D {
-  const { input = "center", alpha = 0.05 } = options;
   return tf.tidy(() => {
-    if (input === "center") return model.logProb(params, tf.sub(y, 0.5) as tf.Tensor4D);
-    const pre = logitTransform({ name: "logit", shape: model.shape, alpha }).forward({}, y);
-    return tf.add(model.logProb(params, pre.y), pre.logdet) as tf.Tensor1D;
+    const { x, logdet } = flowInputOf(y, options);
+    return tf.add(model.logProb(params, x), logdet) as tf.Tensor1D;
   });
 }
 

@@ -8,6 +8,7 @@
  *   can be squeezed only twice).
  * - `realnvp-mnist`: a small RealNVP for MNIST (L = 3) with the logit input.
  * - `glow-tiny`: for tests and the benchmark.
+ * - `glow-points`: 8 steps without squeeze for 2-D point sets, seen as `[1, 1, 2]` images.
  *
  * @module
  */
@@ -19,14 +20,21 @@ import type { FlowInput } from "./image_likelihood.ts";
 /** A flow architecture: its kind and that kind's config. */
 export type FlowArch = ({ kind: "glow" } & GlowConfig) | ({ kind: "realnvp" } & RealNvpConfig);
 
+/** Names of {@linkcode FLOW_ARCHS}. */
+export type FlowArchName =
+  | "glow-dinof"
+  | "glow-mnist"
+  | "realnvp-mnist"
+  | "glow-tiny"
+  | "glow-points";
+
 /** Named architectures. */
-export const FLOW_ARCHS: Readonly<
-  Record<"glow-dinof" | "glow-mnist" | "realnvp-mnist" | "glow-tiny", FlowArch>
-> = {
+export const FLOW_ARCHS: Readonly<Record<FlowArchName, FlowArch>> = {
   "glow-dinof": { kind: "glow", levels: 3, steps: 16, hidden: 256 },
   "glow-mnist": { kind: "glow", levels: 2, steps: 4, hidden: 64 },
   "realnvp-mnist": { kind: "realnvp", levels: 3, hidden: 32 },
   "glow-tiny": { kind: "glow", levels: 2, steps: 2, hidden: 16 },
+  "glow-points": { kind: "glow", levels: 1, steps: 8, hidden: 64, squeeze: false },
 };
 
 /**

@@ -50,10 +50,10 @@ export interface RunCounters {
  * const state = { format: "diffuse-edm/1", config, ...runState(run, { model: spec, rng, adam }) };
  * ```
  */
-export function runState(
+export function runState<M = ModelSpec>(
   run: RunCounters,
-  parts: { model: ModelSpec; rng: Rng; adam: AdamState },
-): RunStateBase {
+  parts: { model: M; rng: Rng; adam: AdamState },
+): RunStateBase<M> {
   return {
     model: parts.model,
     step: run.step,
@@ -69,7 +69,7 @@ export function runState(
 /** What {@linkcode startRun} restores into. */
 export interface StartRunOptions {
   /** The checkpoint to resume from (`openRun`), or null; it is disposed. */
-  saved: RunCheckpoint<RunStateBase> | null;
+  saved: RunCheckpoint<RunStateBase<unknown>> | null;
   /** The network's parameters (overwritten when resuming). */
   params: Params;
   /** The EMA parameters (overwritten when resuming). */
@@ -145,15 +145,21 @@ export interface OptimizerConfig {
   emaHalfLifeKimg: number;
   /** EMA half-life ramp-up ratio. */
   emaRampupRatio: number;
+  /**
+   * Rescale the gradients so their global L2 norm is at most this before Adam (PyTorch's
+   * `clip_grad_norm_`); 0 or absent: no clipping. @default 0
+   */
+  clipGradNorm?: number;
 }
 
 /**
- * One optimizer step: Adam with EDM's warm-up on the held gradients (then freed), then the EMA
- * with its ramped half-life (EDM Appendix F.1).
+ * One optimizer step: optional global-norm gradient clipping, Adam with EDM's warm-up on the held
+ * gradients (then freed), then the EMA with its ramped half-life (EDM Appendix F.1).
  *
  * @param state The optimizer, the EMA weights and the parameters.
  * @param update The held gradients.
  * @param config The optimizer settings.
+ * @returns The gradients' global L2 norm before clipping when clipping is on, else NaN.
  * @example
  * ```ts ignore
  * optimizerStep({ adam, ema, params }, pending, config);
@@ -163,7 +169,8 @@ export function optimizerStep(
   state: { adam: AdamState; ema: Params; params: Params },
   update: PendingUpdate,
   config: OptimizerConfig,
-): void {
+): number {
+  const norm = config.clipGradNorm ? clipGradients(update.grads, config.clipGradNorm) : NaN;
   adamStep(state.adam, update.grads, {
     lr: config.lr,
     imagesSeen: update.imagesBefore,
@@ -176,6 +183,21 @@ export function optimizerStep(
     halfLifeImages: config.emaHalfLifeKimg * 1000,
     rampupRatio: config.emaRampupRatio,
   });
+  return norm;
+}
+
+// Scales `grads` in place (replacing the tensors) so that their global norm is at most `maxNorm`.
+function clipGradients(grads: Record<string, tf.Tensor>, maxNorm: number): number {
+  const norm = tf.tidy(() =>
+    tf.sqrt(tf.addN(Object.values(grads).map((g) => tf.sum(tf.square(g))))).dataSync()[0]
+  );
+  if (norm > maxNorm && Number.isFinite(norm)) {
+    for (const [k, g] of Object.entries(grads)) {
+      grads[k] = tf.tidy(() => tf.mul(g, maxNorm / norm));
+      g.dispose();
+    }
+  }
+  return norm;
 }
 
 /** What {@linkcode runTrainingLoop} needs from a trainer. */

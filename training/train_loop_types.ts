@@ -62,7 +62,8 @@ export interface TrainLoopResult {
 
 /**
  * The scalar state every training run stores in its checkpoint beside the tensors; each loop
- * extends it with its format tag, its config and its own extras.
+ * extends it with its format tag, its config and its own extras. `M` is the model's description
+ * (a U-Net/MLP `ModelSpec` for the denoisers; the flows store their own).
  *
  * @example
  * ```ts
@@ -70,9 +71,9 @@ export interface TrainLoopResult {
  * const progress = (s: RunStateBase) => `${s.step} steps, ${s.imagesSeen / 1000} kimg`;
  * ```
  */
-export interface RunStateBase {
+export interface RunStateBase<M = ModelSpec> {
   /** The network's full description. */
-  model: ModelSpec;
+  model: M;
   /** Steps taken. */
   step: number;
   /** Images seen. */
