@@ -27,18 +27,9 @@ import type { LogSnrSchedule } from "../schedules/log_snr.ts";
 import { type FlowArch, createFlow } from "../flows/presets.ts";
 import { type FlowModel, multiscaleFlow } from "../flows/multiscale.ts";
 import { actNorm } from "../flows/actnorm.ts";
-import { chain } from "../flows/bijector.ts";
-import { glowStep } from "../flows/glow.ts";
 
-/**
- * The flows a DiNof model can use: a `flows/` architecture, the per-channel affine flow, or
- * `glow-flat`: K Glow steps (ActNorm, 1x1 conv, affine coupling) without squeeze or split, for
- * point data and sizes Glow cannot squeeze.
- */
-export type DinofFlowArch =
-  | FlowArch
-  | { kind: "affine" }
-  | { kind: "glow-flat"; steps: number; hidden: number };
+/** The flows a DiNof model can use: a `flows/` architecture, or the per-channel affine flow. */
+export type DinofFlowArch = FlowArch | { kind: "affine" };
 
 /** The three parts of a DiNof model. */
 export interface DinofModel {
@@ -126,21 +117,6 @@ export function createDinofFlow(arch: DinofFlowArch, shape: readonly number[]): 
       shape: s,
       levels: 1,
       level: (_i, ls) => actNorm({ name: "level0.actnorm", shape: ls }),
-    });
-  }
-  if (arch.kind === "glow-flat") {
-    const { steps, hidden } = arch;
-    if (!Number.isInteger(steps) || steps < 1) {
-      throw new RangeError(`glow-flat: steps must be an integer >= 1, got ${steps}`);
-    }
-    return multiscaleFlow({
-      shape: s,
-      levels: 1,
-      level: (_i, ls) =>
-        chain(
-          "level0",
-          Array.from({ length: steps }, (_, k) => glowStep(`level0.step${k}`, { shape: ls, hidden })),
-        ),
     });
   }
   return createFlow(arch, s);

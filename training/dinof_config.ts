@@ -19,12 +19,9 @@ import { FLOW_ARCHS } from "../flows/presets.ts";
 import type { DinofFlowArch } from "../models/dinof.ts";
 
 /** DiNof's own flows besides the `flows/` presets (see `DinofFlowArch`). */
-const EXTRA_FLOWS: Record<string, DinofFlowArch> = {
-  affine: { kind: "affine" },
-  "glow-flat": { kind: "glow-flat", steps: 4, hidden: 32 },
-};
+const EXTRA_FLOWS: Record<string, DinofFlowArch> = { affine: { kind: "affine" } };
 
-/** Flow names a DiNof config may use: the `flows/` presets, `"affine"` and `"glow-flat"`. */
+/** Flow names a DiNof config may use: the `flows/` presets and `"affine"`. */
 export const DINOF_FLOW_NAMES: readonly string[] = [
   ...Object.keys(FLOW_ARCHS),
   ...Object.keys(EXTRA_FLOWS),
@@ -96,7 +93,7 @@ export const DINOF_PRESETS = {
     ...BASE,
     data: "toy:two-moons",
     model: "mlp",
-    flow: "glow-flat",
+    flow: "glow-points",
     batchSize: 256,
     kimg: 300,
     lr: 2e-3,

@@ -13,9 +13,9 @@
  *
  * The DSM term is the score-SDE objective of `train:sde` (`objectiveFor(process, sde)` with
  * tMax = T_m: its preconditioner, time draws, weights and loss). NLL is in nats per example
- * (normflows' `forward_kld`), and the metric lines add `dsm`, `nll` and the flow's continuous
+ * (normflows' `forward_kld`), and the metric lines add `dsm`, `nll`, the flow's continuous
  * bits/dim on x(T_m), `flowBitsPerDim = nll / (D ln 2)` (no dequantization: x(T_m) is not
- * discrete). Run directory, checkpoints, exact resume, Ctrl-C, non-finite-loss stop: the loop's.
+ * discrete), and the mean gradient norm before clipping. Run directory, checkpoints, exact resume, Ctrl-C, non-finite-loss stop: the loop's.
  *
  * Reference vs paper vs this code: the reference draws the DSM time as `U(eps, T) * T_m` (so
  * [eps T_m, T_m]) and trains the flow on x at `T_m (1 - eps) + eps` with the same noise z as the
@@ -155,7 +155,7 @@ export async function trainDinof(
   const bar = progress ? createProgress({ total: totalImages, label: "train", unit: "img" }) : null;
   // Gradients wait here until the batch's loss is known to be finite.
   let pending: PendingUpdate | null = null;
-  const window = { dsm: 0, nll: 0, count: 0 };
+  const window = { dsm: 0, nll: 0, gradNorm: 0, count: 0 };
 
   const save = async (): Promise<void> => {
     const state: DinofRunState = {
@@ -189,7 +189,7 @@ export async function trainDinof(
       },
       apply() {
         if (!pending) return;
-        optimizerStep({ adam, ema, params }, pending, config);
+        window.gradNorm += optimizerStep({ adam, ema, params }, pending, config);
         pending = null;
       },
       discard() {
@@ -207,8 +207,10 @@ export async function trainDinof(
           ...(score.params ? { dsm: window.dsm / c } : {}),
           nll: window.nll / c,
           flowBitsPerDim: window.nll / c / (dims * Math.LN2),
+          // Before clipping; NaN with clipping off.
+          gradNorm: window.gradNorm / c,
         };
-        window.dsm = window.nll = window.count = 0;
+        window.dsm = window.nll = window.gradNorm = window.count = 0;
         return out;
       },
       bar,
