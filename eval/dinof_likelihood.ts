@@ -44,7 +44,9 @@ export async function dinofLikelihood(
     schedule: model.schedule,
     tEnd: model.tm,
     prior: async (zEnd, shape) => {
-      const logp = tf.tidy(() => flowLogProb(model, tf.tensor(Float32Array.from(zEnd), [...shape])));
+      const logp = tf.tidy(() =>
+        flowLogProb(model, tf.tensor(Float32Array.from(zEnd), [...shape]))
+      );
       const values = Float64Array.from(await logp.data());
       logp.dispose();
       return values;

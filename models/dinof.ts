@@ -9,7 +9,7 @@
  * - the forward marginal at T_m, `x(T_m) = alpha(T_m) x + sigma(T_m) n` (the schedule's space,
  *   score_sde's `marginal_prob`), which the flow is trained on;
  * - the prior draw `x(T_m) = flow(T * n)`, where `n` has the data's shape and is cut into the
- *   flow's latents in order, so image i depends on its own noise only (one seed per image, as
+ *   flow's latents in order (`splitLatents`), so image i depends on its own noise only (one seed per image, as
  *   every sampler here), and T is the temperature;
  * - flows over `[H, W, C]`: point data `[D]` is viewed as `[1, 1, D]`.
  *
@@ -24,9 +24,10 @@ import * as tf from "@tensorflow/tfjs-core";
 import type { Params } from "../core/params.ts";
 import type { Denoiser } from "../core/types.ts";
 import type { LogSnrSchedule } from "../schedules/log_snr.ts";
-import { type FlowArch, createFlow } from "../flows/presets.ts";
+import { createFlow, type FlowArch } from "../flows/presets.ts";
 import { type FlowModel, multiscaleFlow } from "../flows/multiscale.ts";
 import { actNorm } from "../flows/actnorm.ts";
+import { splitLatents } from "../flows/flow_sampler.ts";
 
 /** The flows a DiNof model can use: a `flows/` architecture, or the per-channel affine flow. */
 export type DinofFlowArch = FlowArch | { kind: "affine" };
@@ -173,37 +174,7 @@ export function marginalAtTm(
   options: { tm: number; noise: tf.Tensor },
 ): tf.Tensor {
   const { tm, noise } = options;
-  return tf.tidy(() =>
-    tf.add(tf.mul(x, schedule.alpha(tm)), tf.mul(noise, schedule.sigma(tm)))
-  );
-}
-
-/**
- * Cuts standard normal draws shaped like the data into the flow's latents, in
- * `flow.latentShapes` order (row-major within each image), so each image keeps its own noise.
- *
- * @param flow The flow.
- * @param n Draws [N, ...] with H W C values per image; not disposed.
- * @returns The latents, owned by the caller.
- * @throws {RangeError} When the sizes differ.
- * @example
- * ```ts ignore
- * const latents = latentsFromNoise(flow, perImageNoise(seeds).randn([4, 28, 28, 1]));
- * ```
- */
-export function latentsFromNoise(flow: FlowModel, n: tf.Tensor): tf.Tensor4D[] {
-  const batch = n.shape[0];
-  const sizes = flow.latentShapes.map(([h, w, c]) => h * w * c);
-  const total = sizes.reduce((a, b) => a + b, 0);
-  if (n.size !== batch * total) {
-    throw new RangeError(
-      `the flow has ${total} latent values per example, the noise has ${n.size / batch}`,
-    );
-  }
-  return tf.tidy(() => {
-    const rows = tf.split(tf.reshape(n, [batch, total]), sizes, 1);
-    return rows.map((r, i) => tf.reshape(r, [batch, ...flow.latentShapes[i]]) as tf.Tensor4D);
-  });
+  return tf.tidy(() => tf.add(tf.mul(x, schedule.alpha(tm)), tf.mul(noise, schedule.sigma(tm))));
 }
 
 /**
@@ -222,7 +193,7 @@ export function dinofPrior(
   model: Pick<DinofModel, "flow" | "flowParams">,
   n: tf.Tensor,
 ): tf.Tensor {
-  const latents = latentsFromNoise(model.flow, n);
+  const latents = splitLatents(model.flow, n);
   try {
     return tf.tidy(() => tf.reshape(model.flow.decode(model.flowParams, latents), n.shape));
   } finally {

@@ -92,7 +92,12 @@ export const PC_SAMPLER_FLAGS = {
     choices: PREDICTOR_NAMES,
     help: "PC predictor",
   },
-  corrector: { type: "string", default: "langevin", choices: CORRECTOR_NAMES, help: "PC corrector" },
+  corrector: {
+    type: "string",
+    default: "langevin",
+    choices: CORRECTOR_NAMES,
+    help: "PC corrector",
+  },
   snr: { type: "number", default: 0.16, gt: 0, help: "Langevin signal-to-noise ratio" },
   "n-steps-each": { type: "int", default: 1, min: 1, help: "corrector steps per noise level" },
   ode: { type: "boolean", help: "probability-flow ODE (RK45) instead of the PC sampler" },

@@ -51,7 +51,8 @@ const FLAGS = {
 
 const HELP = {
   task: "sample:dinof",
-  summary: "Samples from a train:dinof checkpoint: the flow draws x(T_m), then reverse diffusion +\n" +
+  summary:
+    "Samples from a train:dinof checkpoint: the flow draws x(T_m), then reverse diffusion +\n" +
     "Langevin (snr 0.16) runs from T_m to eps in round(T_m N) steps of 2 network evaluations,\n" +
     "or the probability-flow ODE from T_m (--ode). Each image has its own seed; --corrector\n" +
     "langevin averages its norms over the batch as score_sde does.",
@@ -82,7 +83,12 @@ await runTask(async (args) => {
   const model = { ...loaded.model, tm };
   const { schedule } = model;
   try {
-    planPc({ schedule, tStart: tm, eps: f.eps, steps: dinofSteps(tm, { numScales: f.N!, T: schedule.tMax }) });
+    planPc({
+      schedule,
+      tStart: tm,
+      eps: f.eps,
+      steps: dinofSteps(tm, { numScales: f.N!, T: schedule.tMax }),
+    });
   } catch (e) {
     if (!(e instanceof RangeError)) throw e;
     throw new UserError(`sample:dinof: ${e.message} (--tm, --eps, --N)`);

@@ -82,7 +82,10 @@ Deno.test("train:dinof -> sample:dinof on 2-D data, PC and ODE; a missing checkp
     ]);
     assert.equal(r.code, 0, r.stderr);
     // 2-D data: a scatter; PC: round(0.5 * 20) = 10 steps of 2 evaluations.
-    assert.match(r.stdout, extra.length ? /wrote .*s1\.svg/ : /wrote .*s0\.svg \(8 points, 20 evaluations/);
+    assert.match(
+      r.stdout,
+      extra.length ? /wrote .*s1\.svg/ : /wrote .*s0\.svg \(8 points, 20 evaluations/,
+    );
   }
   assertUserError(
     await task("sample_dinof", ["--checkpoint", join(dir, "missing.safetensors")]),

@@ -66,7 +66,12 @@ Deno.test("an affine flow fitted to x(T_m) of Gaussian data recovers its mean an
   assert.equal(tf.memory().numTensors, before);
   // x = (eps exp(top.logs) + top.mean) exp(-an.logs) - an.bias.
   const v = (k: string) => Array.from(params[k].dataSync());
-  const [b, la, mt, lt] = [v("level0.actnorm.bias"), v("level0.actnorm.logs"), v("top.mean"), v("top.logs")];
+  const [b, la, mt, lt] = [
+    v("level0.actnorm.bias"),
+    v("level0.actnorm.logs"),
+    v("top.mean"),
+    v("top.logs"),
+  ];
   for (let i = 0; i < 2; i++) {
     const mean = mt[i] * Math.exp(-la[i]) - b[i], std = Math.exp(lt[i] - la[i]);
     assert.ok(Math.abs(mean - target.mean[i]) < 0.03, `mean ${mean} vs ${target.mean[i]}`);

@@ -11,8 +11,7 @@
  *
  * @module
  */
-import { validateRunConfig } from "./run_config.ts";
-import type { SharedTrainFields } from "../tasks/_train_run.ts";
+import { type RunConfigBase, validateRunConfig } from "./run_config.ts";
 import type { SdeObjectiveOptions } from "./objective.ts";
 import { SCORE_SDE_NAMES, type ScoreSdeName } from "../schedules/score_sde.ts";
 import { FLOW_ARCHS } from "../flows/presets.ts";
@@ -28,7 +27,19 @@ export const DINOF_FLOW_NAMES: readonly string[] = [
 ];
 
 /** Everything a DiNof training run needs; stored in every checkpoint. */
-export interface DinofTrainConfig extends SharedTrainFields {
+export interface DinofTrainConfig extends RunConfigBase {
+  /** Dataset spec for `loadDataset`: "mnist", "cifar10:<path>", "png:<folder>", "toy:<name>". */
+  data: string;
+  /** Score network (joint): a U-Net preset name from `UNET_PRESETS`, or "mlp" for 2-D data. */
+  model: string;
+  /** Base channels of the U-Net (overrides the preset when set). */
+  channels?: number;
+  /** Channel multipliers per level (overrides the preset when set). */
+  channelMult?: number[];
+  /** Residual blocks per level (overrides the preset when set). */
+  numBlocks?: number;
+  /** Seed of the one generator behind init, batches, times, noise and dropout. */
+  seed: number;
   /** The process (and, when joint, the score network's preconditioner). */
   process: ScoreSdeName;
   /** DSM options of the joint score loss (its tMax is always T_m). */

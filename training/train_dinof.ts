@@ -51,10 +51,16 @@ import { adamStateTensors } from "./adam.ts";
 import { createEma } from "./ema.ts";
 import { objectiveFor } from "./objective.ts";
 import { loadDenoiser } from "./load_denoiser.ts";
-import { type DinofTrainConfig, dinofFlowArch } from "./dinof_config.ts";
+import { dinofFlowArch, type DinofTrainConfig } from "./dinof_config.ts";
 import { CHECKPOINT_FILE, writeRunCheckpoint } from "./run_checkpoint.ts";
 import { writePreview } from "./preview.ts";
-import { type PendingUpdate, optimizerStep, runState, runTrainingLoop, startRun } from "./run_loop.ts";
+import {
+  optimizerStep,
+  type PendingUpdate,
+  runState,
+  runTrainingLoop,
+  startRun,
+} from "./run_loop.ts";
 import { checkResumable, checkSameModel, openRun } from "./_loop_utils.ts";
 import { prefixParams, unprefixParams } from "./_prefixed.ts";
 import type { RunStateBase, TrainLoopOptions, TrainLoopResult } from "./train_loop_types.ts";
@@ -105,7 +111,7 @@ export async function trainDinof(
   const dataset = await loadDataset(config.data);
   const rng = new Rng(config.seed);
   const schedule = scoreSdeSchedule(config.process);
-  const score = await scorePart(config, dataset, rng);
+  const score = await scorePart(config, dataset, rng, log);
   if (saved) checkSameModel(saved.state.model, score.spec, ckptPath);
   const flow = createDinofFlow(dinofFlowArch(config.flow), dataset.shape);
   const dims = dataset.shape.reduce((a, b) => a * b, 1);
@@ -210,7 +216,11 @@ export async function trainDinof(
           // Before clipping; NaN with clipping off.
           gradNorm: window.gradNorm / c,
         };
-        window.dsm = window.nll = window.gradNorm = window.count = 0;
+        window.dsm =
+          window.nll =
+          window.gradNorm =
+          window.count =
+            0;
         return out;
       },
       bar,
@@ -258,10 +268,12 @@ export async function trainDinof(
     const { value, grads } = tf.variableGrads(() => {
       nll = tf.keep(tf.neg(tf.mean(flowLogProb(model, xTm))) as tf.Scalar);
       if (!objective) return nll;
-      dsm = tf.keep(objective.loss(model.denoiser, y, { sigma: sigma!, noise: noise!, weight }, {}, {
-        training: config.dropout > 0,
-        uniform,
-      }));
+      dsm = tf.keep(
+        objective.loss(model.denoiser, y, { sigma: sigma!, noise: noise!, weight }, {}, {
+          training: config.dropout > 0,
+          uniform,
+        }),
+      );
       return tf.add(dsm, tf.mul(nll, config.nllWeight)) as tf.Scalar;
     }, trainable);
     tf.dispose([y, sigma, weight, noise, xTm]);
@@ -286,7 +298,12 @@ interface ScorePart {
   dispose(): void;
 }
 
-async function scorePart(config: DinofTrainConfig, dataset: Dataset, rng: Rng): Promise<ScorePart> {
+async function scorePart(
+  config: DinofTrainConfig,
+  dataset: Dataset,
+  rng: Rng,
+  log: (message: string) => void,
+): Promise<ScorePart> {
   if (config.scoreCheckpoint === null) {
     let spec: ModelSpec, objective;
     try {
@@ -311,6 +328,13 @@ async function scorePart(config: DinofTrainConfig, dataset: Dataset, rng: Rng): 
     throw new UserError(
       `train:dinof: the score checkpoint ${config.scoreCheckpoint} models shape ` +
         `[${loaded.shape}], the data ${dataset.name} has [${dataset.shape}]; use the same --data`,
+    );
+  }
+  const trainedOn = loaded.state.config.precond;
+  if (trainedOn !== "edm" && trainedOn !== config.process) {
+    log(
+      `warning: ${config.scoreCheckpoint} was trained on the ${trainedOn} process; DiNof runs ` +
+        `${config.process} with it (its denoiser works for any process in its sigma range)`,
     );
   }
   return {
