@@ -17,6 +17,13 @@ import { planPc } from "../samplers/pc_sampler.ts";
 import { correctorByName, type CorrectorName } from "../samplers/sde_correctors.ts";
 import { predictorByName, type PredictorName } from "../samplers/sde_predictors.ts";
 import { runTask } from "./_main.ts";
+import * as tf from "@tensorflow/tfjs-core";
+import { Rng } from "../core/rng.ts";
+import { loadDataset } from "../data/load_dataset.ts";
+import type { DinofModel } from "../models/dinof.ts";
+import { dinofLikelihood } from "../eval/dinof_likelihood.ts";
+import { sdeLikelihood } from "../eval/sde_likelihood.ts";
+import type { LikelihoodResult } from "../eval/likelihood.ts";
 import {
   BACKEND_FLAG,
   IMAGES_DIR_FLAG,
@@ -43,6 +50,12 @@ const FLAGS = {
   temperature: { type: "number", default: 1, min: 0, help: "flow latent temperature" },
   N: { type: "int", default: 1000, min: 2, help: "noise scales N; PC takes round(T_m N) steps" },
   ...PC_SAMPLER_FLAGS,
+  bpd: {
+    type: "string",
+    help: "also print bits/dim of the last --bpd-count images of this dataset, e.g. mnist:test",
+  },
+  "bpd-count": { type: "int", default: 16, min: 1, help: "images for --bpd (the ODE is slow)" },
+  "bpd-seed": { type: "int", default: 0, help: "seed of the dequantization noise and probes" },
   weights: WEIGHTS_FLAG,
   out: { type: "string", default: "samples.png", help: "grid PNG (SVG scatter for 2-D data)" },
   "images-dir": IMAGES_DIR_FLAG,
@@ -55,13 +68,15 @@ const HELP = {
     "Samples from a train:dinof checkpoint: the flow draws x(T_m), then reverse diffusion +\n" +
     "Langevin (snr 0.16) runs from T_m to eps in round(T_m N) steps of 2 network evaluations,\n" +
     "or the probability-flow ODE from T_m (--ode). Each image has its own seed; --corrector\n" +
-    "langevin averages its norms over the batch as score_sde does.",
+    "langevin averages its norms over the batch as score_sde does. --bpd prints the bits/dim of\n" +
+    "DiNof (PF ODE from eps to T_m, then the flow) and of its score model alone (PF ODE to T).",
   examples: [
     "deno task sample:dinof                                      # 64 digits, PC from T_m",
     "deno task sample:dinof --temperature 0.8 --out t08.png",
     "deno task sample:dinof --ode --out ode.png                  # probability-flow ODE from T_m",
     "deno task sample:dinof --N 200 --corrector none --predictor euler_maruyama",
     "deno task sample:dinof --checkpoint runs/x/checkpoint.safetensors --seeds 0-15 --images-dir out",
+    "deno task sample:dinof --seeds 0-15 --bpd mnist:test --bpd-count 32  # + DiNof and score-only bits/dim",
   ],
 };
 
@@ -113,5 +128,46 @@ await runTask(async (args) => {
     sampler,
     batchSize: f.batch!,
   }, { out: f.out!, imagesDir: f["images-dir"] });
+  if (f.bpd) {
+    await printBitsPerDim(model, f.bpd, {
+      shape: loaded.shape,
+      count: f["bpd-count"]!,
+      seed: f["bpd-seed"]!,
+    });
+  }
   loaded.dispose();
 });
+
+async function printBitsPerDim(
+  model: DinofModel,
+  spec: string,
+  options: { shape: number[]; count: number; seed: number },
+): Promise<void> {
+  const data = await loadDataset(spec);
+  if (data.shape.join() !== options.shape.join()) {
+    throw new UserError(
+      `sample:dinof: --bpd ${spec} has examples of shape [${data.shape}], the model [${options.shape}]`,
+    );
+  }
+  const n = Math.min(options.count, data.count);
+  const per = data.shape.reduce((a, b) => a * b, 1);
+  const x = tf.tensor(data.images.subarray((data.count - n) * per), [n, ...data.shape]);
+  try {
+    // 8-bit images are dequantized (+7 bits/dim); point sets are continuous.
+    const dequantize = data.shape.length === 3;
+    const dinof = await dinofLikelihood(model, x, { rng: new Rng(options.seed), dequantize });
+    const alone = await sdeLikelihood(model.denoiser, x, {
+      schedule: model.schedule,
+      rng: new Rng(options.seed),
+      dequantize,
+    });
+    const line = (r: LikelihoodResult) =>
+      `${r.meanBitsPerDim.toFixed(4)} ± ${r.stdErrorBitsPerDim.toFixed(4)} bits/dim ` +
+      `(${r.nfe} ODE evaluations)`;
+    console.log(`bits/dim on the last ${n} of ${data.name}:`);
+    console.log(`  DiNof (PF ODE to T_m = ${model.tm}, then the flow): ${line(dinof)}`);
+    console.log(`  score model alone (PF ODE to T):         ${line(alone)}`);
+  } finally {
+    x.dispose();
+  }
+}

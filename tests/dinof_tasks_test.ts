@@ -49,7 +49,7 @@ Deno.test("train:dinof rejects --joint with --score-checkpoint, a bad T_m and a 
   await Deno.remove(dir, { recursive: true });
 });
 
-Deno.test("train:dinof -> sample:dinof on 2-D data, PC and ODE; a missing checkpoint and a bad --eps are one-line errors", async () => {
+Deno.test("train:dinof -> sample:dinof on 2-D data, PC, ODE and --bpd; a missing checkpoint, a bad --eps and a mismatched --bpd set are one-line errors", async () => {
   const dir = await Deno.makeTempDir();
   const run = join(dir, "run");
   const trained = await task("train_dinof", [
@@ -87,6 +87,34 @@ Deno.test("train:dinof -> sample:dinof on 2-D data, PC and ODE; a missing checkp
       extra.length ? /wrote .*s1\.svg/ : /wrote .*s0\.svg \(8 points, 20 evaluations/,
     );
   }
+  const bpd = await task("sample_dinof", [
+    "--checkpoint",
+    ckpt,
+    "--seeds",
+    "0-3",
+    "--N",
+    "10",
+    "--bpd",
+    "toy:eight-gaussians",
+    "--bpd-count",
+    "8",
+    "--out",
+    join(dir, "b.png"),
+  ]);
+  assert.equal(bpd.code, 0, bpd.stderr);
+  assert.match(bpd.stdout, /DiNof \(PF ODE to T_m = 0.5, then the flow\): -?\d+\.\d+ ± /);
+  assert.match(bpd.stdout, /score model alone \(PF ODE to T\): +-?\d+\.\d+ ± /);
+  assertUserError(
+    await task("sample_dinof", [
+      "--checkpoint",
+      ckpt,
+      "--bpd",
+      "mnist",
+      "--out",
+      join(dir, "c.png"),
+    ]),
+    /--bpd mnist has examples of shape/,
+  );
   assertUserError(
     await task("sample_dinof", ["--checkpoint", join(dir, "missing.safetensors")]),
     /missing\.safetensors/,
