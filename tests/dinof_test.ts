@@ -25,6 +25,10 @@ import { DINOF_PRESETS, type DinofTrainConfig } from "../training/dinof_config.t
 import { trainDinof } from "../training/train_dinof.ts";
 import { loadDinof } from "../training/load_dinof.ts";
 import { readMetrics } from "../training/metrics_log.ts";
+import { readRunCheckpoint } from "../training/run_checkpoint.ts";
+import { loadDenoiser } from "../training/load_denoiser.ts";
+import { EDM_PRESETS } from "../training/edm_config.ts";
+import { trainEdm } from "../training/train_edm.ts";
 
 await selectBackend({ backend: "wasm", log: () => {} });
 
@@ -92,6 +96,7 @@ Deno.test("the exact flow at T_m and the reverse SDE with the exact score reprod
     tm,
   });
   const n = 2000;
+  const before = tf.memory().numTensors;
   const out = await generateSamples(model.denoiser, {
     seeds: Array.from({ length: n }, (_, i) => i),
     shape: [2],
@@ -99,6 +104,14 @@ Deno.test("the exact flow at T_m and the reverse SDE with the exact score reprod
     sampler: dinofSampler(model, { numScales: 200, corrector: langevinCorrector({ snr: 0.16 }) }),
   });
   assert.equal(out.nfe, 2 * 100);
+  assert.equal(tf.memory().numTensors, before, "no tensor left behind");
+  const ode = await generateSamples(model.denoiser, {
+    seeds: [0, 1, 2, 3],
+    shape: [2],
+    sampler: dinofSampler(model, { method: "ode" }),
+  });
+  assert.ok(ode.images.every(Number.isFinite) && ode.nfe > 1);
+  assert.equal(tf.memory().numTensors, before, "no tensor left behind by the ODE");
   for (let d = 0; d < 2; d++) {
     let m = 0, q = 0;
     for (let i = 0; i < n; i++) m += out.images[2 * i + d] / n;
@@ -201,6 +214,8 @@ Deno.test("joint DiNof training on 2-D data lowers both the DSM and the flow NLL
   await run(TOY, dir, 120);
   const lines = await readMetrics(join(dir, "metrics.jsonl"));
   assert.equal(lines.length, 12);
+  // After the first line (lazily created optimizer state), the tensor count stays flat.
+  assert.equal(new Set(lines.slice(1).map((l) => l.numTensors)).size, 1, "tensor count flat");
   // Means of the first and of the last two metric lines (10 steps each).
   const mean = (rs: typeof lines, k: string) => (rs[0][k] + rs[1][k]) / 2;
   const [dsm0, dsm1] = [mean(lines, "dsm"), mean(lines.slice(-2), "dsm")];
@@ -229,4 +244,40 @@ Deno.test("a resumed joint DiNof run continues with exactly the same losses", as
   assert.equal(b2.result.step, 10);
   await Deno.remove(straight, { recursive: true });
   await Deno.remove(split, { recursive: true });
+});
+
+Deno.test("two-stage DiNof trains only the flow, for a frozen train:sde checkpoint", async () => {
+  const dir = await Deno.makeTempDir();
+  const scoreDir = join(dir, "score"), flowDir = join(dir, "flow");
+  await trainEdm({
+    ...EDM_PRESETS.toy,
+    data: "toy:eight-gaussians",
+    precond: "vp",
+    sde: {},
+    checkpointKimg: 1000,
+    sampleKimg: 1000,
+    gridImages: 16,
+    gridSteps: 4,
+  }, { ...quiet, runDir: scoreDir, maxSteps: 3 });
+  const scorePath = join(scoreDir, "checkpoint.safetensors");
+  await run({ ...TOY, scoreCheckpoint: scorePath }, flowDir, 60);
+  const lines = await readMetrics(join(flowDir, "metrics.jsonl"));
+  assert.ok(lines.every((l) => l.dsm === undefined), "no DSM term in two-stage mode");
+  assert.ok(lines.at(-1)!.nll < lines[0].nll - 0.05, `NLL ${lines[0].nll} -> ${lines.at(-1)!.nll}`);
+  const ckpt = await readRunCheckpoint<{ format: string }>(join(flowDir, "checkpoint.safetensors"));
+  const names = Object.keys(ckpt.tensorsWithPrefix("net."));
+  assert.ok(names.length > 0 && names.every((k) => k.startsWith("net.flow.")), names.join());
+  ckpt.dispose();
+  // The loaded model samples with the frozen score model's own denoiser.
+  const loaded = await loadDinof(join(flowDir, "checkpoint.safetensors"));
+  const score = await loadDenoiser(scorePath);
+  const probe = () => tf.tidy(() => tf.ones([2, 2]));
+  const [a, b] = [probe(), probe()];
+  const sigma = tf.tensor1d([0.5, 2]);
+  const da = loaded.model.denoiser(a, sigma).dataSync(), db = score.denoiser(b, sigma).dataSync();
+  assert.deepEqual(Array.from(da), Array.from(db));
+  tf.dispose([a, b, sigma]);
+  loaded.dispose();
+  score.dispose();
+  await Deno.remove(dir, { recursive: true });
 });
