@@ -93,16 +93,20 @@ Deno.test("PC sampling from an intermediate t_m with the exact marginal as start
     assert.equal(plan.numScales, 200);
     const z = exactMarginal(schedule, tStart, 1000);
     const noise = perImageNoise(seeds);
-    const records: number[] = [];
+    const records: number[] = [], counts: number[] = [];
     const { x } = await samplePc(gauss, z, {
       schedule,
       noise,
       tStart,
       steps: 80,
       corrector: langevinCorrector(),
-      onStep: (r) => records.push(r.t),
+      onStep: (r) => {
+        records.push(r.t);
+        counts.push(tf.memory().numTensors);
+      },
     });
     assert.equal(records.length, 80);
+    assert.ok(counts.every((c) => c === counts[0]), `tensors per step: ${[...new Set(counts)]}`);
     assert.equal(records[0], tStart);
     checkMoments(x, MU, S * S, 0.06, `${name} from t_m = ${tStart}`);
     tf.dispose([z, x]);
