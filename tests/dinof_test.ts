@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import { join } from "node:path";
 import { selectBackend } from "../core/engine.ts";
+import { UserError } from "../core/errors.ts";
 import { Rng } from "../core/rng.ts";
 import { perImageNoise, rngNoise } from "../core/noise.ts";
 import { idealGaussianDenoiser } from "../models/ideal_denoiser.ts";
@@ -279,5 +280,17 @@ Deno.test("two-stage DiNof trains only the flow, for a frozen train:sde checkpoi
   tf.dispose([a, b, sigma]);
   loaded.dispose();
   score.dispose();
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("joint DiNof training stops on a non-finite loss and keeps the last good checkpoint", async () => {
+  const dir = await Deno.makeTempDir();
+  const config = { ...TOY, lr: 1e30, lrRampupKimg: 0, checkpointKimg: TOY.batchSize / 1000 };
+  await assert.rejects(
+    () => run(config, dir, 50),
+    (e) =>
+      e instanceof UserError && /loss became \S+ at step \d+/.test(e.message) &&
+      /last good checkpoint is kept/.test(e.message),
+  );
   await Deno.remove(dir, { recursive: true });
 });
