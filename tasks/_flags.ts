@@ -5,6 +5,8 @@
  */
 import { BACKEND_CHOICES } from "../core/engine.ts";
 import { SHARD_MODES } from "../core/shards.ts";
+import { CORRECTOR_NAMES } from "../samplers/sde_correctors.ts";
+import { PREDICTOR_NAMES } from "../samplers/sde_predictors.ts";
 
 /** `--backend`: the tfjs backend, overriding `DIFFUSE_BACKEND`. */
 export const BACKEND_FLAG = {
@@ -186,3 +188,36 @@ export function presetDefaults<K extends string>(
 ): string {
   return Object.entries(presets).map(([name, p]) => `${name} ${p[key]}`).join(", ");
 }
+
+/** The predictor-corrector and probability-flow ODE flags of the score-SDE sampling tasks. */
+export const PC_SAMPLER_FLAGS = {
+  predictor: {
+    type: "string",
+    default: "reverse_diffusion",
+    choices: PREDICTOR_NAMES,
+    help: "PC predictor",
+  },
+  corrector: {
+    type: "string",
+    default: "langevin",
+    choices: CORRECTOR_NAMES,
+    help: "PC corrector",
+  },
+  snr: { type: "number", default: 0.16, gt: 0, help: "Langevin signal-to-noise ratio" },
+  "n-steps-each": {
+    type: "int",
+    default: 1,
+    min: 1,
+    max: 100,
+    help: "corrector steps per noise level",
+  },
+  ode: { type: "boolean", help: "probability-flow ODE (RK45) instead of the PC sampler" },
+  rtol: { type: "number", default: 1e-5, gt: 0, help: "ODE relative tolerance" },
+  atol: { type: "number", default: 1e-5, gt: 0, help: "ODE absolute tolerance" },
+  eps: { type: "number", gt: 0, help: "end time [default: 1e-5 VE, 1e-3 VP / sub-VP]" },
+  denoise: {
+    type: "boolean",
+    default: true,
+    help: "return the last step's mean (score_sde's noise_removal); --no-denoise keeps the noise",
+  },
+} as const;

@@ -307,6 +307,8 @@ export interface RunCadenceOptions {
   save(): Promise<void>;
   /** Writes a sample grid to `path` and returns the path written. */
   preview(path: string): Promise<string>;
+  /** Extra fields of each metric line (e.g. a loss's terms since the last line). @default undefined */
+  metrics?: () => Record<string, number>;
 }
 
 /** The bookkeeping after each finite training step. */
@@ -357,6 +359,7 @@ export function createRunCadence(options: RunCadenceOptions): RunCadence {
           imagesPerSecond: flushed.imagesPerSecond,
           trainSeconds,
           numTensors: tf.memory().numTensors,
+          ...options.metrics?.(),
         });
       }
       if (imagesSeen >= nextCkpt && imagesSeen < totalImages) {

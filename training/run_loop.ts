@@ -233,6 +233,8 @@ export interface TrainingLoopSpec {
   cadence: { logEvery: number; checkpointKimg: number; sampleKimg: number };
   /** The learning rate now, for the metric lines. */
   lr(): number;
+  /** Extra fields of each metric line (e.g. a loss's terms). @default undefined */
+  metrics?: () => Record<string, number>;
   /** Progress bar, or null. */
   bar: Progress | null;
   /** `performance.now()` when the trainer started. */
@@ -291,6 +293,7 @@ async function loop(spec: TrainingLoopSpec, options: TrainLoopOptions): Promise<
     totalImages,
     imagesSeen: run.imagesSeen,
     lr: spec.lr,
+    metrics: spec.metrics,
     save,
     preview: spec.preview,
   });

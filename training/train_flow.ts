@@ -157,8 +157,7 @@ export async function trainFlow(
     started,
     maxMinutes: config.maxMinutes,
     checkpointPath: ckptPath,
-    nonFiniteHint:
-      `Lower --lr (now ${config.lr}), raise --lr-rampup or lower --clip, then --resume or start a new --out`,
+    nonFiniteHint: `Lower --lr (now ${config.lr}), raise --lr-rampup or lower --clip`,
   }, options);
 
   function trainStep(batch: Batch): tf.Scalar {

@@ -231,7 +231,7 @@ export async function trainNdm(
     started,
     maxMinutes: config.maxMinutes,
     checkpointPath: ckptPath,
-    nonFiniteHint: `Lower --lr (now ${config.lr}), then --resume or start a new --out`,
+    nonFiniteHint: `Lower --lr (now ${config.lr})`,
   }, options);
 
   // One Algorithm 1 loss and gradient evaluation; returns the NELBO estimate (bits/dim).
