@@ -51,6 +51,14 @@ export const CHECKPOINT_KINDS: Record<string, CheckpointKind> = {
     readBy: ["sample:ddpm", "eval:ddpm", "sample:edm", "sample:s2n", "eval", "train:ddpm --resume"],
     paramShapes: builtinShapes,
   },
+  "diffuse-ndm/1": {
+    writtenBy: "train:ndm",
+    readBy: ["sample:ndm", "eval:ndm", "train:ndm --resume"],
+  },
+  "diffuse-flow/1": {
+    writtenBy: "train:glow",
+    readBy: ["sample:glow", "train:glow --resume"],
+  },
 };
 
 /** Options of {@linkcode checkCheckpointKind}. */

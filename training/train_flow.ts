@@ -70,7 +70,11 @@ export async function trainFlow(
   const log = options.log ?? ((m: string) => console.error(m));
   const started = performance.now();
   const ckptPath = join(runDir, CHECKPOINT_FILE);
-  const saved = await openRun<FlowRunState>(ckptPath, resume);
+  const saved = await openRun<FlowRunState>(ckptPath, resume, {
+    format: "diffuse-flow/1",
+    task: "train:glow",
+    log,
+  });
   if (saved) checkResumable(saved.state.config, config, { keys: FROZEN, path: ckptPath });
 
   const dataset = await loadDataset(config.data);

@@ -120,17 +120,12 @@ export async function trainNdm(
   const log = options.log ?? ((m: string) => console.error(m));
   const started = performance.now();
   const ckptPath = join(runDir, CHECKPOINT_FILE);
-  const saved = await openRun<NdmRunState>(ckptPath, resume);
-  if (saved) {
-    if (saved.state.format !== "diffuse-ndm/1") {
-      saved.dispose();
-      throw new UserError(
-        `cannot resume ${ckptPath}: it is a ${saved.state.format ?? "unknown"} checkpoint, ` +
-          `not a train:ndm one; start a new --out`,
-      );
-    }
-    checkResumable(saved.state.config, config, { keys: FROZEN, path: ckptPath });
-  }
+  const saved = await openRun<NdmRunState>(ckptPath, resume, {
+    format: "diffuse-ndm/1",
+    task: "train:ndm",
+    log,
+  });
+  if (saved) checkResumable(saved.state.config, config, { keys: FROZEN, path: ckptPath });
 
   const dataset = await loadDataset(config.data);
   const rng = new Rng(config.seed);
