@@ -150,8 +150,9 @@ Deno.test("NDM and flow checkpoints are in the kind table: each loader names the
   await writeTiny(ndm, { ...EDM_STATE, format: "diffuse-ndm/1" });
   await writeTiny(flow, { ...EDM_STATE, format: "diffuse-flow/1" });
   const ndmHere =
-    /is a train:ndm checkpoint \(diffuse-ndm\/1\) but .*: use sample:ndm, eval:ndm for it/;
-  const flowHere = /is a train:glow checkpoint \(diffuse-flow\/1\) but .*: use sample:glow for it/;
+    /is a train:ndm checkpoint \(diffuse-ndm\/1\) but .*: use sample:ndm, eval:ndm, train:ndm --resume for it/;
+  const flowHere =
+    /is a train:glow checkpoint \(diffuse-flow\/1\) but .*: use sample:glow, train:glow --resume for it/;
   for (const [path, pattern] of [[ndm, ndmHere], [flow, flowHere]] as const) {
     assert.match(await rejection(loadDenoiser(path, { task: "eval" })), pattern);
     assert.match(await rejection(loadDdpm(path)), pattern);
@@ -161,7 +162,7 @@ Deno.test("NDM and flow checkpoints are in the kind table: each loader names the
   for (const load of [loadNdm, loadFlow]) {
     assert.match(
       await rejection(load(edm, { task: "eval:ndm" })),
-      /is a train:edm checkpoint \(diffuse-edm\/1\) but eval:ndm reads .*: use sample:edm, sample:s2n, eval for it/,
+      /is a train:edm checkpoint \(diffuse-edm\/1\) but eval:ndm reads .*: use sample:edm, sample:s2n, eval, train:edm --resume for it/,
     );
   }
   // By subprocess: exit 2 and the one line, before any sampling.
