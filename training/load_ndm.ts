@@ -8,6 +8,7 @@
 import { Rng } from "../core/rng.ts";
 import { disposeParams } from "../core/params.ts";
 import { ddpmDenoiser, type EpsPredictor } from "../models/ddpm_param.ts";
+import { sampleShape } from "../models/build_network.ts";
 import { initNdmParams, type NdmModelSpec, ndmNetworks } from "../models/ndm_model.ts";
 import type { NdmTransform } from "../models/ndm_transform.ts";
 import type { Preconditioned } from "../models/precond.ts";
@@ -81,10 +82,7 @@ export async function loadNdm(
   }
   const process = ddpmProcess({ T: state.config.T, schedule: state.config.schedule });
   const { eps, transform } = ndmNetworks(spec, params);
-  const m = state.model;
-  const shape = m.kind === "mlp"
-    ? [m.config.dim]
-    : [m.config.imgResolution, m.config.imgResolution, m.config.inChannels];
+  const shape = sampleShape(state.model);
   return {
     eps,
     transform,
