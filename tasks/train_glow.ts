@@ -17,7 +17,7 @@ import {
 import { trainFlow } from "../training/train_flow.ts";
 import { runTask } from "./_main.ts";
 import { runTrainTask, sharedTrainFields } from "./_train_run.ts";
-import { presetDefaults, TRAIN_END_FLAGS, TRAIN_MODEL_FLAGS, TRAIN_RUN_FLAGS } from "./_flags.ts";
+import { maxMinutesFlag, TRAIN_END_FLAGS, TRAIN_MODEL_FLAGS, TRAIN_RUN_FLAGS } from "./_flags.ts";
 
 const { dropout: _dropout, ...RUN_FLAGS } = TRAIN_RUN_FLAGS;
 
@@ -45,11 +45,7 @@ const FLAGS = {
   coupling: { type: "string", choices: ["affine", "additive"], help: "Glow coupling kind" },
   permutation: { type: "string", choices: ["lu", "plain"], help: "Glow 1x1 convolution form" },
   ...RUN_FLAGS,
-  "max-minutes": {
-    ...TRAIN_RUN_FLAGS["max-minutes"],
-    help: "time guard: stop (and save) after this many minutes, even before --kimg; 0 = off " +
-      `[default: per preset: ${presetDefaults(FLOW_TRAIN_PRESETS, "maxMinutes")}]`,
-  },
+  "max-minutes": maxMinutesFlag(FLOW_TRAIN_PRESETS),
   clip: { type: "number", min: 0, help: "gradient-norm clip (0 = off)" },
   "n-bits": { type: "int", min: 1, max: 8, help: "bits per pixel of the data (Glow's n_bits_x)" },
   out: { type: "string", path: "file", help: "run directory [default: runs/glow-<preset>]" },

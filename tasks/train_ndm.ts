@@ -12,7 +12,7 @@ import { NDM_PRESETS, type NdmTrainConfig, validateNdmConfig } from "../training
 import { trainNdm } from "../training/train_ndm.ts";
 import { runTask } from "./_main.ts";
 import { runTrainTask, sharedTrainFields } from "./_train_run.ts";
-import { presetDefaults, TRAIN_END_FLAGS, TRAIN_MODEL_FLAGS, TRAIN_RUN_FLAGS } from "./_flags.ts";
+import { maxMinutesFlag, TRAIN_END_FLAGS, TRAIN_MODEL_FLAGS, TRAIN_RUN_FLAGS } from "./_flags.ts";
 
 const FLAGS = {
   preset: {
@@ -50,11 +50,7 @@ const FLAGS = {
     help: "posterior noise: sigmaTilde^2 = eta^2 betaTilde (1: DDPM's)",
   },
   ...TRAIN_RUN_FLAGS,
-  "max-minutes": {
-    ...TRAIN_RUN_FLAGS["max-minutes"],
-    help: "time guard: stop (and save) after this many minutes, even before --kimg; 0 = off " +
-      `[default: per preset: ${presetDefaults(NDM_PRESETS, "maxMinutes")}]`,
-  },
+  "max-minutes": maxMinutesFlag(NDM_PRESETS),
   "grid-steps": {
     type: "int",
     min: 1,
