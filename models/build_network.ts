@@ -129,6 +129,25 @@ export function buildModel(spec: ModelSpec): BuiltModel {
   };
 }
 
+/**
+ * The shape of one sample a spec's network maps: `[dim]` for an MLP, `[res, res, channels]` for
+ * a U-Net.
+ *
+ * @param spec The network's spec.
+ * @returns The sample shape.
+ * @example
+ * ```ts
+ * import { sampleShape } from "./build_network.ts";
+ * const spec = { kind: "mlp", name: "mlp", config: { dim: 2, hidden: 8, layers: 1 } } as const;
+ * console.assert(sampleShape(spec).join() === "2");
+ * ```
+ */
+export function sampleShape(spec: ModelSpec): number[] {
+  return spec.kind === "mlp"
+    ? [spec.config.dim]
+    : [spec.config.imgResolution, spec.config.imgResolution, spec.config.inChannels];
+}
+
 /** One line describing a spec, for messages. */
 export function describeSpec(spec: ModelSpec): string {
   if (spec.kind === "mlp") return `mlp(hidden ${spec.config.hidden}, layers ${spec.config.layers})`;

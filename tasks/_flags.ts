@@ -221,3 +221,25 @@ export const PC_SAMPLER_FLAGS = {
     help: "return the last step's mean (score_sde's noise_removal); --no-denoise keeps the noise",
   },
 } as const;
+
+/**
+ * `--max-minutes` of a training task, its help naming each preset's default time guard.
+ *
+ * @param presets The task's presets (each with `maxMinutes`).
+ * @returns The flag spec.
+ * @example
+ * ```ts
+ * import { maxMinutesFlag } from "./_flags.ts";
+ * const flag = maxMinutesFlag({ mnist: { maxMinutes: 13 }, toy: { maxMinutes: 0 } });
+ * console.assert(flag.help.endsWith("[default: per preset: mnist 13, toy 0]"));
+ * ```
+ */
+export function maxMinutesFlag(
+  presets: Record<string, { maxMinutes: number }>,
+): { type: "number"; min: 0; help: string } {
+  return {
+    ...TRAIN_RUN_FLAGS["max-minutes"],
+    help: "time guard: stop (and save) after this many minutes, even before --kimg; 0 = off " +
+      `[default: per preset: ${presetDefaults(presets, "maxMinutes")}]`,
+  };
+}

@@ -25,22 +25,32 @@ import { Rng } from "../core/rng.ts";
 import { ndmContinuousSchedule } from "../training/train_ndm.ts";
 import { loadNdm } from "../training/load_ndm.ts";
 import { runTask } from "./_main.ts";
+import { prepareOutputFolder } from "./_write_samples.ts";
 import { BACKEND_FLAG, SAMPLE_BATCH_FLAG, WEIGHTS_FLAG } from "./_flags.ts";
 
 const FLAGS = {
   checkpoint: {
     type: "string",
+    path: "file",
     default: "runs/ndm-mnist/checkpoint.safetensors",
     help: "checkpoint written by train:ndm",
   },
   data: {
     type: "string",
+    path: "dataset",
     help: "dataset to evaluate on [default: the training run's; mnist:test for mnist:train]",
   },
-  n: { type: "int", default: 256, min: 1, help: "held-out images: the last n of the dataset" },
+  n: {
+    type: "int",
+    default: 256,
+    min: 1,
+    max: 1_000_000,
+    help: "held-out images: the last n of the dataset",
+  },
   steps: {
     type: "int",
     min: 1,
+    max: 100_000,
     help: "steps of the chain, respaced from T [default: the training run's]",
   },
   eta: { type: "number", gt: 0, max: 1, help: "posterior noise [default: the training run's]" },
@@ -48,13 +58,24 @@ const FLAGS = {
     type: "int",
     default: 16,
     min: 0,
+    max: 1_000_000,
     help: "held-out images for the ODE NLL (RK45 + Hutchinson; 0: skip)",
   },
-  probes: { type: "int", default: 1, min: 1, help: "Hutchinson probes per image for the NLL" },
+  probes: {
+    type: "int",
+    default: 1,
+    min: 1,
+    max: 1000,
+    help: "Hutchinson probes per image for the NLL",
+  },
   batch: SAMPLE_BATCH_FLAG,
   seed: { type: "int", default: 0, help: "seed of the z_k draws and of the pictures" },
   weights: WEIGHTS_FLAG,
-  "out-dir": { type: "string", help: "output folder [default: <checkpoint folder>/eval]" },
+  "out-dir": {
+    type: "string",
+    path: "file",
+    help: "output folder [default: <checkpoint folder>/eval]",
+  },
   backend: BACKEND_FLAG,
 } as const;
 
@@ -75,9 +96,14 @@ await runTask(async (args) => {
   if (wantsHelp(args)) return console.log(formatHelp(FLAGS, HELP));
   const f = parseFlags(args, FLAGS, { task: "eval:ndm" });
   await selectBackend({ backend: f.backend });
-  const loaded = await loadNdm(f.checkpoint!, { weights: f.weights as "ema" | "raw" });
+  const loaded = await loadNdm(f.checkpoint!, {
+    weights: f.weights as "ema" | "raw",
+    task: "eval:ndm",
+  });
   try {
     const { eps, transform, process, shape, state } = loaded;
+    const outDir = f["out-dir"] ?? join(dirname(f.checkpoint!), "eval");
+    await prepareOutputFolder(outDir, { flag: "--out-dir", task: "eval:ndm" });
     const steps = f.steps ?? loaded.chain.T;
     if (steps > process.T) {
       throw new UserError(
@@ -101,8 +127,6 @@ await runTask(async (args) => {
         `eval:ndm: --n must be at most ${dataset.count} (${dataset.name}), got ${n}`,
       );
     }
-    const outDir = f["out-dir"] ?? join(dirname(f.checkpoint!), "eval");
-    await Deno.mkdir(outDir, { recursive: true });
     const per = shape.reduce((a, b) => a * b, 1), first = dataset.count - n;
     const decoder = shape.length === 1 ? "gaussian" : "discretized";
     const heldOut = (start: number, count: number) =>

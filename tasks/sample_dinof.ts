@@ -103,7 +103,10 @@ await runTask(async (args) => {
   await checkOutputPath(f.out!, { inputs: [f.checkpoint!], task: "sample:dinof" });
   const outputs = await sampleOutputsFromFlags(f, "sample:dinof");
   await selectBackend({ backend: f.backend });
-  const loaded = await loadDinof(f.checkpoint!, { weights: f.weights as "ema" | "raw" });
+  const loaded = await loadDinof(f.checkpoint!, {
+    weights: f.weights as "ema" | "raw",
+    task: "sample:dinof",
+  });
   const trained = loaded.model.tm;
   const tm = f.tm ?? trained;
   if (tm !== trained) {

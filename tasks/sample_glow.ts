@@ -15,12 +15,14 @@ import { loadDataset } from "../data/load_dataset.ts";
 import { FLOW_DENOISER, flowSampler } from "../flows/flow_sampler.ts";
 import { flowBitsPerDim } from "../eval/flow_bits_per_dim.ts";
 import { loadFlow } from "../training/load_flow.ts";
-import { prepareSampleOutputs, sampleToFiles } from "./_write_samples.ts";
+import { sampleOutputsFromFlags, sampleToFiles } from "./_write_samples.ts";
+import { checkOutputPath } from "../core/path_checks.ts";
 import { runTask } from "./_main.ts";
 import {
   BACKEND_FLAG,
-  IMAGES_DIR_FLAG,
   SAMPLE_BATCH_FLAG,
+  SAMPLE_FILE_FLAGS,
+  SAMPLE_OUT_FLAG,
   SEEDS_FLAG,
   WEIGHTS_FLAG,
 } from "./_flags.ts";
@@ -28,6 +30,7 @@ import {
 const FLAGS = {
   checkpoint: {
     type: "string",
+    path: "file",
     default: "runs/glow-mnist/checkpoint.safetensors",
     help: "checkpoint written by train:glow",
   },
@@ -35,9 +38,13 @@ const FLAGS = {
   batch: SAMPLE_BATCH_FLAG,
   temperature: { type: "number", default: 0.7, min: 0, help: "latent std multiplier T" },
   weights: WEIGHTS_FLAG,
-  out: { type: "string", default: "samples.png", help: "grid PNG (SVG scatter for 2-D data)" },
-  "images-dir": IMAGES_DIR_FLAG,
-  bpd: { type: "string", help: "also print the bits/dim of this dataset, e.g. mnist:test" },
+  out: SAMPLE_OUT_FLAG,
+  ...SAMPLE_FILE_FLAGS,
+  bpd: {
+    type: "string",
+    path: "dataset",
+    help: "also print the bits/dim of this dataset, e.g. mnist:test",
+  },
   "bpd-seed": { type: "int", default: 0, help: "seed of the dequantization noise for --bpd" },
   backend: BACKEND_FLAG,
 } as const;
@@ -60,9 +67,13 @@ await runTask(async (args) => {
   if (wantsHelp(args)) return console.log(formatHelp(FLAGS, HELP));
   const f = parseFlags(args, FLAGS, { task: "sample:glow" });
   const seeds = parseSeeds(f.seeds!);
-  await prepareSampleOutputs({ out: f.out!, imagesDir: f["images-dir"] });
+  await checkOutputPath(f.out!, { inputs: [f.checkpoint!], task: "sample:glow" });
+  const outputs = await sampleOutputsFromFlags(f, "sample:glow");
   await selectBackend({ backend: f.backend });
-  const loaded = await loadFlow(f.checkpoint!, { weights: f.weights as "ema" | "raw" });
+  const loaded = await loadFlow(f.checkpoint!, {
+    weights: f.weights as "ema" | "raw",
+    task: "sample:glow",
+  });
   const { model, params, spec } = loaded;
   const shape = spec.input === "none" ? [spec.shape[2]] : spec.shape;
   try {
@@ -71,7 +82,7 @@ await runTask(async (args) => {
       shape,
       sampler: flowSampler(model, params, { temperature: f.temperature, input: spec.input }),
       batchSize: f.batch!,
-    }, { out: f.out!, imagesDir: f["images-dir"] });
+    }, outputs);
     if (f.bpd) {
       const data = await loadDataset(f.bpd);
       if (data.shape.join() !== shape.join()) {

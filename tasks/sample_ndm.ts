@@ -15,12 +15,14 @@ import { ndmSampler } from "../samplers/ndm_ancestral.ts";
 import { ndmOdeSampler, ndmSdeSampler } from "../samplers/ndm_ode.ts";
 import { ndmContinuousSchedule } from "../training/train_ndm.ts";
 import { loadNdm } from "../training/load_ndm.ts";
-import { prepareSampleOutputs, sampleToFiles } from "./_write_samples.ts";
+import { sampleOutputsFromFlags, sampleToFiles } from "./_write_samples.ts";
+import { checkOutputPath } from "../core/path_checks.ts";
 import { runTask } from "./_main.ts";
 import {
   BACKEND_FLAG,
-  IMAGES_DIR_FLAG,
   SAMPLE_BATCH_FLAG,
+  SAMPLE_FILE_FLAGS,
+  SAMPLE_OUT_FLAG,
   SEEDS_FLAG,
   WEIGHTS_FLAG,
 } from "./_flags.ts";
@@ -28,12 +30,14 @@ import {
 const FLAGS = {
   checkpoint: {
     type: "string",
+    path: "file",
     default: "runs/ndm-mnist/checkpoint.safetensors",
     help: "checkpoint written by train:ndm",
   },
   steps: {
     type: "int",
     min: 1,
+    max: 100_000,
     help: "steps of the chain, respaced from T [default: the training run's]",
   },
   eta: {
@@ -50,14 +54,15 @@ const FLAGS = {
   sde: {
     type: "int",
     min: 1,
+    max: 100_000,
     help: "the reverse SDE (eq. 12, DDPM noise) by Euler-Maruyama with this many steps",
   },
   clip: { type: "boolean", help: "Algorithm 2: clip x_hat to [-1, 1] at every step" },
   seeds: SEEDS_FLAG,
   batch: SAMPLE_BATCH_FLAG,
   weights: WEIGHTS_FLAG,
-  out: { type: "string", default: "samples.png", help: "grid PNG (SVG scatter for 2-D data)" },
-  "images-dir": IMAGES_DIR_FLAG,
+  out: SAMPLE_OUT_FLAG,
+  ...SAMPLE_FILE_FLAGS,
   backend: BACKEND_FLAG,
 } as const;
 
@@ -78,9 +83,16 @@ await runTask(async (args) => {
   if (wantsHelp(args)) return console.log(formatHelp(FLAGS, HELP));
   const f = parseFlags(args, FLAGS, { task: "sample:ndm" });
   const seeds = parseSeeds(f.seeds!);
-  await prepareSampleOutputs({ out: f.out!, imagesDir: f["images-dir"] });
+  if (f.ode && f.sde) {
+    throw new UserError("sample:ndm: pass --ode or --sde, not both");
+  }
+  await checkOutputPath(f.out!, { inputs: [f.checkpoint!], task: "sample:ndm" });
+  const outputs = await sampleOutputsFromFlags(f, "sample:ndm");
   await selectBackend({ backend: f.backend });
-  const loaded = await loadNdm(f.checkpoint!, { weights: f.weights as "ema" | "raw" });
+  const loaded = await loadNdm(f.checkpoint!, {
+    weights: f.weights as "ema" | "raw",
+    task: "sample:ndm",
+  });
   try {
     const { process, denoiser, transform, shape } = loaded;
     const steps = f.steps ?? loaded.chain.T;
@@ -88,9 +100,6 @@ await runTask(async (args) => {
       throw new UserError(
         `sample:ndm: --steps must be at most the checkpoint's T = ${process.T}, got ${steps}`,
       );
-    }
-    if (f.ode && f.sde) {
-      throw new UserError("sample:ndm: pass --ode or --sde, not both");
     }
     const chain = respaceDdpm(process, spaceTimesteps(process.T, { numSteps: steps }));
     const schedule = ndmContinuousSchedule(process.T);
@@ -103,7 +112,7 @@ await runTask(async (args) => {
         ? ndmSdeSampler(process, transform, { schedule, steps: f.sde })
         : ndmSampler(chain, transform, { eta: f.eta, clipX0: f.clip }),
       batchSize: f.batch!,
-    }, { out: f.out!, imagesDir: f["images-dir"] });
+    }, outputs);
   } finally {
     loaded.dispose();
   }

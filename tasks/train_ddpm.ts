@@ -12,7 +12,7 @@ import { DDPM_PRESETS, type DdpmTrainConfig, validateDdpmConfig } from "../train
 import { trainDdpm } from "../training/train_ddpm.ts";
 import { runTask } from "./_main.ts";
 import { runTrainTask, sharedTrainFields } from "./_train_run.ts";
-import { presetDefaults, TRAIN_END_FLAGS, TRAIN_MODEL_FLAGS, TRAIN_RUN_FLAGS } from "./_flags.ts";
+import { maxMinutesFlag, TRAIN_END_FLAGS, TRAIN_MODEL_FLAGS, TRAIN_RUN_FLAGS } from "./_flags.ts";
 
 const FLAGS = {
   preset: {
@@ -37,11 +37,7 @@ const FLAGS = {
     max: 100_000,
     help: "ancestral steps of the sample grids (<= T)",
   },
-  "max-minutes": {
-    ...TRAIN_RUN_FLAGS["max-minutes"],
-    help: "time guard: stop (and save) after this many minutes, even before --kimg; 0 = off " +
-      `[default: per preset: ${presetDefaults(DDPM_PRESETS, "maxMinutes")}]`,
-  },
+  "max-minutes": maxMinutesFlag(DDPM_PRESETS),
   out: { type: "string", path: "file", help: "run directory [default: runs/ddpm-<preset>]" },
   ...TRAIN_END_FLAGS,
 } as const;

@@ -19,7 +19,7 @@ import { trainDinof } from "../training/train_dinof.ts";
 import { SCORE_SDE_NAMES, type ScoreSdeName } from "../schedules/score_sde.ts";
 import { runTask } from "./_main.ts";
 import { runTrainTask, sharedTrainFields } from "./_train_run.ts";
-import { presetDefaults, TRAIN_END_FLAGS, TRAIN_MODEL_FLAGS, TRAIN_RUN_FLAGS } from "./_flags.ts";
+import { maxMinutesFlag, TRAIN_END_FLAGS, TRAIN_MODEL_FLAGS, TRAIN_RUN_FLAGS } from "./_flags.ts";
 
 const FLAGS = {
   preset: {
@@ -51,11 +51,7 @@ const FLAGS = {
   },
   ...TRAIN_MODEL_FLAGS,
   ...TRAIN_RUN_FLAGS,
-  "max-minutes": {
-    ...TRAIN_RUN_FLAGS["max-minutes"],
-    help: "time guard: stop (and save) after this many minutes, even before --kimg; 0 = off " +
-      `[default: per preset: ${presetDefaults(DINOF_PRESETS, "maxMinutes")}]`,
-  },
+  "max-minutes": maxMinutesFlag(DINOF_PRESETS),
   out: { type: "string", path: "file", help: "run directory [default: runs/dinof-<preset>]" },
   ...TRAIN_END_FLAGS,
 } as const;

@@ -10,7 +10,7 @@ import { EDM_PRESETS, type EdmTrainConfig, validateEdmConfig } from "../training
 import { trainEdm } from "../training/train_edm.ts";
 import { runTask } from "./_main.ts";
 import { runTrainTask, sharedTrainFields } from "./_train_run.ts";
-import { presetDefaults, TRAIN_END_FLAGS, TRAIN_MODEL_FLAGS, TRAIN_RUN_FLAGS } from "./_flags.ts";
+import { maxMinutesFlag, TRAIN_END_FLAGS, TRAIN_MODEL_FLAGS, TRAIN_RUN_FLAGS } from "./_flags.ts";
 
 const FLAGS = {
   preset: {
@@ -30,11 +30,7 @@ const FLAGS = {
   },
   ...TRAIN_RUN_FLAGS,
   augment: { type: "number", min: 0, max: 0.99, help: "augmentation probability" },
-  "max-minutes": {
-    ...TRAIN_RUN_FLAGS["max-minutes"],
-    help: "time guard: stop (and save) after this many minutes, even before --kimg; 0 = off " +
-      `[default: per preset: ${presetDefaults(EDM_PRESETS, "maxMinutes")}]`,
-  },
+  "max-minutes": maxMinutesFlag(EDM_PRESETS),
   out: { type: "string", path: "file", help: "run directory [default: runs/edm-<preset>]" },
   ...TRAIN_END_FLAGS,
 } as const;

@@ -17,7 +17,7 @@ import {
 import { trainFlow } from "../training/train_flow.ts";
 import { runTask } from "./_main.ts";
 import { runTrainTask, sharedTrainFields } from "./_train_run.ts";
-import { TRAIN_END_FLAGS, TRAIN_RUN_FLAGS } from "./_flags.ts";
+import { maxMinutesFlag, TRAIN_END_FLAGS, TRAIN_MODEL_FLAGS, TRAIN_RUN_FLAGS } from "./_flags.ts";
 
 const { dropout: _dropout, ...RUN_FLAGS } = TRAIN_RUN_FLAGS;
 
@@ -28,24 +28,27 @@ const FLAGS = {
     choices: Object.keys(FLOW_TRAIN_PRESETS),
     help: "starting configuration",
   },
-  data: {
-    type: "string",
-    help: "dataset: mnist[:train|:test] | cifar10:<dir> | png:<dir> | toy:<name>",
-  },
+  data: TRAIN_MODEL_FLAGS.data,
   model: {
     type: "string",
     choices: ["glow", "realnvp"],
     help: "flow family (default: the preset's)",
   },
-  levels: { type: "int", min: 1, help: "levels L (multiscale)" },
-  steps: { type: "int", min: 1, help: "Glow steps of flow K per level" },
-  hidden: { type: "int", min: 1, help: "hidden channels of the coupling networks" },
+  levels: { type: "int", min: 1, max: 16, help: "levels L (multiscale)" },
+  steps: { type: "int", min: 1, max: 256, help: "Glow steps of flow K per level" },
+  hidden: {
+    type: "int",
+    min: 1,
+    max: 4096,
+    help: "hidden channels of the coupling networks",
+  },
   coupling: { type: "string", choices: ["affine", "additive"], help: "Glow coupling kind" },
   permutation: { type: "string", choices: ["lu", "plain"], help: "Glow 1x1 convolution form" },
   ...RUN_FLAGS,
+  "max-minutes": maxMinutesFlag(FLOW_TRAIN_PRESETS),
   clip: { type: "number", min: 0, help: "gradient-norm clip (0 = off)" },
   "n-bits": { type: "int", min: 1, max: 8, help: "bits per pixel of the data (Glow's n_bits_x)" },
-  out: { type: "string", default: "runs/glow-mnist", help: "run directory" },
+  out: { type: "string", path: "file", help: "run directory [default: runs/glow-<preset>]" },
   ...TRAIN_END_FLAGS,
 } as const;
 
@@ -92,10 +95,12 @@ await runTask(async (args) => {
   }
   await runTrainTask({
     config,
-    out: f.out!,
+    task: "train:glow",
+    out: f.out ?? `runs/glow-${f.preset}`,
     resume: f.resume ?? false,
     dryRun: f["dry-run"] ?? false,
     backend: f.backend,
+    keep: f.keep,
     train: trainFlow,
   });
 });

@@ -12,7 +12,7 @@ import { NDM_PRESETS, type NdmTrainConfig, validateNdmConfig } from "../training
 import { trainNdm } from "../training/train_ndm.ts";
 import { runTask } from "./_main.ts";
 import { runTrainTask, sharedTrainFields } from "./_train_run.ts";
-import { TRAIN_END_FLAGS, TRAIN_MODEL_FLAGS, TRAIN_RUN_FLAGS } from "./_flags.ts";
+import { maxMinutesFlag, TRAIN_END_FLAGS, TRAIN_MODEL_FLAGS, TRAIN_RUN_FLAGS } from "./_flags.ts";
 
 const FLAGS = {
   preset: {
@@ -35,10 +35,11 @@ const FLAGS = {
     help: "the full NELBO (eq. 9); simple is refused, see --help",
   },
   continuous: { type: "boolean", help: "continuous-time objective (eq. 11, t ~ 1/g^2)" },
-  T: { type: "int", min: 2, help: "diffusion steps T of the process" },
+  T: { type: "int", min: 2, max: 100_000, help: "diffusion steps T of the process" },
   steps: {
     type: "int",
     min: 2,
+    max: 100_000,
     help: "train on the T-step process respaced to this many steps [default: T]",
   },
   schedule: { type: "string", choices: ["linear", "cosine"], help: "beta schedule" },
@@ -49,8 +50,14 @@ const FLAGS = {
     help: "posterior noise: sigmaTilde^2 = eta^2 betaTilde (1: DDPM's)",
   },
   ...TRAIN_RUN_FLAGS,
-  "grid-steps": { type: "int", min: 1, help: "Algorithm 2 steps of the sample grids (<= T)" },
-  out: { type: "string", default: "runs/ndm-mnist", help: "run directory" },
+  "max-minutes": maxMinutesFlag(NDM_PRESETS),
+  "grid-steps": {
+    type: "int",
+    min: 1,
+    max: 100_000,
+    help: "Algorithm 2 steps of the sample grids (<= T)",
+  },
+  out: { type: "string", path: "file", help: "run directory [default: runs/ndm-<preset>]" },
   ...TRAIN_END_FLAGS,
 } as const;
 
@@ -101,10 +108,12 @@ await runTask(async (args) => {
   }
   await runTrainTask({
     config,
-    out: f.out!,
+    task: "train:ndm",
+    out: f.out ?? `runs/ndm-${f.preset}`,
     resume: f.resume ?? false,
     dryRun: f["dry-run"] ?? false,
     backend: f.backend,
+    keep: f.keep,
     train: trainNdm,
   });
 });

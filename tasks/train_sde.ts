@@ -14,7 +14,7 @@ import { trainEdm } from "../training/train_edm.ts";
 import { SCORE_SDE_NAMES, type ScoreSdeName } from "../schedules/score_sde.ts";
 import { runTask } from "./_main.ts";
 import { runTrainTask, sharedTrainFields } from "./_train_run.ts";
-import { presetDefaults, TRAIN_END_FLAGS, TRAIN_MODEL_FLAGS, TRAIN_RUN_FLAGS } from "./_flags.ts";
+import { maxMinutesFlag, TRAIN_END_FLAGS, TRAIN_MODEL_FLAGS, TRAIN_RUN_FLAGS } from "./_flags.ts";
 
 const FLAGS = {
   preset: {
@@ -46,11 +46,7 @@ const FLAGS = {
   cond: { type: "boolean", help: "condition on class labels" },
   ...TRAIN_RUN_FLAGS,
   augment: { type: "number", min: 0, max: 0.99, help: "augmentation probability" },
-  "max-minutes": {
-    ...TRAIN_RUN_FLAGS["max-minutes"],
-    help: "time guard: stop (and save) after this many minutes, even before --kimg; 0 = off " +
-      `[default: per preset: ${presetDefaults(EDM_PRESETS, "maxMinutes")}]`,
-  },
+  "max-minutes": maxMinutesFlag(EDM_PRESETS),
   out: { type: "string", path: "file", help: "run directory [default: runs/sde-<preset>]" },
   ...TRAIN_END_FLAGS,
 } as const;

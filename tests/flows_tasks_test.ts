@@ -6,31 +6,9 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { selectBackend } from "../core/engine.ts";
 import { writePng } from "../data/png.ts";
+import { assertUserError, runTaskFile as task } from "./_task_run.ts";
 
 await selectBackend({ backend: "cpu", log: () => {} });
-
-const ROOT = new URL("..", import.meta.url).pathname;
-const PERMS = ["--allow-read", "--allow-write", "--allow-env", "--allow-ffi"];
-
-async function task(name: string, args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", ...PERMS, join(ROOT, "tasks", `${name}.ts`), ...args],
-    cwd: ROOT,
-    env: { NO_COLOR: "1", DIFFUSE_BACKEND: "wasm" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
-
-function assertUserError(r: { code: number; stderr: string }, pattern: RegExp) {
-  assert.equal(r.code, 2, r.stderr);
-  const errors = r.stderr.split("\n").filter((l) => l.startsWith("error:"));
-  assert.equal(errors.length, 1, r.stderr);
-  assert.match(errors[0], pattern);
-  assert.doesNotMatch(r.stderr, /^\s+at /m, "no stack trace");
-}
 
 Deno.test("train:glow and sample:glow print --help with examples", async () => {
   for (const name of ["train_glow", "sample_glow"]) {
@@ -122,6 +100,8 @@ Deno.test("train:glow then sample:glow: PNG grid, per-image PNGs and test bits/d
     /already exists: pass --resume/,
   );
   assertUserError(await task("sample_glow", ["--temperature", "-1"]), /temperature/);
+  assertUserError(await task("sample_glow", ["--resume"]), /--resume needs --images-dir/);
+  assertUserError(await task("train_glow", ["--hidden", "1e9"]), /--hidden must be .*4096/);
   assertUserError(
     await task("sample_glow", ["--checkpoint", join(dir, "missing.safetensors")]),
     /missing/,

@@ -13,6 +13,7 @@ import { loadFlow } from "../training/load_flow.ts";
 import { gradientNorm, optimizerStep } from "../training/run_loop.ts";
 import { createEma } from "../training/ema.ts";
 import type { Params } from "../core/params.ts";
+import { trainSteps } from "./_train_steps.ts";
 
 await selectBackend({ backend: "wasm", log: () => {} });
 
@@ -185,20 +186,9 @@ const TOY: FlowTrainConfig = {
   gridImages: 64,
   initBatch: 64,
 };
-const quiet = { progress: false, log: () => {} };
 
-async function run(runDir: string, maxSteps: number, resume = false) {
-  const losses: number[] = [];
-  const tensors: number[] = [];
-  await trainFlow(TOY, {
-    ...quiet,
-    runDir,
-    resume,
-    maxSteps,
-    onStep: (r) => (losses.push(r.loss), tensors.push(tf.memory().numTensors)),
-  });
-  return { losses, tensors };
-}
+const run = (runDir: string, maxSteps: number, resume = false) =>
+  trainSteps(trainFlow, TOY, { runDir, maxSteps, resume });
 
 Deno.test("trainFlow: flat tensor count per step, exact resume, ActNorm flags in the checkpoint", async () => {
   const straight = await Deno.makeTempDir(), split = await Deno.makeTempDir();

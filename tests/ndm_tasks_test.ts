@@ -60,6 +60,8 @@ Deno.test("NDM tasks: bad input exits with code 2 and one line", async () => {
   assertUserError(await task("train_ndm", ["--transform", "affine"]), /--transform must be one of/);
   assertUserError(await task("sample_ndm", ["--checkpoint", "/no/such.safetensors"]), /no\/such/);
   assertUserError(await task("eval_ndm", ["--n", "0"]), /--n must be at least 1/);
+  assertUserError(await task("sample_ndm", ["--resume"]), /--resume needs --images-dir/);
+  assertUserError(await task("train_ndm", ["--T", "1e9"]), /--T must be .*100000/);
 });
 
 Deno.test("train -> resume -> sample -> eval on PNG images; a DDPM checkpoint is refused", async () => {
@@ -95,10 +97,18 @@ Deno.test("train -> resume -> sample -> eval on PNG images; a DDPM checkpoint is
     "0-3",
     "--out",
     grid,
+    "--images-dir",
+    join(dir, "imgs"),
   ]);
   assert.equal(s.code, 0, s.stderr);
   assert.match(s.stdout, /4 images, 5 evaluations each/);
   assert.deepEqual((await readPng(grid)).shape.slice(2), [1]);
+  // --resume samples only the seeds whose PNG is missing.
+  const more = await task("sample_ndm", [
+    ...["--checkpoint", ckpt, "--steps", "5", "--eta", "0", "--seeds", "0-4", "--out", grid],
+    ...["--images-dir", join(dir, "imgs"), "--resume"],
+  ]);
+  assert.match(more.stdout, /wrote 1 PNGs to .* \(4 were there\)/, more.stderr);
   const ode = await task("sample_ndm", [
     "--checkpoint",
     ckpt,
@@ -176,7 +186,7 @@ Deno.test("train -> resume -> sample -> eval on PNG images; a DDPM checkpoint is
   assert.equal(ddpm.code, 0, ddpm.stderr);
   assertUserError(
     await task("sample_ndm", ["--checkpoint", join(ddpmOut, "checkpoint.safetensors")]),
-    /not an NDM checkpoint: it was written by train:ddpm/,
+    /is a train:ddpm checkpoint \(diffuse-ddpm\/1\) but sample:ndm reads checkpoints written by train:ndm: use sample:ddpm/,
   );
   await Deno.remove(dir, { recursive: true });
 });

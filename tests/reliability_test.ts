@@ -16,6 +16,8 @@ import { loadPngFolder } from "../data/png_folder.ts";
 import { modelParamShapes } from "../models/build_network.ts";
 import { loadDenoiser } from "../training/load_denoiser.ts";
 import { loadDdpm } from "../training/load_ddpm.ts";
+import { loadFlow } from "../training/load_flow.ts";
+import { loadNdm } from "../training/load_ndm.ts";
 import { runTrainingLoop } from "../training/run_loop.ts";
 import { acquireRunLock } from "../training/run_lock.ts";
 import { readSafetensors, writeSafetensors } from "../core/safetensors.ts";
@@ -24,10 +26,10 @@ import { EDM_PRESETS } from "../training/edm_config.ts";
 import type { Batch } from "../data/dataset.ts";
 import { sampleHeun } from "../samplers/heun.ts";
 import { damagedCheckpoints } from "./_damaged_checkpoints.ts";
+import { assertUserError, ROOT, runTaskFile } from "./_task_run.ts";
 
 await selectBackend({ backend: "cpu", log: () => {} });
 
-const ROOT = new URL("..", import.meta.url).pathname;
 const MLP = { kind: "mlp", name: "mlp", config: { dim: 2, hidden: 8, layers: 1, labelDim: 0 } };
 const quiet = { progress: false, log: () => {} };
 
@@ -139,6 +141,57 @@ Deno.test("one kind check: EDM tasks sample DDPM checkpoints, DDPM loaders name 
   await Deno.remove(dir, { recursive: true });
 });
 
+Deno.test("NDM and flow checkpoints are in the kind table: each loader names the task to use", async () => {
+  const dir = await Deno.makeTempDir();
+  const edm = join(dir, "edm.safetensors"), ndm = join(dir, "ndm.safetensors");
+  const flow = join(dir, "flow.safetensors");
+  const tensorsBefore = tf.memory().numTensors;
+  await writeTiny(edm, EDM_STATE);
+  await writeTiny(ndm, { ...EDM_STATE, format: "diffuse-ndm/1" });
+  await writeTiny(flow, { ...EDM_STATE, format: "diffuse-flow/1" });
+  const ndmHere =
+    /is a train:ndm checkpoint \(diffuse-ndm\/1\) but .*: use sample:ndm, eval:ndm, train:ndm --resume for it/;
+  const flowHere =
+    /is a train:glow checkpoint \(diffuse-flow\/1\) but .*: use sample:glow, train:glow --resume for it/;
+  for (const [path, pattern] of [[ndm, ndmHere], [flow, flowHere]] as const) {
+    assert.match(await rejection(loadDenoiser(path, { task: "eval" })), pattern);
+    assert.match(await rejection(loadDdpm(path)), pattern);
+  }
+  assert.match(await rejection(loadFlow(ndm)), ndmHere);
+  assert.match(await rejection(loadNdm(flow)), flowHere);
+  for (const load of [loadNdm, loadFlow]) {
+    assert.match(
+      await rejection(load(edm, { task: "eval:ndm" })),
+      /is a train:edm checkpoint \(diffuse-edm\/1\) but eval:ndm reads .*: use sample:edm, sample:s2n, sample:sde, eval, train:edm --resume, train:dinof --score-checkpoint for it/,
+    );
+  }
+  // By subprocess: exit 2 and the one line, before any sampling.
+  assertUserError(
+    await runTaskFile("sample_edm", ["--checkpoint", ndm, "--out", join(dir, "s.png")]),
+    /but sample:edm reads checkpoints written by train:edm or train:ddpm: use sample:ndm/,
+  );
+  assertUserError(
+    await runTaskFile("sample_glow", ["--checkpoint", edm, "--out", join(dir, "g.png")]),
+    /but sample:glow reads checkpoints written by train:glow: use sample:edm/,
+  );
+  // train:ndm / train:glow --resume refuse another trainer's run.
+  const run = join(dir, "run");
+  await Deno.mkdir(run);
+  await Deno.copyFile(edm, join(run, "checkpoint.safetensors"));
+  for (const name of ["train_ndm", "train_glow"]) {
+    assertUserError(
+      await runTaskFile(name, ["--preset", "toy", "--resume", "--out", run]),
+      new RegExp(
+        `${name.replace("_", ":")} --resume reads checkpoints written by ${
+          name.replace("_", ":")
+        }: use sample:edm`,
+      ),
+    );
+  }
+  assert.equal(tf.memory().numTensors, tensorsBefore);
+  await Deno.remove(dir, { recursive: true });
+});
+
 Deno.test("a PNG header claiming 100000 x 100000 pixels is refused before decoding", async () => {
   const small = encodePng({ data: new Float32Array(64), shape: [8, 8, 1] });
   const huge = small.slice();
@@ -211,15 +264,10 @@ Deno.test("sample:edm --out equal to its --checkpoint exits 2 and leaves the che
   const ckpt = join(dir, "checkpoint.safetensors");
   await writeTiny(ckpt, EDM_STATE);
   const before = await Deno.readFile(ckpt);
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", join(ROOT, "tasks/sample_edm.ts"), "--checkpoint", ckpt, "--out", ckpt],
-    env: { NO_COLOR: "1", DIFFUSE_BACKEND: "cpu" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const stderr = new TextDecoder().decode(out.stderr);
-  assert.equal(out.code, 2, stderr);
-  assert.match(stderr, /--out ".*checkpoint\.safetensors" is also an input of this task/);
+  const out = await runTaskFile("sample_edm", ["--checkpoint", ckpt, "--out", ckpt], {
+    DIFFUSE_BACKEND: "cpu",
+  });
+  assertUserError(out, /--out ".*checkpoint\.safetensors" is also an input of this task/);
   assert.deepEqual(await Deno.readFile(ckpt), before);
   await Deno.remove(dir, { recursive: true });
 });

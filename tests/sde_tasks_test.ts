@@ -8,31 +8,12 @@ import * as tf from "@tensorflow/tfjs-core";
 import { selectBackend } from "../core/engine.ts";
 import { subVpPrecond } from "../models/precond_subvp.ts";
 import { subVpLogSnrSchedule } from "../schedules/score_sde.ts";
+import { assertUserError, runTaskFile } from "./_task_run.ts";
 
 await selectBackend({ backend: "cpu", log: () => {} });
 
-const ROOT = new URL("..", import.meta.url).pathname;
-const PERMS = ["--allow-read", "--allow-write", "--allow-env", "--allow-ffi"];
-
-async function task(name: string, args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", ...PERMS, join(ROOT, "tasks", `${name}.ts`), ...args],
-    cwd: ROOT,
-    env: { NO_COLOR: "1", DIFFUSE_BACKEND: "cpu" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
-
-function assertUserError(r: { code: number; stderr: string }, pattern: RegExp) {
-  assert.equal(r.code, 2, r.stderr);
-  const errors = r.stderr.split("\n").filter((l) => l.startsWith("error:"));
-  assert.equal(errors.length, 1, r.stderr);
-  assert.match(errors[0], pattern);
-  assert.doesNotMatch(r.stderr, /^\s+at /m, "no stack trace");
-}
+// These task runs use the cpu backend (not the wasm default of runTaskFile).
+const task = (name: string, args: string[]) => runTaskFile(name, args, { DIFFUSE_BACKEND: "cpu" });
 
 Deno.test("subVpPrecond() feeds the network alpha(t) z-scaled input and c_noise = 999 t", () => {
   const schedule = subVpLogSnrSchedule();

@@ -7,32 +7,9 @@ import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
 import { selectBackend } from "../core/engine.ts";
 import { readPng, writePng } from "../data/png.ts";
+import { assertUserError, runTaskFile as task, spawnTaskFile } from "./_task_run.ts";
 
 await selectBackend({ backend: "cpu", log: () => {} });
-
-const ROOT = new URL("..", import.meta.url).pathname;
-const PERMS = ["--allow-read", "--allow-write", "--allow-env", "--allow-ffi"];
-
-async function task(name: string, args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", ...PERMS, join(ROOT, "tasks", `${name}.ts`), ...args],
-    cwd: ROOT,
-    env: { NO_COLOR: "1", DIFFUSE_BACKEND: "wasm" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
-
-/** Asserts exit code 2 and a single `error:` line matching `pattern`, with no stack trace. */
-function assertUserError(r: { code: number; stderr: string }, pattern: RegExp) {
-  assert.equal(r.code, 2, r.stderr);
-  const errors = r.stderr.split("\n").filter((l) => l.startsWith("error:"));
-  assert.equal(errors.length, 1, r.stderr);
-  assert.match(errors[0], pattern);
-  assert.doesNotMatch(r.stderr, /^\s+at /m, "no stack trace");
-}
 
 /** A folder of 8x8 gray PNGs in two class subfolders. */
 async function makePngFolder(dir: string, count = 8) {
@@ -166,13 +143,7 @@ Deno.test("Ctrl-C during train:edm saves a checkpoint and exits 130; --resume co
   const data = join(dir, "pngs"), out = join(dir, "run");
   await makePngFolder(data);
   const args = ["--data", `png:${data}`, ...TINY, "--kimg", "100", "--out", out];
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...PERMS, join(ROOT, "tasks", "train_edm.ts"), ...args],
-    cwd: ROOT,
-    env: { NO_COLOR: "1", DIFFUSE_BACKEND: "wasm" },
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  const child = spawnTaskFile("train_edm", args);
   const dec = new TextDecoder();
   let stderr = "";
   const reader = child.stderr.getReader();

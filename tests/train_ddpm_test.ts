@@ -10,6 +10,7 @@ import { readRunCheckpoint } from "../training/run_checkpoint.ts";
 import { loadDdpm } from "../training/load_ddpm.ts";
 import { trainEdm } from "../training/train_edm.ts";
 import { EDM_PRESETS } from "../training/edm_config.ts";
+import { trainSteps } from "./_train_steps.ts";
 
 await selectBackend({ backend: "wasm", log: () => {} });
 
@@ -28,21 +29,8 @@ const TOY: DdpmTrainConfig = {
 };
 const quiet = { progress: false, log: () => {} };
 
-async function run(config: DdpmTrainConfig, runDir: string, maxSteps: number, resume = false) {
-  const losses: number[] = [];
-  const tensors: number[] = [];
-  const result = await trainDdpm(config, {
-    ...quiet,
-    runDir,
-    resume,
-    maxSteps,
-    onStep: (r) => {
-      losses.push(r.loss);
-      tensors.push(tf.memory().numTensors);
-    },
-  });
-  return { result, losses, tensors };
-}
+const run = (config: DdpmTrainConfig, runDir: string, maxSteps: number, resume = false) =>
+  trainSteps(trainDdpm, config, { runDir, maxSteps, resume });
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 

@@ -7,6 +7,7 @@ import { UserError } from "../core/errors.ts";
 import { EDM_PRESETS, type EdmTrainConfig } from "../training/edm_config.ts";
 import { trainEdm } from "../training/train_edm.ts";
 import { loadDenoiser } from "../training/load_denoiser.ts";
+import { trainSteps } from "./_train_steps.ts";
 
 await selectBackend({ backend: "wasm", log: () => {} });
 
@@ -22,23 +23,9 @@ const TOY: EdmTrainConfig = {
   gridImages: 16,
   gridSteps: 4,
 };
-const quiet = { progress: false, log: () => {} };
 
-async function run(config: EdmTrainConfig, runDir: string, maxSteps: number, resume = false) {
-  const losses: number[] = [];
-  const tensors: number[] = [];
-  const result = await trainEdm(config, {
-    ...quiet,
-    runDir,
-    resume,
-    maxSteps,
-    onStep: (r) => {
-      losses.push(r.loss);
-      tensors.push(tf.memory().numTensors);
-    },
-  });
-  return { result, losses, tensors };
-}
+const run = (config: EdmTrainConfig, runDir: string, maxSteps: number, resume = false) =>
+  trainSteps(trainEdm, config, { runDir, maxSteps, resume });
 
 Deno.test("trainEdm() lowers the loss on toy data and leaks no tensor per step", async () => {
   const dir = await Deno.makeTempDir();

@@ -7,33 +7,14 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { selectBackend } from "../core/engine.ts";
 import { writePng } from "../data/png.ts";
+import {
+  assertUserError,
+  runScript as run,
+  runTaskFile as task,
+  spawnTaskFile,
+} from "./_task_run.ts";
 
 await selectBackend({ backend: "cpu", log: () => {} });
-
-const ROOT = new URL("..", import.meta.url).pathname;
-const PERMS = ["--allow-read", "--allow-write", "--allow-env", "--allow-ffi"];
-
-async function run(file: string, args: string[], env: Record<string, string> = {}) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", ...PERMS, join(ROOT, file), ...args],
-    cwd: ROOT,
-    env: { NO_COLOR: "1", DIFFUSE_BACKEND: "wasm", ...env },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
-const task = (name: string, args: string[], env: Record<string, string> = {}) =>
-  run(join("tasks", `${name}.ts`), args, env);
-
-function assertUserError(r: { code: number; stderr: string }, pattern: RegExp) {
-  assert.equal(r.code, 2, r.stderr);
-  const errors = r.stderr.split("\n").filter((l) => l.startsWith("error:"));
-  assert.equal(errors.length, 1, r.stderr);
-  assert.match(errors[0], pattern);
-  assert.doesNotMatch(r.stderr, /^\s+at /m, "no stack trace");
-}
 
 /**
  * 28x28 gray PNGs (the MNIST classifier's input) with a bar at a varying column, in the class
@@ -175,29 +156,20 @@ Deno.test("train -> sample -> eval: metrics from the first step, resumable sampl
 
   // Ctrl-C once the first PNG is on disk: the finished images stay, the message says --resume.
   const slow = join(dir, "slow");
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      ...PERMS,
-      join(ROOT, "tasks", "sample_edm.ts"),
-      "--checkpoint",
-      ckpt,
-      "--seeds",
-      "0-999",
-      "--batch",
-      "1",
-      "--steps",
-      "4",
-      "--images-dir",
-      slow,
-      "--out",
-      join(dir, "s.png"),
-    ],
-    cwd: ROOT,
-    env: { NO_COLOR: "1", DIFFUSE_BACKEND: "wasm" },
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  const child = spawnTaskFile("sample_edm", [
+    "--checkpoint",
+    ckpt,
+    "--seeds",
+    "0-999",
+    "--batch",
+    "1",
+    "--steps",
+    "4",
+    "--images-dir",
+    slow,
+    "--out",
+    join(dir, "s.png"),
+  ]);
   for (let i = 0; i < 600; i++) {
     await new Promise((r) => setTimeout(r, 50));
     try {

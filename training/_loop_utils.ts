@@ -1,5 +1,6 @@
 /**
- * Bookkeeping shared by the training loops (`train_edm.ts`, `train_ddpm.ts`; the shape of
+ * Bookkeeping shared by the training loops (`train_edm.ts`, `train_ddpm.ts`, `train_ndm.ts`,
+ * `train_flow.ts`; the shape of
  * NVlabs/edm `training_loop.py`): opening a run directory for a fresh or resumed run, checking
  * that a resumed run matches its checkpoint, deciding when to stop, the error for a non-finite
  * loss, and the windowed means written to the metrics file.
@@ -13,7 +14,12 @@ import { removeLeftoverTemps } from "../core/atomic_write.ts";
 import { sidecarPath } from "../core/checkpoint.ts";
 import { acquireRunLock, releaseRunLock } from "./run_lock.ts";
 import { describeSpec, type ModelSpec } from "../models/build_network.ts";
-import { checkCheckpointKind, readRunCheckpoint, type RunCheckpoint } from "./run_checkpoint.ts";
+import {
+  checkCheckpointKind,
+  CHECKPOINT_FILE,
+  readRunCheckpoint,
+  type RunCheckpoint,
+} from "./run_checkpoint.ts";
 import { appendMetrics, writeLossPlot } from "./metrics_log.ts";
 import { writeRunReport } from "./run_report.ts";
 
@@ -148,6 +154,58 @@ export function checkResumable<C>(
       );
     }
   }
+}
+
+/** What {@linkcode openTrainerRun} gives a trainer. */
+export interface TrainerRun<S> {
+  /** The run's checkpoint path (`<runDir>/checkpoint.safetensors`). */
+  ckptPath: string;
+  /** The checkpoint to resume from, checked against the config; null for a fresh run. */
+  saved: RunCheckpoint<S> | null;
+  /** Where progress messages go (`options.log`, or stderr). */
+  log: (message: string) => void;
+  /** `performance.now()` when the trainer started, for the time guard. */
+  started: number;
+}
+
+/**
+ * The start every trainer shares: opens its run directory with {@linkcode openRun} (format tag
+ * and task for the kind check) and, on resume, checks the frozen config fields with
+ * {@linkcode checkResumable}.
+ *
+ * @param config The run's config.
+ * @param options The trainer's options (`runDir`, `resume`, `log`).
+ * @param run The checkpoint format tag, the task named in messages and the frozen keys.
+ * @returns The checkpoint path, the checkpoint to resume from, the logger and the start time.
+ * @throws {UserError} As {@linkcode openRun} and {@linkcode checkResumable} do.
+ * @example
+ * ```ts ignore
+ * const { ckptPath, saved, log, started } = await openTrainerRun<EdmRunState>(config, options, {
+ *   format: "diffuse-edm/1", task: "train:edm", frozen: FROZEN });
+ * ```
+ */
+export async function openTrainerRun<S extends { config: object }>(
+  config: S["config"],
+  options: { runDir: string; resume?: boolean; log?: (message: string) => void },
+  run: { format: string; task: string; frozen: readonly (keyof S["config"])[] },
+): Promise<TrainerRun<S>> {
+  const log = options.log ?? ((m: string) => console.error(m));
+  const started = performance.now();
+  const ckptPath = join(options.runDir, CHECKPOINT_FILE);
+  const saved = await openRun<S>(ckptPath, options.resume ?? false, {
+    format: run.format,
+    task: run.task,
+    log,
+  });
+  if (saved) {
+    try {
+      checkResumable<S["config"]>(saved.state.config, config, { keys: run.frozen, path: ckptPath });
+    } catch (e) {
+      saved.dispose();
+      throw e;
+    }
+  }
+  return { ckptPath, saved, log, started };
 }
 
 /**

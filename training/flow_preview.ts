@@ -9,12 +9,11 @@
 import type { Params } from "../core/params.ts";
 import type { Dataset } from "../data/dataset.ts";
 import { writeImageGrid } from "../data/png.ts";
-import { scatterSvg } from "../data/svg_scatter.ts";
-import { writeFileAtomic } from "../core/atomic_write.ts";
 import { generateSamples } from "../samplers/generate.ts";
 import type { FlowModel } from "../flows/multiscale.ts";
 import { FLOW_DENOISER, flowSampler } from "../flows/flow_sampler.ts";
 import type { FlowModelSpec } from "./flow_model_spec.ts";
+import { writeScatterPreview } from "./preview.ts";
 
 /** Options of {@linkcode writeFlowPreview}. */
 export interface FlowPreviewOptions {
@@ -58,13 +57,7 @@ export async function writeFlowPreview(
     });
   if (dataset.shape.length === 1) {
     const out = await draw(temperatures[temperatures.length - 1]);
-    const path = options.path.replace(/\.png$/, ".svg");
-    const data = dataset.images.subarray(0, Math.min(dataset.images.length, 2 * 2000));
-    await writeFileAtomic(
-      path,
-      scatterSvg([data, out.images], { title: "data (blue), samples (red)" }),
-    );
-    return path;
+    return await writeScatterPreview(options.path, dataset, out.images);
   }
   const per = dataset.shape.reduce((a, b) => a * b, 1);
   const all = new Float32Array(temperatures.length * n * per);

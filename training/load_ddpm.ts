@@ -9,7 +9,7 @@
 import { Rng } from "../core/rng.ts";
 import { UserError } from "../core/errors.ts";
 import { disposeParams, type Params } from "../core/params.ts";
-import { buildModel } from "../models/build_network.ts";
+import { buildModel, sampleShape } from "../models/build_network.ts";
 import { ddpmDenoiser, ddpmEpsNetwork, type EpsPredictor } from "../models/ddpm_param.ts";
 import type { Preconditioned } from "../models/precond.ts";
 import { type DdpmProcess, ddpmProcess } from "../schedules/ddpm.ts";
@@ -116,10 +116,7 @@ export function ddpmFromCheckpoint(
   ckpt.assign(weights === "ema" ? "ema." : "net.", params);
   ckpt.dispose();
   const eps = ddpmEpsNetwork(model.network(params));
-  const spec = state.model;
-  const shape = spec.kind === "mlp"
-    ? [spec.config.dim]
-    : [spec.config.imgResolution, spec.config.imgResolution, spec.config.inChannels];
+  const shape = sampleShape(state.model);
   return {
     eps,
     process,

@@ -11,7 +11,7 @@ import { Rng } from "../core/rng.ts";
 import { UserError } from "../core/errors.ts";
 import { disposeParams, type Params } from "../core/params.ts";
 import type { Preconditioned } from "../models/precond.ts";
-import { buildModel } from "../models/build_network.ts";
+import { buildModel, sampleShape } from "../models/build_network.ts";
 import { objectiveFor } from "./objective.ts";
 import { checkCheckpointKind, readRunCheckpoint, type RunCheckpoint } from "./run_checkpoint.ts";
 import type { EdmRunState } from "./train_edm.ts";
@@ -72,9 +72,7 @@ export async function loadDenoiser(
   }
   const spec = ckpt.state.model;
   const numClasses = spec.config.labelDim ?? 0;
-  const shape = spec.kind === "mlp"
-    ? [spec.config.dim]
-    : [spec.config.imgResolution, spec.config.imgResolution, spec.config.inChannels];
+  const shape = sampleShape(spec);
   if (format === "diffuse-ddpm/1") {
     const ddpm = ddpmFromCheckpoint(ckpt as RunCheckpoint<DdpmRunState>, { weights });
     return { denoiser: ddpm.denoiser, shape, numClasses, state: ddpm.state, dispose: ddpm.dispose };

@@ -7,13 +7,12 @@
  */
 import { Rng } from "../core/rng.ts";
 import { disposeParams, type Params } from "../core/params.ts";
-import { UserError } from "../core/errors.ts";
 import { buildModel } from "../models/build_network.ts";
 import { createDinofFlow, type DinofModel, dinofModel } from "../models/dinof.ts";
 import { scoreSdeSchedule } from "../schedules/score_sde.ts";
 import { objectiveFor } from "./objective.ts";
 import { loadDenoiser } from "./load_denoiser.ts";
-import { readRunCheckpoint } from "./run_checkpoint.ts";
+import { checkCheckpointKind, readRunCheckpoint } from "./run_checkpoint.ts";
 import { dinofFlowArch } from "./dinof_config.ts";
 import { prefixParams, unprefixParams } from "./_prefixed.ts";
 import type { DinofRunState } from "./train_dinof.ts";
@@ -34,9 +33,11 @@ export interface LoadedDinof {
  * Loads `path` (a `checkpoint.safetensors` written by `train:dinof`).
  *
  * @param path The checkpoint.
- * @param options Which weights. `weights` @default "ema"
+ * @param options Which weights (`weights`, default "ema") and the task named in messages
+ *   (`task`, default "sample:dinof").
  * @returns The model, its data shape and its state.
- * @throws {UserError} For a missing, corrupt or non-DiNof checkpoint, or a missing score checkpoint.
+ * @throws {UserError} For a missing, corrupt or non-DiNof checkpoint, or a missing score checkpoint
+ *   (from the checkpoint readers).
  * @example
  * ```ts ignore
  * const { model, shape } = await loadDinof("runs/dinof-mnist/checkpoint.safetensors");
@@ -44,17 +45,19 @@ export interface LoadedDinof {
  */
 export async function loadDinof(
   path: string,
-  options: { weights?: "ema" | "raw" } = {},
+  options: { weights?: "ema" | "raw"; task?: string } = {},
 ): Promise<LoadedDinof> {
-  const { weights = "ema" } = options;
-  const ckpt = await readRunCheckpoint<DinofRunState>(path);
-  const { state } = ckpt;
-  if (state.format !== "diffuse-dinof/1") {
-    throw new UserError(
-      `${path} is not a train:dinof checkpoint (format ${JSON.stringify(state.format)}); ` +
-        `pass one written by train:dinof`,
-    );
+  const { weights = "ema", task = "sample:dinof" } = options;
+  const ckpt = await readRunCheckpoint<DinofRunState>(path, {
+    hint: "train first with `deno task train:dinof` or pass --checkpoint",
+  });
+  try {
+    checkCheckpointKind(ckpt.state, path, { accept: ["diffuse-dinof/1"], task });
+  } catch (e) {
+    ckpt.dispose();
+    throw e;
   }
+  const { state } = ckpt;
   const { config } = state;
   const spec = state.model;
   const shape = spec.kind === "mlp"

@@ -4,12 +4,11 @@
  *
  * @module
  */
-import { UserError } from "../core/errors.ts";
 import { disposeParams, type Params } from "../core/params.ts";
 import { Rng } from "../core/rng.ts";
 import type { FlowModel } from "../flows/multiscale.ts";
 import { buildFlow, type FlowModelSpec } from "./flow_model_spec.ts";
-import { readRunCheckpoint } from "./run_checkpoint.ts";
+import { checkCheckpointKind, readRunCheckpoint } from "./run_checkpoint.ts";
 import type { FlowRunState } from "./train_flow.ts";
 
 /** A loaded flow. */
@@ -26,13 +25,21 @@ export interface LoadedFlow {
   dispose(): void;
 }
 
+/** Options of {@linkcode loadFlow}. */
+export interface LoadFlowOptions {
+  /** Which weights: the exponential moving average or the raw ones. @default "ema" */
+  weights?: "ema" | "raw";
+  /** The task loading it, named when the checkpoint is of another kind. @default "sample:glow" */
+  task?: string;
+}
+
 /**
  * Loads a `train:glow` checkpoint.
  *
  * @param path The checkpoint file.
- * @param options Which weights. `weights`: `"ema"` or `"raw"`, @default "ema"
+ * @param options Which weights, and the task for messages.
  * @returns The flow.
- * @throws {UserError} For a missing, corrupt or non-flow checkpoint.
+ * @throws {UserError} For a missing, corrupt or non-flow checkpoint (naming the task to use).
  * @example
  * ```ts ignore
  * const { model, params, dispose } = await loadFlow("runs/glow-mnist/checkpoint.safetensors");
@@ -40,17 +47,16 @@ export interface LoadedFlow {
  */
 export async function loadFlow(
   path: string,
-  options: { weights?: "ema" | "raw" } = {},
+  options: LoadFlowOptions = {},
 ): Promise<LoadedFlow> {
-  const { weights = "ema" } = options;
+  const { weights = "ema", task = "sample:glow" } = options;
   const ckpt = await readRunCheckpoint<FlowRunState>(path);
   const { state } = ckpt;
-  if (state?.format !== "diffuse-flow/1") {
-    throw new UserError(
-      `${path} is not a flow checkpoint (format ${
-        JSON.stringify(state?.format)
-      }): pass one written by train:glow`,
-    );
+  try {
+    checkCheckpointKind(state, path, { accept: ["diffuse-flow/1"], task });
+  } catch (e) {
+    ckpt.dispose();
+    throw e;
   }
   const model = buildFlow(state.model);
   const params = model.init(new Rng(0));

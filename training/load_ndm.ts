@@ -6,14 +6,14 @@
  * @module
  */
 import { Rng } from "../core/rng.ts";
-import { UserError } from "../core/errors.ts";
 import { disposeParams } from "../core/params.ts";
 import { ddpmDenoiser, type EpsPredictor } from "../models/ddpm_param.ts";
+import { sampleShape } from "../models/build_network.ts";
 import { initNdmParams, type NdmModelSpec, ndmNetworks } from "../models/ndm_model.ts";
 import type { NdmTransform } from "../models/ndm_transform.ts";
 import type { Preconditioned } from "../models/precond.ts";
 import { type DdpmProcess, ddpmProcess } from "../schedules/ddpm.ts";
-import { readRunCheckpoint } from "./run_checkpoint.ts";
+import { checkCheckpointKind, readRunCheckpoint } from "./run_checkpoint.ts";
 import { type NdmRunState, ndmTrainingChain } from "./train_ndm.ts";
 
 /** A loaded NDM. */
@@ -36,11 +36,19 @@ export interface LoadedNdm {
   dispose(): void;
 }
 
+/** Options of {@linkcode loadNdm}. */
+export interface LoadNdmOptions {
+  /** Which weights: the exponential moving average or the raw ones. @default "ema" */
+  weights?: "ema" | "raw";
+  /** The task loading it, named when the checkpoint is of another kind. @default "sample:ndm" */
+  task?: string;
+}
+
 /**
  * Loads `path` (a `checkpoint.safetensors` written by `train:ndm`).
  *
  * @param path The checkpoint file.
- * @param options Which weights. @default { weights: "ema" }
+ * @param options Which weights, and the task for messages.
  * @returns The model; call `dispose` when done.
  * @throws {UserError} For a missing, corrupt or mismatched checkpoint, or one that `train:ndm`
  *   did not write (naming the task that did).
@@ -51,22 +59,19 @@ export interface LoadedNdm {
  */
 export async function loadNdm(
   path: string,
-  options: { weights?: "ema" | "raw" } = {},
+  options: LoadNdmOptions = {},
 ): Promise<LoadedNdm> {
-  const { weights = "ema" } = options;
+  const { weights = "ema", task = "sample:ndm" } = options;
   if (weights !== "ema" && weights !== "raw") {
     throw new RangeError(`weights must be "ema" or "raw", got ${JSON.stringify(weights)}`);
   }
   const ckpt = await readRunCheckpoint<NdmRunState>(path);
   const { state } = ckpt;
-  if (state?.format !== "diffuse-ndm/1") {
+  try {
+    checkCheckpointKind(state, path, { accept: ["diffuse-ndm/1"], task });
+  } catch (e) {
     ckpt.dispose();
-    const by = state?.format === "diffuse-ddpm/1"
-      ? "train:ddpm; use sample:ddpm / eval:ddpm"
-      : state?.format === "diffuse-edm/1"
-      ? "train:edm; use sample:edm"
-      : "another tool; give a checkpoint written by train:ndm";
-    throw new UserError(`${path} is not an NDM checkpoint: it was written by ${by}`);
+    throw e;
   }
   const spec: NdmModelSpec = { denoiser: state.model, transform: state.transformModel };
   const params = initNdmParams(spec, new Rng(0));
@@ -77,10 +82,7 @@ export async function loadNdm(
   }
   const process = ddpmProcess({ T: state.config.T, schedule: state.config.schedule });
   const { eps, transform } = ndmNetworks(spec, params);
-  const m = state.model;
-  const shape = m.kind === "mlp"
-    ? [m.config.dim]
-    : [m.config.imgResolution, m.config.imgResolution, m.config.inChannels];
+  const shape = sampleShape(state.model);
   return {
     eps,
     transform,

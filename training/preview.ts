@@ -53,15 +53,33 @@ export async function writePreview(
     batchSize: dataset.shape.length === 1 ? 1024 : 64,
   });
   if (dataset.shape.length === 1) {
-    const path = options.path.replace(/\.png$/, ".svg");
-    const data = dataset.images.subarray(0, Math.min(dataset.images.length, 2 * 2000));
-    await writeFileAtomic(
-      path,
-      scatterSvg([data, out.images], { title: "data (blue), samples (red)" }),
-    );
-    return path;
+    return await writeScatterPreview(options.path, dataset, out.images);
   }
   const columns = conditional ? dataset.numClasses : Math.ceil(Math.sqrt(n));
   await writeImageGrid(options.path, { data: out.images, shape: out.shape }, { columns });
   return options.path;
+}
+
+/**
+ * The preview of 2-D data: an SVG scatter of the first 2000 data points (blue) and `samples`
+ * (red), written next to `pngPath` with the extension `.svg`; returns the path written.
+ *
+ * @param pngPath The preview's `.png` path.
+ * @param dataset The training data (2-D points).
+ * @param samples The samples, `[x0, y0, x1, y1, ...]`.
+ * @returns The `.svg` path written.
+ * @example
+ * ```ts ignore
+ * const path = await writeScatterPreview("runs/toy/samples-000010.png", dataset, out.images);
+ * ```
+ */
+export async function writeScatterPreview(
+  pngPath: string,
+  dataset: Dataset,
+  samples: Float32Array,
+): Promise<string> {
+  const path = pngPath.replace(/\.png$/, ".svg");
+  const data = dataset.images.subarray(0, Math.min(dataset.images.length, 2 * 2000));
+  await writeFileAtomic(path, scatterSvg([data, samples], { title: "data (blue), samples (red)" }));
+  return path;
 }

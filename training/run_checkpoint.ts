@@ -43,13 +43,32 @@ const builtinShapes = (state: Record<string, unknown>) => modelParamShapes(state
 export const CHECKPOINT_KINDS: Record<string, CheckpointKind> = {
   "diffuse-edm/1": {
     writtenBy: "train:edm",
-    readBy: ["sample:edm", "sample:s2n", "eval", "train:edm --resume"],
+    readBy: [
+      "sample:edm",
+      "sample:s2n",
+      "sample:sde",
+      "eval",
+      "train:edm --resume",
+      "train:dinof --score-checkpoint",
+    ],
     paramShapes: builtinShapes,
   },
   "diffuse-ddpm/1": {
     writtenBy: "train:ddpm",
     readBy: ["sample:ddpm", "eval:ddpm", "sample:edm", "sample:s2n", "eval", "train:ddpm --resume"],
     paramShapes: builtinShapes,
+  },
+  "diffuse-ndm/1": {
+    writtenBy: "train:ndm",
+    readBy: ["sample:ndm", "eval:ndm", "train:ndm --resume"],
+  },
+  "diffuse-flow/1": {
+    writtenBy: "train:glow",
+    readBy: ["sample:glow", "train:glow --resume"],
+  },
+  "diffuse-dinof/1": {
+    writtenBy: "train:dinof",
+    readBy: ["sample:dinof", "train:dinof --resume"],
   },
 };
 

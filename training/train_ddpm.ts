@@ -10,7 +10,6 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { join } from "node:path";
 import { Rng } from "../core/rng.ts";
 import { UserError } from "../core/errors.ts";
 import { createProgress } from "../core/progress.ts";
@@ -33,10 +32,10 @@ import {
   type TimestepHistory,
   timestepProbabilities,
 } from "./ddpm_importance.ts";
-import { CHECKPOINT_FILE, writeRunCheckpoint } from "./run_checkpoint.ts";
+import { writeRunCheckpoint } from "./run_checkpoint.ts";
 import { writePreview } from "./preview.ts";
 import { gradientNorm, optimizerStep, runState, runTrainingLoop, startRun } from "./run_loop.ts";
-import { checkResumable, checkSameModel, openRun } from "./_loop_utils.ts";
+import { checkSameModel, openTrainerRun } from "./_loop_utils.ts";
 import type { RunStateBase, TrainLoopOptions, TrainLoopResult } from "./train_loop_types.ts";
 import { requireBackend } from "../core/_require_backend.ts";
 
@@ -80,16 +79,12 @@ export async function trainDdpm(
   options: TrainDdpmOptions,
 ): Promise<TrainDdpmResult> {
   requireBackend("trainDdpm");
-  const { runDir, resume = false, progress = true } = options;
-  const log = options.log ?? ((m: string) => console.error(m));
-  const started = performance.now();
-  const ckptPath = join(runDir, CHECKPOINT_FILE);
-  const saved = await openRun<DdpmRunState>(ckptPath, resume, {
+  const { runDir, progress = true } = options;
+  const { ckptPath, saved, log, started } = await openTrainerRun<DdpmRunState>(config, options, {
     format: "diffuse-ddpm/1",
     task: "train:ddpm",
-    log,
+    frozen: FROZEN,
   });
-  if (saved) checkResumable(saved.state.config, config, { keys: FROZEN, path: ckptPath });
 
   const dataset = await loadDataset(config.data);
   const rng = new Rng(config.seed);

@@ -28,7 +28,6 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { join } from "node:path";
 import { Rng } from "../core/rng.ts";
 import { UserError } from "../core/errors.ts";
 import { createProgress } from "../core/progress.ts";
@@ -52,7 +51,7 @@ import { createEma } from "./ema.ts";
 import { objectiveFor } from "./objective.ts";
 import { loadDenoiser } from "./load_denoiser.ts";
 import { dinofFlowArch, type DinofTrainConfig } from "./dinof_config.ts";
-import { CHECKPOINT_FILE, writeRunCheckpoint } from "./run_checkpoint.ts";
+import { writeRunCheckpoint } from "./run_checkpoint.ts";
 import { writePreview } from "./preview.ts";
 import {
   gradientNorm,
@@ -62,7 +61,7 @@ import {
   runTrainingLoop,
   startRun,
 } from "./run_loop.ts";
-import { checkResumable, checkSameModel, openRun } from "./_loop_utils.ts";
+import { checkSameModel, openTrainerRun } from "./_loop_utils.ts";
 import { prefixParams, unprefixParams } from "./_prefixed.ts";
 import type { RunStateBase, TrainLoopOptions, TrainLoopResult } from "./train_loop_types.ts";
 
@@ -102,12 +101,12 @@ export async function trainDinof(
   config: DinofTrainConfig,
   options: TrainLoopOptions,
 ): Promise<TrainLoopResult> {
-  const { runDir, resume = false, progress = true } = options;
-  const log = options.log ?? ((m: string) => console.error(m));
-  const started = performance.now();
-  const ckptPath = join(runDir, CHECKPOINT_FILE);
-  const saved = await openRun<DinofRunState>(ckptPath, resume);
-  if (saved) checkResumable(saved.state.config, config, { keys: FROZEN, path: ckptPath });
+  const { runDir, progress = true } = options;
+  const { ckptPath, saved, log, started } = await openTrainerRun<DinofRunState>(config, options, {
+    format: "diffuse-dinof/1",
+    task: "train:dinof",
+    frozen: FROZEN,
+  });
 
   const dataset = await loadDataset(config.data);
   const rng = new Rng(config.seed);

@@ -8,7 +8,6 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { join } from "node:path";
 import { Rng } from "../core/rng.ts";
 import { UserError } from "../core/errors.ts";
 import { createProgress } from "../core/progress.ts";
@@ -22,10 +21,10 @@ import type { EdmTrainConfig } from "./edm_config.ts";
 import { buildModel, type ModelSpec, modelSpecFor } from "../models/build_network.ts";
 import { objectiveFor } from "./objective.ts";
 import { rngNoise } from "../core/noise.ts";
-import { CHECKPOINT_FILE, writeRunCheckpoint } from "./run_checkpoint.ts";
+import { writeRunCheckpoint } from "./run_checkpoint.ts";
 import { writePreview } from "./preview.ts";
 import { gradientNorm, optimizerStep, runState, runTrainingLoop, startRun } from "./run_loop.ts";
-import { checkResumable, checkSameModel, openRun } from "./_loop_utils.ts";
+import { checkSameModel, openTrainerRun } from "./_loop_utils.ts";
 import type { RunStateBase, TrainLoopOptions, TrainLoopResult } from "./train_loop_types.ts";
 import { dropLabels } from "./label_dropout.ts";
 import { requireBackend } from "../core/_require_backend.ts";
@@ -67,16 +66,12 @@ export async function trainEdm(
   options: TrainEdmOptions,
 ): Promise<TrainEdmResult> {
   requireBackend("trainEdm");
-  const { runDir, resume = false, progress = true } = options;
-  const log = options.log ?? ((m: string) => console.error(m));
-  const started = performance.now();
-  const ckptPath = join(runDir, CHECKPOINT_FILE);
-  const saved = await openRun<EdmRunState>(ckptPath, resume, {
+  const { runDir, progress = true } = options;
+  const { ckptPath, saved, log, started } = await openTrainerRun<EdmRunState>(config, options, {
     format: "diffuse-edm/1",
     task: "train:edm",
-    log,
+    frozen: FROZEN,
   });
-  if (saved) checkResumable(saved.state.config, config, { keys: FROZEN, path: ckptPath });
 
   const dataset = await loadDataset(config.data);
   if (config.classConditional && dataset.numClasses === 0) {

@@ -11,7 +11,6 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { join } from "node:path";
 import { Rng } from "../core/rng.ts";
 import { UserError } from "../core/errors.ts";
 import { createProgress } from "../core/progress.ts";
@@ -26,7 +25,7 @@ import { buildFlow, type FlowModelSpec, flowSpecFor } from "./flow_model_spec.ts
 import { flowLoss } from "./flow_loss.ts";
 import { dequantize, flowInputOf } from "../flows/image_likelihood.ts";
 import { writeFlowPreview } from "./flow_preview.ts";
-import { CHECKPOINT_FILE, writeRunCheckpoint } from "./run_checkpoint.ts";
+import { writeRunCheckpoint } from "./run_checkpoint.ts";
 import {
   optimizerStep,
   type PendingUpdate,
@@ -34,7 +33,7 @@ import {
   runTrainingLoop,
   startRun,
 } from "./run_loop.ts";
-import { checkResumable, openRun } from "./_loop_utils.ts";
+import { openTrainerRun } from "./_loop_utils.ts";
 import type { RunStateBase, TrainLoopOptions, TrainLoopResult } from "./train_loop_types.ts";
 
 /** Scalar training state stored in a flow checkpoint beside the tensors. */
@@ -66,12 +65,12 @@ export async function trainFlow(
   config: FlowTrainConfig,
   options: TrainLoopOptions,
 ): Promise<TrainLoopResult> {
-  const { runDir, resume = false, progress = true } = options;
-  const log = options.log ?? ((m: string) => console.error(m));
-  const started = performance.now();
-  const ckptPath = join(runDir, CHECKPOINT_FILE);
-  const saved = await openRun<FlowRunState>(ckptPath, resume);
-  if (saved) checkResumable(saved.state.config, config, { keys: FROZEN, path: ckptPath });
+  const { runDir, progress = true } = options;
+  const { ckptPath, saved, log, started } = await openTrainerRun<FlowRunState>(config, options, {
+    format: "diffuse-flow/1",
+    task: "train:glow",
+    frozen: FROZEN,
+  });
 
   const dataset = await loadDataset(config.data);
   const rng = new Rng(config.seed);

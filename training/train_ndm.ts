@@ -12,7 +12,6 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { join } from "node:path";
 import { Rng } from "../core/rng.ts";
 import { UserError } from "../core/errors.ts";
 import { createProgress } from "../core/progress.ts";
@@ -34,10 +33,10 @@ import type { DdpmDecoder } from "./ddpm_loss.ts";
 import { drawTimesteps } from "./ddpm_importance.ts";
 import { ndmLoss } from "./ndm_loss.ts";
 import { drawContinuousTimes, ndmContinuousTerms } from "./ndm_continuous.ts";
-import { CHECKPOINT_FILE, writeRunCheckpoint } from "./run_checkpoint.ts";
+import { writeRunCheckpoint } from "./run_checkpoint.ts";
 import { writePreview } from "./preview.ts";
 import { holdUpdates, rampedLr, runState, runTrainingLoop, startRun } from "./run_loop.ts";
-import { checkResumable, checkSameModel, openRun } from "./_loop_utils.ts";
+import { checkSameModel, openTrainerRun } from "./_loop_utils.ts";
 import type { RunStateBase, TrainLoopOptions, TrainLoopResult } from "./train_loop_types.ts";
 
 /** Scalar training state stored in a checkpoint beside the tensors. */
@@ -116,21 +115,12 @@ export async function trainNdm(
   config: NdmTrainConfig,
   options: TrainLoopOptions,
 ): Promise<TrainLoopResult> {
-  const { runDir, resume = false, progress = true } = options;
-  const log = options.log ?? ((m: string) => console.error(m));
-  const started = performance.now();
-  const ckptPath = join(runDir, CHECKPOINT_FILE);
-  const saved = await openRun<NdmRunState>(ckptPath, resume);
-  if (saved) {
-    if (saved.state.format !== "diffuse-ndm/1") {
-      saved.dispose();
-      throw new UserError(
-        `cannot resume ${ckptPath}: it is a ${saved.state.format ?? "unknown"} checkpoint, ` +
-          `not a train:ndm one; start a new --out`,
-      );
-    }
-    checkResumable(saved.state.config, config, { keys: FROZEN, path: ckptPath });
-  }
+  const { runDir, progress = true } = options;
+  const { ckptPath, saved, log, started } = await openTrainerRun<NdmRunState>(config, options, {
+    format: "diffuse-ndm/1",
+    task: "train:ndm",
+    frozen: FROZEN,
+  });
 
   const dataset = await loadDataset(config.data);
   const rng = new Rng(config.seed);
