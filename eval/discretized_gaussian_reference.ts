@@ -37,8 +37,10 @@ export const BPD_CONVENTIONS: readonly BpdConvention[] = ["exact", "reference"];
  *
  * @example
  * ```ts
+ * import { selectBackend } from "../core/engine.ts";
  * import * as tf from "@tensorflow/tfjs-core";
  * import { approxStandardNormalCdf } from "./discretized_gaussian_reference.ts";
+ * await selectBackend({ backend: "cpu", log: () => {} });
  * const p = approxStandardNormalCdf(tf.scalar(0)); // 0.5
  * ```
  */
@@ -57,8 +59,10 @@ export function approxStandardNormalCdf(z: tf.Tensor): tf.Tensor {
  * @returns Per-element log-likelihoods in nats, shaped like x.
  * @example
  * ```ts
+ * import { selectBackend } from "../core/engine.ts";
  * import * as tf from "@tensorflow/tfjs-core";
  * import { referenceDiscretizedGaussianLogLikelihood } from "./discretized_gaussian_reference.ts";
+ * await selectBackend({ backend: "cpu", log: () => {} });
  * const ll = referenceDiscretizedGaussianLogLikelihood(tf.zeros([2]), { mean: tf.zeros([2]), std: 0.01 });
  * ```
  */

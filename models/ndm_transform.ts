@@ -46,8 +46,10 @@ export interface NdmTransform {
  * @returns The transform.
  * @example
  * ```ts
+ * import { selectBackend } from "../core/engine.ts";
  * import * as tf from "@tensorflow/tfjs-core";
  * import { identityTransform } from "./ndm_transform.ts";
+ * await selectBackend({ backend: "cpu", log: () => {} });
  * const y = identityTransform().apply(tf.ones([2, 3]), tf.tensor1d([0.1, 0.9])); // ones
  * ```
  */
@@ -74,8 +76,10 @@ export interface ScaleTransformOptions {
  * @throws {RangeError} For a rate that is not finite.
  * @example
  * ```ts
+ * import { selectBackend } from "../core/engine.ts";
  * import * as tf from "@tensorflow/tfjs-core";
  * import { scaleTransform } from "./ndm_transform.ts";
+ * await selectBackend({ backend: "cpu", log: () => {} });
  * const y = scaleTransform({ rate: -1 }).apply(tf.ones([1, 2]), tf.tensor1d([1])); // e^-1
  * ```
  */
@@ -102,8 +106,10 @@ export const NETWORK_TIME_SCALE = 1000;
  * @returns The transform (no closed-form derivative: dF/dt is a central difference).
  * @example
  * ```ts
+ * import { selectBackend } from "../core/engine.ts";
  * import * as tf from "@tensorflow/tfjs-core";
  * import { learnedTransform } from "./ndm_transform.ts";
+ * await selectBackend({ backend: "cpu", log: () => {} });
  * const f = learnedTransform((x) => tf.sin(x));
  * const y = f.apply(tf.ones([1, 2]), tf.tensor1d([0.5])); // 1 + 0.5 sin(1)
  * ```
@@ -143,8 +149,10 @@ export interface TimeDerivativeOptions {
  * @throws {RangeError} For h outside (0, 0.25] or t outside [0, 1].
  * @example
  * ```ts
+ * import { selectBackend } from "../core/engine.ts";
  * import * as tf from "@tensorflow/tfjs-core";
  * import { scaleTransform, transformTimeDerivative } from "./ndm_transform.ts";
+ * await selectBackend({ backend: "cpu", log: () => {} });
  * const d = transformTimeDerivative(scaleTransform({ rate: 2 }), tf.ones([1, 1]), [0.5], {
  *   forceDifference: true,
  * }); // ~ 2 e

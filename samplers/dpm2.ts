@@ -59,8 +59,10 @@ export async function sampleDpm2(
  * @returns The new sample, `denoised` itself and the evaluations made (1 or 2).
  * @example
  * ```ts
+ * import { selectBackend } from "../core/engine.ts";
  * import * as tf from "@tensorflow/tfjs-core";
  * import { dpm2Step } from "./dpm2.ts";
+ * await selectBackend({ backend: "cpu", log: () => {} });
  * const zero = (x: tf.Tensor) => tf.zerosLike(x);
  * const x = tf.ones([1, 2]);
  * const step = dpm2Step(zero, x, tf.zerosLike(x), 2, 1);

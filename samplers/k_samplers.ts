@@ -80,10 +80,12 @@ export interface KSamplerOptions extends AncestralOptions {
  * @returns The sampler's result.
  * @example
  * ```ts
+ * import { selectBackend } from "../core/engine.ts";
  * import * as tf from "@tensorflow/tfjs-core";
  * import { perImageNoise } from "../core/noise.ts";
  * import { karrasSigmas } from "../schedules/karras_steps.ts";
  * import { runKSampler } from "./k_samplers.ts";
+ * await selectBackend({ backend: "cpu", log: () => {} });
  * const sigmas = karrasSigmas({ numSteps: 10 });
  * const x0 = tf.mul(tf.randomNormal([2, 2]), sigmas[0]);
  * const { x } = await runKSampler("dpmpp-2m", (x) => tf.zerosLike(x), x0, { sigmas });

@@ -117,9 +117,11 @@ export function planPc(
  * @returns The draw, owned by the caller.
  * @example
  * ```ts
+ * import { selectBackend } from "../core/engine.ts";
  * import { perImageNoise } from "../core/noise.ts";
  * import { sdePriorSample } from "./pc_sampler.ts";
  * import { scoreSdeSchedule } from "../schedules/score_sde.ts";
+ * await selectBackend({ backend: "cpu", log: () => {} });
  * const z = sdePriorSample(scoreSdeSchedule("ve"), [2, 4], perImageNoise([0, 1]));
  * ```
  */

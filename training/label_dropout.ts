@@ -19,9 +19,11 @@ import type { Rng } from "../core/rng.ts";
  * @returns The labels with dropped rows all zero.
  * @example
  * ```ts
+ * import { selectBackend } from "../core/engine.ts";
  * import * as tf from "@tensorflow/tfjs-core";
  * import { Rng } from "../core/rng.ts";
  * import { dropLabels } from "./label_dropout.ts";
+ * await selectBackend({ backend: "cpu", log: () => {} });
  * const labels = tf.cast(tf.oneHot(tf.tensor1d([0, 1, 2], "int32"), 3), "float32") as tf.Tensor2D;
  * const dropped = dropLabels(labels, 0.5, new Rng(0));
  * ```
