@@ -174,6 +174,22 @@ Deno.test("optimizerStep clips the global gradient norm before Adam", async () =
   assert.ok(Math.abs(adam.m.w.dataSync()[0] - 0.1 * 3) < 1e-6, `${adam.m.w.dataSync()[0]}`);
 });
 
+Deno.test("optimizerStep leaves gradients under the clip norm unchanged", () => {
+  const params = { w: tf.variable(tf.tensor1d([0, 0])) };
+  const adam = createAdam(params);
+  const ema = createEma(params);
+  // Norm 5 under a clip of 50: Adam's first moment is exactly (1 - beta1) g.
+  const grads = { w: tf.tensor1d([3, -4]) };
+  optimizerStep({ adam, ema, params }, { grads, imagesBefore: 0, size: 1 }, {
+    lr: 0.1,
+    lrRampupKimg: 0,
+    emaHalfLifeKimg: 1,
+    emaRampupRatio: 0.05,
+    clipGradNorm: 50,
+  });
+  assert.deepEqual(Array.from(adam.m.w.dataSync()), [Math.fround(0.3), Math.fround(-0.4)]);
+});
+
 const TOY: FlowTrainConfig = {
   ...FLOW_TRAIN_PRESETS.toy,
   arch: { kind: "glow", levels: 1, steps: 2, hidden: 8, squeeze: false },
