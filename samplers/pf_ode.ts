@@ -10,6 +10,12 @@
  * reverse-diffusion predictor step without noise follows at tEnd, as the reference does: one
  * more score evaluation. NFE counts the score evaluations (RK45's right-hand sides + denoising).
  *
+ * Its path is EDM's ODE in `x = z / alpha` (Heun with the same levels gives the same samples),
+ * and unlike the PC sampler nothing pulls it back to the marginals: a network whose epsilon
+ * error at high noise (t > 0.7 for VP) is above the data's tiny signal there gives saturated or
+ * blank samples while PC still gives digits (a briefly trained eps-prediction model; see
+ * tests/sde_consistency_test.ts for the closed-form checks of the query path).
+ *
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
