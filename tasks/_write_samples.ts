@@ -18,6 +18,7 @@ import { readPng, writeImageGrid, writePng } from "../data/png.ts";
 import { scatterSvg } from "../data/svg_scatter.ts";
 import { writeFileAtomic } from "../core/atomic_write.ts";
 import { UserError } from "../core/errors.ts";
+import { checkOutputPath } from "../core/path_checks.ts";
 import { createProgress } from "../core/progress.ts";
 import { quantize8Bit } from "../eval/quantize.ts";
 import {
@@ -165,7 +166,7 @@ const SAMPLE_INPUT_FILES = ["checkpoint", "init-image", "mask"];
  * @param task Task name for messages, e.g. "sample:edm".
  * @returns The options to pass to {@linkcode sampleToFiles}.
  * @throws {UserError} For `--resume` without `--images-dir`, `--shard` without `--images-dir`,
- *   a bad shard, and for every bad output path.
+ *   a bad shard, and for every bad output path (one that is an input file included).
  * @example
  * ```ts ignore
  * const outputs = await sampleOutputsFromFlags(f, "sample:edm");
@@ -180,6 +181,10 @@ export async function sampleOutputsFromFlags(
       `${task}: --resume needs --images-dir <folder> (the seeds to skip are read there)`,
     );
   }
+  // The grid may never be, or overwrite, one of the task's input files.
+  const inputs = SAMPLE_INPUT_FILES.map((k) => (f as Record<string, unknown>)[k])
+    .filter((v): v is string => typeof v === "string");
+  if (f.out !== undefined) await checkOutputPath(f.out, { inputs, task });
   const shard = resolveShard(f.shard, readEnv());
   if (shard && !f["images-dir"]) {
     throw new UserError(

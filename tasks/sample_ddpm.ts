@@ -14,7 +14,6 @@ import { DDPM_SAMPLER_NAMES, ddpmSampler } from "../samplers/ddpm_generate.ts";
 import { loadDdpm } from "../training/load_ddpm.ts";
 import { sampleOutputsFromFlags, sampleToFiles } from "./_write_samples.ts";
 import { runTask } from "./_main.ts";
-import { checkOutputPath } from "../core/path_checks.ts";
 import {
   BACKEND_FLAG,
   SAMPLE_BATCH_FLAG,
@@ -81,7 +80,6 @@ await runTask(async (args) => {
   if (wantsHelp(args)) return console.log(formatHelp(FLAGS, HELP));
   const f = parseFlags(args, FLAGS, { task: "sample:ddpm" });
   const seeds = parseSeeds(f.seeds!);
-  await checkOutputPath(f.out!, { inputs: [f.checkpoint!], task: "sample:ddpm" });
   const only = (flag: string, sampler: string) =>
     new UserError(
       `sample:ddpm: --${flag} applies to --sampler ${sampler} only (got --sampler ${f.sampler}); ` +

@@ -11,7 +11,6 @@ import { UserError } from "../core/errors.ts";
 import { selectBackend } from "../core/engine.ts";
 import { parseSeeds } from "../core/seeds.ts";
 import { sampleOutputsFromFlags, sampleToFiles } from "./_write_samples.ts";
-import { checkOutputPath } from "../core/path_checks.ts";
 import { loadDinof } from "../training/load_dinof.ts";
 import { dinofSampler, dinofSteps } from "../samplers/dinof_sampler.ts";
 import { planPc } from "../samplers/pc_sampler.ts";
@@ -100,7 +99,6 @@ await runTask(async (args) => {
   if (wantsHelp(args)) return console.log(formatHelp(FLAGS, HELP));
   const f = parseFlags(args, FLAGS, { task: "sample:dinof" });
   const seeds = parseSeeds(f.seeds!);
-  await checkOutputPath(f.out!, { inputs: [f.checkpoint!], task: "sample:dinof" });
   const outputs = await sampleOutputsFromFlags(f, "sample:dinof");
   await selectBackend({ backend: f.backend });
   const loaded = await loadDinof(f.checkpoint!, {

@@ -18,7 +18,6 @@ import { K_SAMPLER_PARAMS, type KSamplerName } from "../samplers/k_samplers.ts";
 import { readPng } from "../data/png.ts";
 import { parseSeeds } from "../core/seeds.ts";
 import { runTask } from "./_main.ts";
-import { checkOutputPath } from "../core/path_checks.ts";
 import {
   BACKEND_FLAG,
   EDM_CHECKPOINT_FLAG,
@@ -154,7 +153,6 @@ await runTask(async (args) => {
     throw new UserError("sample:edm: --strength and --mask need --init-image");
   }
   const seeds = parseSeeds(f.seeds!);
-  await checkOutputPath(f.out!, { inputs: [f.checkpoint!], task: "sample:edm" });
   const outputs = await sampleOutputsFromFlags(f, "sample:edm");
   await selectBackend({ backend: f.backend });
   const loaded = await loadDenoiser(f.checkpoint!, {

@@ -16,7 +16,6 @@ import { FLOW_DENOISER, flowSampler } from "../flows/flow_sampler.ts";
 import { flowBitsPerDim } from "../eval/flow_bits_per_dim.ts";
 import { loadFlow } from "../training/load_flow.ts";
 import { sampleOutputsFromFlags, sampleToFiles } from "./_write_samples.ts";
-import { checkOutputPath } from "../core/path_checks.ts";
 import { runTask } from "./_main.ts";
 import {
   BACKEND_FLAG,
@@ -67,7 +66,6 @@ await runTask(async (args) => {
   if (wantsHelp(args)) return console.log(formatHelp(FLAGS, HELP));
   const f = parseFlags(args, FLAGS, { task: "sample:glow" });
   const seeds = parseSeeds(f.seeds!);
-  await checkOutputPath(f.out!, { inputs: [f.checkpoint!], task: "sample:glow" });
   const outputs = await sampleOutputsFromFlags(f, "sample:glow");
   await selectBackend({ backend: f.backend });
   const loaded = await loadFlow(f.checkpoint!, {

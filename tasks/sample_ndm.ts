@@ -16,7 +16,6 @@ import { ndmOdeSampler, ndmSdeSampler } from "../samplers/ndm_ode.ts";
 import { ndmContinuousSchedule } from "../training/train_ndm.ts";
 import { loadNdm } from "../training/load_ndm.ts";
 import { sampleOutputsFromFlags, sampleToFiles } from "./_write_samples.ts";
-import { checkOutputPath } from "../core/path_checks.ts";
 import { runTask } from "./_main.ts";
 import {
   BACKEND_FLAG,
@@ -86,7 +85,6 @@ await runTask(async (args) => {
   if (f.ode && f.sde) {
     throw new UserError("sample:ndm: pass --ode or --sde, not both");
   }
-  await checkOutputPath(f.out!, { inputs: [f.checkpoint!], task: "sample:ndm" });
   const outputs = await sampleOutputsFromFlags(f, "sample:ndm");
   await selectBackend({ backend: f.backend });
   const loaded = await loadNdm(f.checkpoint!, {

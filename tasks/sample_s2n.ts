@@ -16,7 +16,6 @@ import { S2N_SCHEDULE_NAMES, s2nSchedule } from "../schedules/s2n_schedules.ts";
 import { s2nTimeGrid } from "../schedules/s2n_grids.ts";
 import { sampleOutputsFromFlags, sampleToFiles } from "./_write_samples.ts";
 import { runTask } from "./_main.ts";
-import { checkOutputPath } from "../core/path_checks.ts";
 import {
   BACKEND_FLAG,
   EDM_CHECKPOINT_FLAG,
@@ -75,7 +74,6 @@ await runTask(async (args) => {
   if (wantsHelp(args)) return console.log(formatHelp(FLAGS, HELP));
   const f = parseFlags(args, FLAGS, { task: "sample:s2n" });
   const seeds = parseSeeds(f.seeds!);
-  await checkOutputPath(f.out!, { inputs: [f.checkpoint!], task: "sample:s2n" });
   const outputs = await sampleOutputsFromFlags(f, "sample:s2n");
   await selectBackend({ backend: f.backend });
   const loaded = await loadDenoiser(f.checkpoint!, {

@@ -11,25 +11,17 @@ import { UserError } from "../core/errors.ts";
 import { selectBackend } from "../core/engine.ts";
 import { parseSeeds } from "../core/seeds.ts";
 import { sampleOutputsFromFlags, sampleToFiles } from "./_write_samples.ts";
-import { checkOutputPath } from "../core/path_checks.ts";
 import { loadDenoiser } from "../training/load_denoiser.ts";
 import type { CustomSampler } from "../samplers/generate.ts";
 import { planPc, samplePc } from "../samplers/pc_sampler.ts";
 import { samplePfOde } from "../samplers/pf_ode.ts";
-import {
-  CORRECTOR_NAMES,
-  correctorByName,
-  type CorrectorName,
-} from "../samplers/sde_correctors.ts";
-import {
-  PREDICTOR_NAMES,
-  predictorByName,
-  type PredictorName,
-} from "../samplers/sde_predictors.ts";
+import { correctorByName, type CorrectorName } from "../samplers/sde_correctors.ts";
+import { predictorByName, type PredictorName } from "../samplers/sde_predictors.ts";
 import { type ScoreSdeName, scoreSdeSchedule } from "../schedules/score_sde.ts";
 import { runTask } from "./_main.ts";
 import {
   BACKEND_FLAG,
+  PC_SAMPLER_FLAGS,
   SAMPLE_BATCH_FLAG,
   SAMPLE_FILE_FLAGS,
   SAMPLE_OUT_FLAG,
@@ -46,46 +38,18 @@ const FLAGS = {
   },
   seeds: SEEDS_FLAG,
   batch: SAMPLE_BATCH_FLAG,
-  predictor: {
-    type: "string",
-    default: "reverse_diffusion",
-    choices: PREDICTOR_NAMES,
-    help: "PC predictor",
-  },
-  corrector: {
-    type: "string",
-    default: "langevin",
-    choices: CORRECTOR_NAMES,
-    help: "PC corrector",
-  },
-  snr: { type: "number", default: 0.16, gt: 0, help: "Langevin signal-to-noise ratio" },
-  "n-steps-each": {
-    type: "int",
-    default: 1,
-    min: 1,
-    max: 100,
-    help: "corrector steps per noise level",
-  },
+  ...PC_SAMPLER_FLAGS,
   steps: {
     type: "int",
     min: 1,
     max: 100_000,
     help: "PC steps [default: 1000 from T, round(1000 t-start) from --t-start]",
   },
-  ode: { type: "boolean", help: "probability-flow ODE (RK45) instead of the PC sampler" },
-  rtol: { type: "number", default: 1e-5, gt: 0, help: "ODE relative tolerance" },
-  atol: { type: "number", default: 1e-5, gt: 0, help: "ODE absolute tolerance" },
   "t-start": {
     type: "number",
     gt: 0,
     max: 1,
     help: "start time; the start is N(0, sigma(t-start)^2) [default: T = 1]",
-  },
-  eps: { type: "number", gt: 0, help: "end time [default: 1e-5 VE, 1e-3 VP / sub-VP]" },
-  denoise: {
-    type: "boolean",
-    default: true,
-    help: "return the last step's mean (score_sde's noise_removal); --no-denoise keeps the noise",
   },
   weights: WEIGHTS_FLAG,
   class: {
@@ -119,7 +83,6 @@ await runTask(async (args) => {
   if (wantsHelp(args)) return console.log(formatHelp(FLAGS, HELP));
   const f = parseFlags(args, FLAGS, { task: "sample:sde" });
   const seeds = parseSeeds(f.seeds!);
-  await checkOutputPath(f.out!, { inputs: [f.checkpoint!], task: "sample:sde" });
   const outputs = await sampleOutputsFromFlags(f, "sample:sde");
   await selectBackend({ backend: f.backend });
   const loaded = await loadDenoiser(f.checkpoint!, {
