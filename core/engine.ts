@@ -124,7 +124,9 @@ async function tryWebGpu(
 ): Promise<{ ok: true; adapter: string } | { ok: false; why: string }> {
   const { mayHaveGpu, probeWebGpu, startWebGpu } = await import("./webgpu.ts");
   // Automatic choice on a machine without a GPU device: a CPU adapter at best, skip the probe.
-  if (!explicit && !mayHaveGpu()) return { ok: false, why: "no GPU device" };
+  if (!explicit && !mayHaveGpu()) {
+    return { ok: false, why: "no GPU device visible; --backend webgpu asks wgpu anyway" };
+  }
   const probe = await probeWebGpu();
   if (!probe.ok) {
     if (!explicit) return probe;

@@ -99,10 +99,13 @@ export async function probeWebGpu(): Promise<WebGpuProbe> {
 
 /**
  * Whether this machine may have a hardware GPU, without asking wgpu (which takes 0.5-2 s to
- * enumerate adapters). On Linux a GPU shows up as a DRM render node, an NVIDIA device or WSL's
- * `/dev/dxg`; elsewhere (macOS, Windows), or without read permission, the answer is `true`.
+ * enumerate adapters and makes Mesa print warnings). On Linux a GPU shows up as a DRM render node,
+ * an NVIDIA device or WSL's `/dev/dxg`; elsewhere (macOS, Windows) the answer is `true`. Deno
+ * hides device nodes from processes without `--allow-all` (the tasks run with `--allow-read`), so
+ * there the answer is `false` too: the automatic choice then skips webgpu, and
+ * `--backend webgpu` (or `DIFFUSE_BACKEND=webgpu`) asks for it by name.
  *
- * @returns False only where no GPU device node exists.
+ * @returns False where no GPU device node is visible to this process.
  * @example Skip the probe on a CPU-only Linux machine
  * ```ts
  * import { mayHaveGpu } from "./webgpu.ts";
@@ -111,21 +114,17 @@ export async function probeWebGpu(): Promise<WebGpuProbe> {
  */
 export function mayHaveGpu(): boolean {
   if (Deno.build.os !== "linux") return true;
-  try {
-    for (const entry of Deno.readDirSync("/dev/dri")) {
-      if (entry.name.startsWith("renderD")) return true;
-    }
-  } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) return true; // cannot tell: probe
-  }
-  return ["/dev/nvidia0", "/dev/dxg"].some((path) => {
+  const visible = (path: string, dir: boolean) => {
     try {
-      Deno.statSync(path);
-      return true;
-    } catch (e) {
-      return !(e instanceof Deno.errors.NotFound);
+      if (!dir) return Deno.statSync(path) !== null;
+      for (const entry of Deno.readDirSync(path)) if (entry.name.startsWith("renderD")) return true;
+    } catch {
+      // Missing, or hidden by Deno's permissions (NotCapable without --allow-all).
     }
-  });
+    return false;
+  };
+  return visible("/dev/dri", true) || visible("/dev/nvidia0", false) ||
+    visible("/dev/dxg", false);
 }
 
 /**

@@ -69,7 +69,13 @@ const BASE: Omit<FlowTrainConfig, "data" | "arch"> = {
  * ```
  */
 export const FLOW_TRAIN_PRESETS = {
-  mnist: { ...BASE, data: "mnist:train", arch: FLOW_ARCHS["glow-mnist"], maxMinutes: 14 },
+  mnist: {
+    ...BASE,
+    data: "mnist:train",
+    arch: FLOW_ARCHS["glow-mnist-wide"],
+    kimg: 200,
+    maxMinutes: 14,
+  },
   "mnist-realnvp": {
     ...BASE,
     data: "mnist:train",
