@@ -2,6 +2,11 @@
  * VE preconditioning (EDM Table 1 "VE" column, Appendix C.2.2; NCSN++ of Song et al.):
  * `c_skip = 1`, `c_out = sigma`, `c_in = 1`, `c_noise = ln(sigma / 2)`.
  *
+ * The noise label follows NVlabs/edm's `VEPrecond` (`0.5 * sigma` inside the log);
+ * score_sde_pytorch feeds NCSN++ `ln sigma` instead. The two differ by the constant ln 2, which a
+ * network trained with one learns around; training and every sampler here use the same label, but
+ * weights ported from score_sde would need the shift.
+ *
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
