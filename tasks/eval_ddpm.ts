@@ -10,15 +10,14 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { dirname, join } from "node:path";
 import { formatHelp, parseFlags, wantsHelp } from "../core/flags.ts";
-import { UserError } from "../core/errors.ts";
 import { selectBackend } from "../core/engine.ts";
 import { createProgress } from "../core/progress.ts";
 import { perImageNoise } from "../core/noise.ts";
 import { writeFileAtomic } from "../core/atomic_write.ts";
 import { parseSeeds } from "../core/seeds.ts";
-import { heldOutDataset, loadDataset } from "../data/load_dataset.ts";
+import { evalChain, loadHeldOut } from "./_held_out.ts";
 import { writeImageGrid } from "../data/png.ts";
-import { respaceDdpm, type ReverseVariance, spaceTimesteps } from "../schedules/ddpm.ts";
+import type { ReverseVariance } from "../schedules/ddpm.ts";
 import { ddpmBound, type DdpmBoundResult, summarizeDdpmBound } from "../eval/ddpm_bound.ts";
 import type { BpdConvention } from "../eval/discretized_gaussian_reference.ts";
 import { rateDistortionCurve, rateDistortionPlots } from "../eval/rate_distortion.ts";
@@ -110,31 +109,19 @@ await runTask(async (args) => {
   try {
     const { eps, process, denoiser, shape, state } = loaded;
     const steps = f.steps ?? process.T;
-    if (steps > process.T) {
-      throw new UserError(
-        `eval:ddpm: --steps must be at most the checkpoint's T = ${process.T}, got ${steps}`,
-      );
-    }
-    const chain = steps === process.T
-      ? process
-      : respaceDdpm(process, spaceTimesteps(process.T, { numSteps: steps }));
+    const chain = evalChain(process, steps, "eval:ddpm");
     const variance = (f.variance ?? state.config.variance) as ReverseVariance;
-    const dataset = await loadDataset(f.data ?? heldOutDataset(state.config.data));
-    if (dataset.shape.join(",") !== shape.join(",")) {
-      throw new UserError(
-        `eval:ddpm: the data has shape [${dataset.shape}] but the model makes [${shape}]; ` +
-          `pass the --data it was trained on`,
-      );
-    }
     const n = f.n!;
-    if (n > dataset.count) {
-      throw new UserError(
-        `eval:ddpm: --n must be at most ${dataset.count} (${dataset.name}), got ${n}`,
-      );
-    }
+    const { dataset, first } = await loadHeldOut({
+      data: f.data,
+      trainedOn: state.config.data,
+      shape,
+      n,
+      task: "eval:ddpm",
+    });
     const outDir = f["out-dir"] ?? join(dirname(f.checkpoint!), "eval");
     await prepareOutputFolder(outDir, { flag: "--out-dir", task: "eval:ddpm" });
-    const per = shape.reduce((a, b) => a * b, 1), first = dataset.count - n;
+    const per = shape.reduce((a, b) => a * b, 1);
     const decoder = shape.length === 1 ? "gaussian" : "discretized";
 
     // The bound, batch by batch; each image's x_t draws come from its own seed.

@@ -9,14 +9,12 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { dirname, join } from "node:path";
 import { formatHelp, parseFlags, wantsHelp } from "../core/flags.ts";
-import { UserError } from "../core/errors.ts";
 import { selectBackend } from "../core/engine.ts";
 import { createProgress } from "../core/progress.ts";
 import { perImageNoise } from "../core/noise.ts";
 import { writeFileAtomic } from "../core/atomic_write.ts";
-import { heldOutDataset, loadDataset } from "../data/load_dataset.ts";
+import { evalChain, loadHeldOut } from "./_held_out.ts";
 import { writeImageGrid } from "../data/png.ts";
-import { respaceDdpm, spaceTimesteps } from "../schedules/ddpm.ts";
 import { type DdpmBoundResult, summarizeDdpmBound } from "../eval/ddpm_bound.ts";
 import { ndmBound } from "../eval/ndm_bound.ts";
 import { predictionsAtNoise, transformStrip } from "../eval/ndm_pictures.ts";
@@ -105,29 +103,17 @@ await runTask(async (args) => {
     const outDir = f["out-dir"] ?? join(dirname(f.checkpoint!), "eval");
     await prepareOutputFolder(outDir, { flag: "--out-dir", task: "eval:ndm" });
     const steps = f.steps ?? loaded.chain.T;
-    if (steps > process.T) {
-      throw new UserError(
-        `eval:ndm: --steps must be at most the checkpoint's T = ${process.T}, got ${steps}`,
-      );
-    }
-    const chain = steps === process.T
-      ? process
-      : respaceDdpm(process, spaceTimesteps(process.T, { numSteps: steps }));
+    const chain = evalChain(process, steps, "eval:ndm");
     const eta = f.eta ?? state.config.eta;
-    const dataset = await loadDataset(f.data ?? heldOutDataset(state.config.data));
-    if (dataset.shape.join(",") !== shape.join(",")) {
-      throw new UserError(
-        `eval:ndm: the data has shape [${dataset.shape}] but the model makes [${shape}]; ` +
-          `pass the --data it was trained on`,
-      );
-    }
     const n = f.n!;
-    if (n > dataset.count) {
-      throw new UserError(
-        `eval:ndm: --n must be at most ${dataset.count} (${dataset.name}), got ${n}`,
-      );
-    }
-    const per = shape.reduce((a, b) => a * b, 1), first = dataset.count - n;
+    const { dataset, first } = await loadHeldOut({
+      data: f.data,
+      trainedOn: state.config.data,
+      shape,
+      n,
+      task: "eval:ndm",
+    });
+    const per = shape.reduce((a, b) => a * b, 1);
     const decoder = shape.length === 1 ? "gaussian" : "discretized";
     const heldOut = (start: number, count: number) =>
       tf.tensor(dataset.images.slice((first + start) * per, (first + start + count) * per), [

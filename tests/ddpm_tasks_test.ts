@@ -108,6 +108,19 @@ Deno.test("train -> resume -> sample (ancestral, ddim) -> eval on PNG images", a
     await task("sample_ddpm", ["--checkpoint", ckpt, "--steps", "50"]),
     /--steps must be at most .*T = 20/,
   );
+  // eval:ddpm checks its chain and its held-out set before evaluating anything.
+  assertUserError(
+    await task("eval_ddpm", ["--checkpoint", ckpt, "--steps", "50"]),
+    /eval:ddpm: --steps must be at most the checkpoint's T = 20, got 50/,
+  );
+  assertUserError(
+    await task("eval_ddpm", ["--checkpoint", ckpt, "--n", "100000"]),
+    /eval:ddpm: --n must be at most \d+ \(.*\), got 100000/,
+  );
+  assertUserError(
+    await task("eval_ddpm", ["--checkpoint", ckpt, "--data", "toy:two-moons"]),
+    /eval:ddpm: the data has shape \[2\] but the model makes \[.*\]; pass the --data/,
+  );
 
   const evalDir = join(dir, "eval");
   const r = await task("eval_ddpm", [
