@@ -21,7 +21,7 @@
  * deno run --allow-read --allow-write --allow-env --allow-ffi bench/profile_step.ts
  *   [--train-batch 32] [--sample-batch 64] [--runs 3] [--top 25] [--by-shape] [--threads N]
  *   [--only train,sample] [--compare-without Slice,SplitV] [--baseline-unet PATH]
- *   [--compare --rounds 5 | --profile-baseline]
+ *   [--compare --rounds 5 | --profile-baseline] [--model mnist-small]
  * ```
  *
  * @module
@@ -60,7 +60,8 @@ const HELP = `profile_step: per-kernel time table of one unet-bench train step a
                          and/or --baseline-unet), interleaved
   --profile-baseline     print the per-kernel table of the baseline too, before the current one
   --rounds N             rounds of a comparison (default 5)
-  --threads N            BLAS threads (default: the library's choice)`;
+  --threads N            BLAS threads (default: the library's choice)
+  --model NAME           U-Net preset (default unet-bench; mnist-small is train:edm's)`;
 
 interface Flags {
   trainBatch: number;
@@ -75,6 +76,7 @@ interface Flags {
   profileBaseline: boolean;
   rounds: number;
   threads: number | undefined;
+  model: string;
 }
 
 // tfjs-backend-wasm's own kernels, before selectBackend installs the project's replacements.
@@ -96,6 +98,7 @@ function parseFlags(args: string[]): Flags | null {
     profileBaseline: false,
     rounds: 5,
     threads: undefined,
+    model: "unet-bench",
   };
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
@@ -124,6 +127,7 @@ function parseFlags(args: string[]): Flags | null {
     else if (a === "--profile-baseline") f.profileBaseline = true;
     else if (a === "--rounds") f.rounds = int();
     else if (a === "--threads") f.threads = int();
+    else if (a === "--model") f.model = value();
     else throw new TypeError(`unknown flag ${a}; see --help`);
   }
   for (const p of f.parts) {
@@ -134,15 +138,19 @@ function parseFlags(args: string[]): Flags | null {
   if ((f.compare || f.profileBaseline) && f.without.length === 0 && f.baselineUnet === null) {
     throw new RangeError("a baseline needs --compare-without and/or --baseline-unet");
   }
+  if (!(f.model in UNET_PRESETS)) {
+    throw new RangeError(`--model: unknown U-Net "${f.model}"; use ${Object.keys(UNET_PRESETS)}`);
+  }
   for (const k of f.without) {
     if (!TFJS_WASM.has(k)) throw new RangeError(`--compare-without: wasm has no kernel "${k}"`);
   }
   return f;
 }
 
-/** Time spent in one kernel (or kernel and shapes): self milliseconds and calls. */
+/** Time spent in one kernel (or kernel and shapes): self wall and CPU milliseconds, calls. */
 interface Entry {
   ms: number;
+  cpu: number;
   calls: number;
 }
 
@@ -151,7 +159,10 @@ class KernelTimer {
   readonly entries = new Map<string, Entry>();
   /** Wall time of top-level kernels (for the engine overhead). */
   topLevelMs = 0;
+  /** CPU time (all threads) of top-level kernels. */
+  topLevelCpu = 0;
   #childMs: number[] = [];
+  #childCpu: number[] = [];
   #saved: KernelConfig[] = [];
 
   constructor(readonly byShape: boolean) {}
@@ -177,24 +188,34 @@ class KernelTimer {
   reset(): void {
     this.entries.clear();
     this.topLevelMs = 0;
+    this.topLevelCpu = 0;
   }
 
   #wrap(name: string, fn: KernelFunc): KernelFunc {
     return (args) => {
       this.#childMs.push(0);
-      const t0 = performance.now();
+      this.#childCpu.push(0);
+      // Kernels run synchronously on the calling thread, so the process's CPU time over a call
+      // is the kernel's: its own thread plus any native threads it woke.
+      const c0 = cpuMs(), t0 = performance.now();
       let out;
       try {
         out = fn(args);
       } finally {
-        const ms = performance.now() - t0;
-        const children = this.#childMs.pop()!;
+        const ms = performance.now() - t0, cpu = cpuMs() - c0;
+        const children = this.#childMs.pop()!, childCpu = this.#childCpu.pop()!;
         const depth = this.#childMs.length;
-        if (depth > 0) this.#childMs[depth - 1] += ms;
-        else this.topLevelMs += ms;
+        if (depth > 0) {
+          this.#childMs[depth - 1] += ms;
+          this.#childCpu[depth - 1] += cpu;
+        } else {
+          this.topLevelMs += ms;
+          this.topLevelCpu += cpu;
+        }
         const key = this.byShape ? `${name} ${shapesOf(args.inputs)}` : name;
-        const e = this.entries.get(key) ?? { ms: 0, calls: 0 };
+        const e = this.entries.get(key) ?? { ms: 0, cpu: 0, calls: 0 };
         e.ms += ms - children;
+        e.cpu += cpu - childCpu;
         e.calls++;
         this.entries.set(key, e);
       }
@@ -224,9 +245,11 @@ function median(xs: number[]): number {
 
 type Step = () => Promise<void>;
 type Network = ReturnType<typeof unetNetwork>;
-type UNetModule = { unetNetwork: (c: typeof config, p: Params) => Network };
+type UNetConfig = (typeof UNET_PRESETS)[keyof typeof UNET_PRESETS];
+type UNetModule = { unetNetwork: (c: UNetConfig, p: Params) => Network };
 
-const config = UNET_PRESETS["unet-bench"];
+// The network profiled (--model); unet-bench unless asked.
+let config: UNetConfig = UNET_PRESETS["unet-bench"];
 
 /** The train and sampling steps of one network; `network` picks the U-Net code (A/B runs). */
 interface Steps {
@@ -238,11 +261,12 @@ interface Steps {
 
 function makeSteps(flags: Flags): Steps {
   const params = initUNetParams(config, new Rng(0));
+  const r = config.imgResolution, ch = config.inChannels;
   const rng = new Rng(1);
   const image = (n: number, scale: number) =>
     tf.tensor(
-      rng.fillNormal(new Float32Array(n * 32 * 32 * 3)).map((v) => v * scale),
-      [n, 32, 32, 3],
+      rng.fillNormal(new Float32Array(n * r * r * ch)).map((v) => v * scale),
+      [n, r, r, ch],
     );
   const loss = edmLoss();
   const adam = createAdam(params, { nanToNum: false });
@@ -274,48 +298,100 @@ function makeSteps(flags: Flags): Steps {
   return { train, sample, params, dispose };
 }
 
-async function profile(name: string, step: Step, flags: Flags): Promise<void> {
+/** What a profiled step measured: wall and CPU milliseconds per kernel class (medians). */
+export interface StepProfile {
+  wall: number;
+  cpu: number;
+  classes: Record<KernelClass, { ms: number; cpu: number }>;
+}
+
+/** Kernel classes of the thread summary. */
+type KernelClass = "native" | "wasm/JS" | "engine";
+const CLASSES: KernelClass[] = ["native", "wasm/JS", "engine"];
+
+async function profile(
+  name: string,
+  step: Step,
+  flags: Flags,
+  native: Set<string>,
+): Promise<StepProfile> {
   await step(); // warm-up: first-call allocations and kernel set-up stay out of the table
   const timer = new KernelTimer(flags.byShape);
   const perRun: Map<string, Entry>[] = [];
-  const walls: number[] = [], engine: number[] = [];
+  const walls: number[] = [], cpus: number[] = [], engine: number[] = [], engineCpu: number[] = [];
   timer.start();
   try {
     for (let r = 0; r < flags.runs; r++) {
       timer.reset();
-      const t0 = performance.now();
+      const c0 = cpuMs(), t0 = performance.now();
       await step();
-      const wall = performance.now() - t0;
+      const wall = performance.now() - t0, cpu = cpuMs() - c0;
       walls.push(wall);
+      cpus.push(cpu);
       engine.push(wall - timer.topLevelMs);
+      engineCpu.push(cpu - timer.topLevelCpu);
       perRun.push(new Map([...timer.entries].map(([k, e]) => [k, { ...e }])));
     }
   } finally {
     timer.stop();
   }
   const keys = new Set(perRun.flatMap((m) => [...m.keys()]));
+  const kernelOf = (key: string) => key.split(" ")[0];
   const rows = [...keys].map((k) => ({
     key: k,
+    cls: (native.has(kernelOf(k)) ? "native" : "wasm/JS") as KernelClass,
     ms: median(perRun.map((m) => m.get(k)?.ms ?? 0)),
+    cpu: median(perRun.map((m) => m.get(k)?.cpu ?? 0)),
     calls: perRun[0].get(k)?.calls ?? 0,
   }));
-  rows.push({ key: "(engine, outside kernels)", ms: median(engine), calls: 0 });
+  rows.push({
+    key: "(engine, outside kernels)",
+    cls: "engine",
+    ms: median(engine),
+    cpu: median(engineCpu),
+    calls: 0,
+  });
   rows.sort((a, b) => b.ms - a.ms);
-  const wall = median(walls);
-  console.log(`\n## ${name}: median wall ${wall.toFixed(0)} ms over ${flags.runs} runs\n`);
-  console.log("| kernel | ms | % | calls |");
-  console.log("| --- | ---: | ---: | ---: |");
+  const wall = median(walls), cpu = median(cpus);
+  const cores = (c: number, w: number) => (w > 0 ? c / w : 0).toFixed(2);
+  console.log(
+    `\n## ${name}: median wall ${wall.toFixed(0)} ms, CPU ${cpu.toFixed(0)} ms ` +
+      `(${cores(cpu, wall)} cores busy) over ${flags.runs} runs\n`,
+  );
+  console.log("| kernel | class | ms | % | CPU ms | cores | calls |");
+  console.log("| --- | --- | ---: | ---: | ---: | ---: | ---: |");
   for (const row of rows.slice(0, flags.top)) {
     console.log(
-      `| ${row.key} | ${row.ms.toFixed(1)} | ${(100 * row.ms / wall).toFixed(1)} | ${
-        row.calls || ""
-      } |`,
+      `| ${row.key} | ${row.cls} | ${row.ms.toFixed(1)} | ${(100 * row.ms / wall).toFixed(1)} | ` +
+        `${row.cpu.toFixed(1)} | ${cores(row.cpu, row.ms)} | ${row.calls || ""} |`,
     );
   }
   const rest = rows.slice(flags.top).reduce((s, r) => s + r.ms, 0);
   if (rows.length > flags.top) {
-    console.log(`| (${rows.length - flags.top} more) | ${rest.toFixed(1)} | | |`);
+    console.log(`| (${rows.length - flags.top} more) | | ${rest.toFixed(1)} | | | | |`);
   }
+  const classes = Object.fromEntries(CLASSES.map((c) => {
+    const of = rows.filter((r) => r.cls === c);
+    return [c, { ms: of.reduce((s, r) => s + r.ms, 0), cpu: of.reduce((s, r) => s + r.cpu, 0) }];
+  })) as StepProfile["classes"];
+  console.log(`\n| class | wall ms | % of wall | CPU ms | cores busy |`);
+  console.log("| --- | ---: | ---: | ---: | ---: |");
+  for (const c of CLASSES) {
+    const { ms, cpu: cc } = classes[c];
+    console.log(
+      `| ${c} | ${ms.toFixed(0)} | ${(100 * ms / wall).toFixed(1)} | ${cc.toFixed(0)} | ` +
+        `${cores(cc, ms)} |`,
+    );
+  }
+  const serial = CLASSES.reduce(
+    (s, c) => s + (classes[c].cpu < 1.2 * classes[c].ms ? classes[c].ms : 0),
+    0,
+  );
+  console.log(
+    `\nserial share (classes on ~1 core): ${(100 * serial / wall).toFixed(1)} % of wall; ` +
+      `whole step ${cores(cpu, wall)} cores busy`,
+  );
+  return { wall, cpu, classes };
 }
 
 /** Swaps the listed kernels between the project's and tfjs-backend-wasm's own. */
@@ -375,8 +451,11 @@ async function main(): Promise<void> {
     console.log(HELP);
     return;
   }
+  config = UNET_PRESETS[flags.model as keyof typeof UNET_PRESETS];
   await selectBackend({ backend: "wasm", log: () => {} });
-  console.error(registerBlasKernels({ backend: "wasm", threads: flags.threads }).message);
+  const registration = registerBlasKernels({ backend: "wasm", threads: flags.threads });
+  console.error(registration.message);
+  const native = new Set(registration.kernels);
   const steps = makeSteps(flags);
   const network = unetNetwork(config, steps.params);
   try {
@@ -405,7 +484,12 @@ async function main(): Promise<void> {
         for (const side of profiled) {
           side.enter();
           try {
-            await profile(`${label}, ${side.name}`, () => steps[part](side.network), flags);
+            await profile(
+              `${label}, ${side.name}`,
+              () => steps[part](side.network),
+              flags,
+              native,
+            );
           } finally {
             sides[0].enter();
           }

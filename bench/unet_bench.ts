@@ -25,6 +25,7 @@
  *
  * @module
  */
+import process from "node:process";
 import * as tf from "@tensorflow/tfjs-core";
 import { selectBackend } from "../core/engine.ts";
 import { registerBlasKernels } from "../core/blas/register.ts";
@@ -234,6 +235,29 @@ function hasGradients(): boolean {
   }
 }
 
+/** CPU time of this process (all threads, user + system) in seconds. */
+function cpuSeconds(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+}
+
+/**
+ * Wraps a step so that its process CPU time and wall time add up over every call: their ratio
+ * is the average number of cores busy while it runs (2 on a 2-core machine kept fully busy).
+ */
+function coresBusy(step: () => Promise<void>): { step: () => Promise<void>; cores: () => number } {
+  let cpu = 0, wall = 0;
+  return {
+    async step() {
+      const c0 = cpuSeconds(), t0 = performance.now();
+      await step();
+      cpu += cpuSeconds() - c0;
+      wall += (performance.now() - t0) / 1000;
+    },
+    cores: () => (wall > 0 ? cpu / wall : NaN),
+  };
+}
+
 async function benchNetwork(flags: BenchFlags): Promise<Figures> {
   const out: Figures = {};
   const config = UNET_PRESETS["unet-bench"];
@@ -266,11 +290,13 @@ async function benchNetwork(flags: BenchFlags): Promise<Figures> {
         await value.data(); // one scalar; on webgpu this waits for the queued step
         tf.dispose([sigma, n, value, ...Object.values(grads)]);
       };
-      const t = await bestTime(step, {
+      const busy = coresBusy(step);
+      const t = await bestTime(busy.step, {
         warm: flags.quick ? 1 : 2,
         runs: flags.quick ? 3 : 5,
         budgetS: flags.quick ? 8 : 25,
       });
+      out.train_cores_busy = busy.cores();
       out.train_batch = batch;
       out.train_imgs_per_s = batch / t.best;
       out.train_imgs_per_s_median = batch / t.median;
@@ -286,12 +312,18 @@ async function benchNetwork(flags: BenchFlags): Promise<Figures> {
     const warm = tf.tidy(() => denoiser(x0, tf.fill([batch], 1) as tf.Tensor1D)); // warm-up
     await warm.data();
     warm.dispose();
-    const t = await bestTime(async () => {
+    const busy = coresBusy(async () => {
       const r = await sampleHeun(denoiser, x0, { sigmas });
       nfe = r.nfe;
       await r.x.data();
       r.x.dispose();
-    }, { warm: 0, runs: flags.quick ? 2 : 3, budgetS: flags.quick ? 10 : 60 });
+    });
+    const t = await bestTime(busy.step, {
+      warm: 0,
+      runs: flags.quick ? 2 : 3,
+      budgetS: flags.quick ? 10 : 60,
+    });
+    out.sample_cores_busy = busy.cores();
     out.sample_batch = batch;
     out.sample_nfe = nfe;
     out.sample_imgs_per_s = batch / t.best;
@@ -367,6 +399,10 @@ function printTable(
     );
   }
   console.log(lines.join("\n"));
+  console.log(
+    `cores busy (process CPU time / wall time, + oneDNN): train ${fmt(on.train_cores_busy)}, ` +
+      `sample ${fmt(on.sample_cores_busy)}`,
+  );
   console.log(
     `threads ${flags.threads}${flags.quick ? ", quick" : ""}; best of several runs; one run of ` +
       `each side by side on a shared machine: single figures vary 30-50 %.`,

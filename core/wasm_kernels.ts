@@ -3,7 +3,8 @@
  * kernel wasm lacks (Conv2DBackpropFilter) and replacements for kernels wasm runs slowly
  * (Conv2DBackpropInput; BatchMatMul with transposed operands or batch > 1; Transpose of matrices
  * and of rank >= 5; Slice, SplitV and Concat as strided row copies; Sum and Mean over leading or
- * middle axes; Identity and same-dtype Cast as shared buffers instead of copies), and a fix of
+ * middle axes; Identity and same-dtype Cast as shared buffers instead of copies; nearest-neighbour
+ * upsampling by whole factors as row copies), and a fix of
  * ResizeNearestNeighborGrad with halfPixelCenters. Each is built
  * from wasm's own XNNPACK kernels or plain loops on the wasm heap; see the modules under
  * `kernels/` for the formulations and measured speed-ups.
@@ -20,6 +21,7 @@ import { makeConv2dBackpropInputWasm } from "./kernels/conv2d_backprop_input.ts"
 import { makeBatchMatMulWasm } from "./kernels/batch_mat_mul.ts";
 import { makeTransposeWasm } from "./kernels/transpose.ts";
 import { makeResizeNearestNeighborGradWasm } from "./kernels/resize_nearest_neighbor_grad.ts";
+import { makeResizeNearestNeighborWasm } from "./kernels/resize_nearest_neighbor.ts";
 import { makeCastWasm, makeIdentityWasm } from "./kernels/identity.ts";
 import { makeSliceWasm } from "./kernels/slice.ts";
 import { makeSplitVWasm } from "./kernels/split_v.ts";
@@ -33,6 +35,7 @@ const OVERRIDES: { name: string; make: (original: KernelFunc) => KernelFunc }[] 
   { name: "Conv2DBackpropInput", make: makeConv2dBackpropInputWasm },
   { name: "BatchMatMul", make: makeBatchMatMulWasm },
   { name: "Transpose", make: makeTransposeWasm },
+  { name: "ResizeNearestNeighbor", make: makeResizeNearestNeighborWasm },
   { name: "ResizeNearestNeighborGrad", make: makeResizeNearestNeighborGradWasm },
   { name: "Identity", make: makeIdentityWasm },
   { name: "Cast", make: makeCastWasm },

@@ -6,11 +6,12 @@
  *   attention at 16x16, no dropout): 1,592,643 parameters, 0.92 GFLOP per image forward. The
  *   PyTorch reference (shared/bench/torch_ref.py) builds the same network.
  * - `mnist-small`: 28x28x1 (levels 28, 14, 7), mc 16, mult [1, 2, 4], 1 block per level, attention
- *   at 7x7 only (49 positions, cheap): 581,137 parameters, about 265 img/s at batch 64 on 2 cores
- *   with the native kernels; the default of `train:edm` (180 kimg in about 12 minutes) and
- *   `train:ddpm`. In runs of about 10 minutes, more images beat a wider network at this budget:
- *   mnist-small for 145 kimg reached FD 22.7 where `mnist-medium` for 80 kimg reached 37.7 (1000
- *   samples against mnist:train, classifier features).
+ *   at 7x7 only (49 positions, cheap): 581,137 parameters (581,313 class-conditional), about 235
+ *   img/s at batch 128 on 2 cores with the native kernels; the default of `train:edm` (120 kimg,
+ *   class-conditional, in about 9 minutes) and `train:ddpm`. In runs of about 10 minutes, more
+ *   images beat a wider network at this budget: mnist-small for 145 kimg reached FD 22.7 where
+ *   `mnist-medium` for 80 kimg reached 37.7 (1000 samples against mnist:train, classifier
+ *   features).
  * - `mnist-medium`: the same with mc 32, mult [1, 2, 2]: 1,081,121 parameters, about half the
  *   speed; for longer runs.
  * - `cifar10`: EDM's CIFAR-10 DDPM++ (mc 128, mult [2, 2, 2], 4 blocks, attention at 16, dropout

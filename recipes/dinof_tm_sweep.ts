@@ -227,7 +227,7 @@ await runTask(async (args) => {
     const runDir = join(f.out!, "score");
     console.error(`training a ${name} score model (${f["score-kimg"]} kimg) into ${runDir}`);
     await trainEdm({
-      ...EDM_PRESETS.mnist,
+      ...EDM_PRESETS["mnist-uncond"],
       precond: name,
       sde: { weighting: "sigma2" },
       kimg: f["score-kimg"]!,

@@ -21,7 +21,9 @@ import { Rng } from "../core/rng.ts";
 import { writeFileAtomic } from "../core/atomic_write.ts";
 import { loadDataset } from "../data/load_dataset.ts";
 import { linePlotSvg } from "../data/svg_plot.ts";
-import { loadDenoiser } from "../training/load_denoiser.ts";
+import { loadDenoiser, type LoadedDenoiser } from "../training/load_denoiser.ts";
+import { guidedDenoiser } from "../models/guidance.ts";
+import type { Denoiser } from "../core/types.ts";
 import { generateSamples, SAMPLER_NAMES, samplingSigmaRange } from "../samplers/generate.ts";
 import { karrasSigmas } from "../schedules/karras_steps.ts";
 import { loadMnistClassifier } from "../eval/mnist_classifier.ts";
@@ -70,6 +72,12 @@ const FLAGS = {
   batch: SAMPLE_BATCH_FLAG,
   sampler: { type: "string", default: "heun", choices: SAMPLER_NAMES, help: "sampler" },
   steps: { type: "int", default: 18, min: 1, max: 100_000, help: "noise levels N" },
+  guidance: {
+    type: "number",
+    min: 0,
+    help:
+      "classifier-free guidance scale w (class-conditional checkpoint trained with --cond-drop)",
+  },
   sweep: {
     type: "list",
     integer: true,
@@ -160,6 +168,7 @@ await runTask(async (args) => {
       seed: f.seed!,
       steps: f.steps!,
       sampler: f.sampler as typeof SAMPLER_NAMES[number],
+      guidance: f.guidance,
       batch: f.batch!,
       outDir: f["out-dir"]!,
     });
@@ -211,7 +220,7 @@ await runTask(async (args) => {
       label: `sample ${steps} steps`,
       unit: "img",
     });
-    const out = await generateSamples(loaded.denoiser, {
+    const out = await generateSamples(withGuidance(loaded, f.guidance), {
       seeds,
       shape: loaded.shape,
       sigmas: karrasSigmas({ numSteps: steps, sigmaMin, sigmaMax }),
@@ -223,9 +232,10 @@ await runTask(async (args) => {
     });
     bar.finish({ nfe: out.nfe });
     const report = await compare(await extractFeatures(network, out.images, out.shape));
+    const guided = f.guidance === undefined ? "" : `, guidance ${f.guidance}`;
     printReport(
       report,
-      `${seeds.length} samples, ${f.sampler} ${steps} steps (${out.nfe} NFE)`,
+      `${seeds.length} samples, ${f.sampler} ${steps} steps (${out.nfe} NFE${guided})`,
       refName,
     );
     rows.push({ steps, nfe: out.nfe, report });
@@ -257,6 +267,7 @@ await runTask(async (args) => {
     checkpoint: f.checkpoint,
     reference: refName,
     sampler: f.sampler,
+    guidance: f.guidance ?? null,
     rows,
     bitsPerDim: bpd,
   });
@@ -300,6 +311,15 @@ function checkSameShape(got: number[], want: number[], what: string, reference: 
       `[${want}]; evaluate against a --data of the same size`,
   );
 }
+// The checkpoint's denoiser, guided (Ho & Salimans 2022) when --guidance is given.
+function withGuidance(loaded: LoadedDenoiser, scale: number | undefined): Denoiser {
+  if (scale === undefined) return loaded.denoiser;
+  if (loaded.numClasses === 0) {
+    throw new UserError("eval: --guidance needs a class-conditional checkpoint; drop --guidance");
+  }
+  return guidedDenoiser(loaded.denoiser, { scale });
+}
+
 /** One shard of an evaluation: its slice of the reference set and of the seeds, saved. */
 async function evalShard(
   shard: Shard,
@@ -315,6 +335,7 @@ async function evalShard(
     seed: number;
     steps: number;
     sampler: typeof SAMPLER_NAMES[number];
+    guidance: number | undefined;
     batch: number;
     outDir: string;
   },
@@ -358,7 +379,7 @@ async function evalShard(
   });
   const out = seeds.length === 0
     ? { images: new Float32Array(0), shape: [0, ...loaded.shape], nfe: 0 }
-    : await generateSamples(loaded.denoiser, {
+    : await generateSamples(withGuidance(loaded, o.guidance), {
       seeds,
       shape: loaded.shape,
       sigmas: karrasSigmas({ numSteps: o.steps, sigmaMin, sigmaMax }),

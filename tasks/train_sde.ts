@@ -16,11 +16,14 @@ import { runTask } from "./_main.ts";
 import { runTrainTask, sharedTrainFields } from "./_train_run.ts";
 import { maxMinutesFlag, TRAIN_END_FLAGS, TRAIN_MODEL_FLAGS, TRAIN_RUN_FLAGS } from "./_flags.ts";
 
+// train:edm's presets, but score SDEs train unconditional models: MNIST is the unconditional recipe.
+const SDE_PRESETS = { ...EDM_PRESETS, mnist: EDM_PRESETS["mnist-uncond"] };
+
 const FLAGS = {
   preset: {
     type: "string",
     default: "mnist",
-    choices: Object.keys(EDM_PRESETS),
+    choices: Object.keys(SDE_PRESETS),
     help: "starting configuration (the train:edm presets)",
   },
   sde: { type: "string", default: "vp", choices: SCORE_SDE_NAMES, help: "the SDE" },
@@ -46,7 +49,7 @@ const FLAGS = {
   cond: { type: "boolean", help: "condition on class labels" },
   ...TRAIN_RUN_FLAGS,
   augment: { type: "number", min: 0, max: 0.99, help: "augmentation probability" },
-  "max-minutes": maxMinutesFlag(EDM_PRESETS),
+  "max-minutes": maxMinutesFlag(SDE_PRESETS),
   out: { type: "string", path: "file", help: "run directory [default: runs/sde-<preset>]" },
   ...TRAIN_END_FLAGS,
 } as const;
@@ -71,7 +74,7 @@ const HELP = {
 await runTask(async (args) => {
   if (wantsHelp(args)) return console.log(formatHelp(FLAGS, HELP));
   const f = parseFlags(args, FLAGS, { task: "train:sde" });
-  const base = EDM_PRESETS[f.preset as keyof typeof EDM_PRESETS];
+  const base = SDE_PRESETS[f.preset as keyof typeof SDE_PRESETS];
   const config: EdmTrainConfig = {
     ...base,
     ...sharedTrainFields(f, base),

@@ -430,7 +430,7 @@ Deno.test({
       Deno.env.delete("DIFFUSE_DNNL");
     }
     const r = registerBlasKernels({ backend: "cpu" });
-    assert.match(r.message, /sigmoid, softmax and inference GroupNorm on oneDNN/);
+    assert.match(r.message, /GroupNorm and large add, sub, multiply and concat on oneDNN/);
     assert.ok(r.kernels.includes("Sigmoid"), r.kernels.join());
   },
 });
@@ -474,3 +474,97 @@ Deno.test({
     assert.deepEqual([...c], [7, 10, 15, 22]);
   },
 });
+
+for (const backend of ["wasm", "cpu"] as const) {
+  Deno.test({
+    name: `oneDNN Add, Sub and Multiply on ${backend} match the cpu kernels for every broadcast ` +
+      `pattern, forward and gradient`,
+    ignore: noBlas || !dnnlProbe.ok,
+    async fn() {
+      // [a shape, b shape]: equal, b broadcast, a broadcast (swapped for add/mul, fallback for
+      // sub), a scalar, ranks that differ, both broadcast (fallback), and one below the size limit.
+      const cases: [number[], number[]][] = [
+        [[3, 17, 19, 20], [3, 17, 19, 20]],
+        [[3, 17, 19, 20], [3, 1, 1, 20]],
+        [[20], [3, 17, 19, 20]],
+        [[3, 17, 19, 20], []],
+        [[2, 70, 130], [70, 1]],
+        [[3, 1, 19, 20], [1, 17, 1, 20]],
+        [[5, 7], [5, 1]],
+      ];
+      const ops = () =>
+        cases.flatMap(([sa, sb], i) => {
+          const a = randn(sa, 20 + i), b = randn(sb, 40 + i);
+          return [tf.add(a, b), tf.sub(a, b), tf.sub(b, a), tf.mul(a, b)];
+        });
+      const expected = await on("cpu", false, ops);
+      const calls = dnnlCalls;
+      const actual = await on(backend, "dnnl", ops);
+      // Cases 0-4 run natively: 4 ops each, but for the one whose first operand is broadcast and
+      // which is a subtraction (1 each): 16.
+      assert.ok(dnnlCalls >= calls + 16, `oneDNN ran ${dnnlCalls - calls} of them`);
+      expected.forEach((e, k) =>
+        assert.deepEqual(actual[k], e, `${["add", "sub", "rsub", "mul"][k % 4]} ${cases[k >> 2]}`)
+      );
+      if (!hasGradients) return;
+      // The gradients reduce dy over the broadcast axes (Sum) and multiply (Multiply).
+      const grad = () => {
+        const a = randn([3, 17, 19, 20], 60), b = randn([3, 1, 1, 20], 61);
+        const w = randn([3, 17, 19, 20], 62);
+        const f = (x: tf.Tensor, y: tf.Tensor) =>
+          tf.sum(tf.mul(tf.mul(tf.add(x, y), tf.sub(x, y)), w));
+        return tf.grads(f)([a, b]);
+      };
+      const expectedGrads = await on("cpu", false, grad);
+      const actualGrads = await on(backend, "dnnl", grad);
+      ["da", "db"].forEach((n, k) => assertClose(actualGrads[k], expectedGrads[k], n));
+    },
+  });
+}
+
+Deno.test({
+  name: "DIFFUSE_NATIVE_SKIP leaves the named kernels to the backend, the others native",
+  ignore: noBlas || !dnnlProbe.ok,
+  async fn() {
+    Deno.env.set("DIFFUSE_NATIVE_SKIP", "Add, Sigmoid");
+    try {
+      const run = () => [tf.add(randn([64, 512], 1), 1), tf.mul(randn([64, 512], 2), 3)];
+      const calls = dnnlCalls;
+      const [sum, product] = await on("wasm", "dnnl", run);
+      assert.equal(dnnlCalls, calls + 1, "only Multiply ran on oneDNN");
+      const r = registerBlasKernels({ backend: "wasm" });
+      assert.ok(!r.kernels.includes("Add") && !r.kernels.includes("Sigmoid"), r.kernels.join());
+      assert.ok(r.kernels.includes("Multiply"), r.kernels.join());
+      const [sumRef, productRef] = await on("cpu", false, run);
+      assert.deepEqual([sum, product], [sumRef, productRef]);
+    } finally {
+      Deno.env.delete("DIFFUSE_NATIVE_SKIP");
+    }
+    const r = registerBlasKernels({ backend: "wasm" });
+    assert.ok(r.kernels.includes("Add"), "back on oneDNN once the variable is gone");
+  },
+});
+
+for (const backend of ["wasm", "cpu"] as const) {
+  Deno.test({
+    name: `oneDNN Concat on ${backend} matches the cpu kernel on any axis and falls back for ` +
+      `small tensors`,
+    ignore: noBlas || !dnnlProbe.ok,
+    async fn() {
+      const ops = () => {
+        const a = randn([3, 17, 19, 20], 70), b = randn([3, 17, 19, 7], 71);
+        return [
+          tf.concat([a, b], 3), // channels, the decoder's skip concatenation
+          tf.concat([a, randn([3, 17, 19, 20], 73), a], 0), // leading axis, three inputs
+          tf.concat([a, randn([3, 4, 19, 20], 74)], 1), // a middle axis
+          tf.concat([randn([5, 3], 75), randn([5, 2], 76)], 1), // small: the fallback
+        ];
+      };
+      const expected = await on("cpu", false, ops);
+      const calls = dnnlCalls;
+      const actual = await on(backend, "dnnl", ops);
+      assert.equal(dnnlCalls - calls, 3, "oneDNN ran the three large concatenations");
+      expected.forEach((e, k) => assert.deepEqual(actual[k], e, `op ${k}`));
+    },
+  });
+}

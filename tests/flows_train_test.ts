@@ -157,6 +157,31 @@ Deno.test("Glow on two moons: held-out log-likelihood near a KDE's, and samples 
   (batch as tf.Tensor | null)?.dispose();
 });
 
+Deno.test("gradientNorm is the float64 norm over every gradient, on wasm's memory and composed", async () => {
+  const rng = new Rng(3);
+  const shapes = [[3, 3, 16, 32], [32], [7, 5], [1]];
+  const grads = Object.fromEntries(shapes.map((s, i) => {
+    const n = s.reduce((a, b) => a * b, 1);
+    return [`g${i}`, tf.tensor(rng.fillNormal(new Float32Array(n)).map((v) => v * 10 ** i), s)];
+  }));
+  let sum = 0;
+  for (const g of Object.values(grads)) for (const v of g.dataSync()) sum += v * v;
+  const fromViews = await gradientNorm(grads);
+  assert.ok(Math.abs(fromViews - Math.sqrt(sum)) <= 1e-12 * Math.sqrt(sum), `${fromViews}`);
+  // The composed path (other backends) agrees to float32 accuracy.
+  await selectBackend({ backend: "cpu", log: () => {} });
+  const onCpu = Object.fromEntries(
+    Object.entries(grads).map(([k, g]) => [k, tf.tensor(g.dataSync(), g.shape)]),
+  );
+  const composed = tf.tidy(() =>
+    tf.sqrt(Object.values(onCpu).map((g) => tf.sum(tf.square(g))).reduce((a, b) => tf.add(a, b)))
+  );
+  assert.ok(Math.abs(composed.dataSync()[0] - fromViews) <= 1e-5 * fromViews);
+  tf.dispose([composed, ...Object.values(onCpu)]);
+  await selectBackend({ backend: "wasm", log: () => {} });
+  tf.dispose(Object.values(grads));
+});
+
 Deno.test("optimizerStep clips the global gradient norm before Adam", async () => {
   const params = { w: tf.variable(tf.tensor1d([0, 0])) };
   const adam = createAdam(params);

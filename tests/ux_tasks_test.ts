@@ -89,10 +89,17 @@ Deno.test("recipes take flags like tasks: --help, and one-line errors for bad fl
 
 Deno.test("the time guard is shown with its default in --help and --dry-run; presets get their own folder", async () => {
   const help = await task("train_edm", ["--help"]);
-  assert.match(help.stdout, /--max-minutes.*default: per preset: mnist 13/);
+  assert.match(help.stdout, /--max-minutes.*default: per preset: mnist 12, mnist-uncond 13/);
   const dry = await task("train_edm", ["--dry-run", "--kimg", "500"]);
   assert.equal(dry.code, 0, dry.stderr);
-  assert.match(dry.stderr, /time guard: stops after 13 min even if 500 kimg are not reached/);
+  assert.match(dry.stderr, /time guard: stops after 12 min even if 500 kimg are not reached/);
+  // The mnist preset is class-conditional on mnist data only.
+  assert.equal(JSON.parse(dry.stdout).config.classConditional, true);
+  const png = await task("train_edm", ["--dry-run", "--data", "png:some/folder"]);
+  assert.equal(JSON.parse(png.stdout).config.classConditional, false);
+  const sde = await task("train_sde", ["--dry-run"]);
+  assert.equal(JSON.parse(sde.stdout).config.classConditional, false);
+  assert.equal(JSON.parse(sde.stdout).config.batchSize, 64, "train:sde keeps the unconditional recipe");
   const toy = await task("train_ddpm", ["--dry-run", "--preset", "toy"]);
   assert.equal(JSON.parse(toy.stdout).out, "runs/ddpm-toy");
 });
@@ -244,5 +251,29 @@ Deno.test("train -> sample -> eval: metrics from the first step, resumable sampl
     /stopped at [\d.]+ of 100 kimg \(the 0.02-minute time guard.*--resume --out/,
   );
   assert.doesNotMatch(g.stderr, /100000\/100000/);
+
+  // Classifier-free guidance in eval: on the conditional checkpoint, and refused on another.
+  const guidedArgs = [...ref, "--n", "8", "--steps", "2", "--guidance", "2"];
+  const guided = await task("eval", [
+    ...guidedArgs,
+    "--checkpoint",
+    ckpt,
+    "--out-dir",
+    join(dir, "eg"),
+  ]);
+  assert.equal(guided.code, 0, guided.stderr);
+  assert.match(guided.stdout, /8 samples, heun 2 steps \(3 NFE, guidance 2\)/);
+  const guidedJson = JSON.parse(await Deno.readTextFile(join(dir, "eg", "eval.json")));
+  assert.equal(guidedJson.guidance, 2);
+  assertUserError(
+    await task("eval", [
+      ...guidedArgs,
+      "--checkpoint",
+      join(dir, "guard", "checkpoint.safetensors"),
+      "--out-dir",
+      join(dir, "eu"),
+    ]),
+    /--guidance needs a class-conditional checkpoint; drop --guidance/,
+  );
   await Deno.remove(dir, { recursive: true });
 });

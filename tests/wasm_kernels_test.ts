@@ -85,6 +85,7 @@ Deno.test("registerWasmTrainingKernels() installs its kernels once and is idempo
     "Conv2DBackpropInput",
     "BatchMatMul",
     "Transpose",
+    "ResizeNearestNeighbor",
     "ResizeNearestNeighborGrad",
     "Identity",
     "Cast",
@@ -275,6 +276,38 @@ Deno.test("transposeInto() agrees with index arithmetic and merges adjacent axes
       assert.equal(dst[o], src[from], `perm ${perm}, output ${o}`);
     }
   }
+});
+
+Deno.test("ResizeNearestNeighbor on wasm copies x[floor(i / k)] for whole factors, as cpu does", async () => {
+  // Channels below and above the copyWithin cut-over, factors 2x2 and 3x1, half-pixel centers,
+  // an int32 image, and a fractional factor and corner alignment (wasm's own kernel).
+  const cases: [number[], [number, number], boolean, boolean][] = [
+    [[2, 3, 4, 5], [6, 8], false, false],
+    [[2, 3, 4, 20], [9, 4], false, true],
+    [[1, 4, 4, 3], [6, 6], false, false],
+    [[1, 4, 4, 3], [8, 8], true, false],
+  ];
+  for (const [shape, size, alignCorners, halfPixelCenters] of cases) {
+    const images = randn(shape);
+    const attrs = { size, alignCorners, halfPixelCenters };
+    const r = await kernelOnBoth("ResizeNearestNeighbor", { images }, attrs);
+    assert.deepEqual(r.wasm, r.cpu, JSON.stringify(attrs));
+    const [, h, w, c] = shape, [oh, ow] = size;
+    if (alignCorners || oh % h || ow % w) continue;
+    const [fy, fx] = [oh / h, ow / w];
+    for (let o = 0; o < r.wasm.values.length; o++) {
+      const ch = o % c, j = Math.floor(o / c) % ow, i = Math.floor(o / (c * ow)) % oh;
+      const b = Math.floor(o / (c * ow * oh));
+      const from = ((b * h + Math.floor(i / fy)) * w + Math.floor(j / fx)) * c + ch;
+      assert.equal(r.wasm.values[o], images.values[from], `output ${o}`);
+    }
+  }
+  await use("wasm");
+  const ints = tf.tensor4d([1, 2, 3, 4], [1, 2, 2, 1], "int32");
+  const up = tf.image.resizeNearestNeighbor(ints, [4, 4]);
+  assert.equal(up.dtype, "int32");
+  assert.deepEqual([...await up.data()], [1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4]);
+  tf.dispose([ints, up]);
 });
 
 Deno.test("ResizeNearestNeighborGrad sums 2x2 blocks for 2x upsampling on wasm and fixed cpu", async () => {

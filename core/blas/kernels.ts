@@ -17,6 +17,9 @@ import { type TensorViews, tensorViews, type ViewableBackend } from "./tensor_vi
 import type { DnnlConv, DnnlConvGeometry } from "../dnnl/conv.ts";
 import type { DnnlMatMul } from "../dnnl/matmul.ts";
 import { type DnnlElementwise, SILU_GRAD_KERNEL, SILU_KERNEL } from "../dnnl/elementwise.ts";
+import type { DnnlBinary } from "../dnnl/binary.ts";
+import type { DnnlConcat } from "../dnnl/concat.ts";
+import { BINARY_KERNELS, binaryKernel, concatKernel } from "./memory_bound_kernels.ts";
 import {
   type DnnlGroupNorm,
   GROUP_NORM_GRAD_KERNEL,
@@ -41,6 +44,8 @@ export const DNNL_KERNEL_NAMES: readonly string[] = [
   SILU_GRAD_KERNEL,
   GROUP_NORM_KERNEL,
   GROUP_NORM_GRAD_KERNEL,
+  ...Object.keys(BINARY_KERNELS),
+  "Concat",
 ];
 
 /** Options of {@linkcode blasKernelConfigs}. */
@@ -63,6 +68,10 @@ export interface BlasKernelOptions {
   elementwise?: DnnlElementwise;
   /** oneDNN group normalization, served as {@linkcode GROUP_NORM_KERNEL}. @default undefined */
   groupNorm?: DnnlGroupNorm;
+  /** oneDNN binary operations, serving Add, Sub and Multiply. @default undefined */
+  binary?: DnnlBinary;
+  /** oneDNN concatenation, serving Concat. @default undefined */
+  concat?: DnnlConcat;
 }
 
 type Args = Parameters<tf.KernelFunc>[0];
@@ -95,6 +104,7 @@ export function blasKernelConfigs(
   options: BlasKernelOptions,
 ): tf.KernelConfig[] {
   const { backend, fallbacks, conv, dnnlMatMul, elementwise, groupNorm } = options;
+  const { binary, concat } = options;
   const sgemm = blas.sgemm;
   const funcs: Record<
     string,
@@ -112,8 +122,14 @@ export function blasKernelConfigs(
     [SILU_GRAD_KERNEL]: (args, views) => siluGradKernel(elementwise!, args, views),
     [GROUP_NORM_KERNEL]: (args, views) => groupNormKernel(groupNorm!, args, views),
     [GROUP_NORM_GRAD_KERNEL]: (args, views) => groupNormGradKernel(groupNorm!, args, views),
+    ...Object.fromEntries(
+      Object.entries(BINARY_KERNELS).map((
+        [name, op],
+      ) => [name, (args: Args, views: TensorViews) => binaryKernel(binary!, op, args, views)]),
+    ),
+    Concat: (args, views) => concatKernel(concat!, args, views),
   };
-  const names = elementwise && groupNorm
+  const names = elementwise && groupNorm && binary && concat
     ? [...BLAS_KERNEL_NAMES, ...DNNL_KERNEL_NAMES]
     : BLAS_KERNEL_NAMES;
   return names.map((kernelName) => {

@@ -11,6 +11,8 @@
  * Convolutions go first to oneDNN (`core/dnnl/`, Debian's `libdnnl2`) when it is installed: its
  * direct convolutions ran the unet-bench 3x3 convolutions 3-5x faster than the `sgemm` lowering
  * (bench/unet_bench.ts). `DIFFUSE_DNNL=0` or the `dnnl: false` option keeps them on `sgemm`.
+ * `DIFFUSE_NATIVE_SKIP=Add,Concat` (kernel names, comma-separated) leaves just those kernels to
+ * the backend, for A/B measurements or to rule out a native kernel.
  *
  * @module
  */
@@ -22,6 +24,8 @@ import { createDnnlConv, type DnnlConv } from "../dnnl/conv.ts";
 import { createDnnlMatMul, type DnnlMatMul } from "../dnnl/matmul.ts";
 import { createDnnlElementwise, type DnnlElementwise } from "../dnnl/elementwise.ts";
 import { createDnnlGroupNorm, type DnnlGroupNorm } from "../dnnl/group_norm.ts";
+import { createDnnlBinary, type DnnlBinary } from "../dnnl/binary.ts";
+import { createDnnlConcat, type DnnlConcat } from "../dnnl/concat.ts";
 
 const ALL_NAMES = [...BLAS_KERNEL_NAMES, ...DNNL_KERNEL_NAMES];
 
@@ -113,6 +117,11 @@ export function registerBlasKernels(options: RegisterBlasOptions): BlasRegistrat
   const fallbacks = new Map(ALL_NAMES.map((n) => [n, originals.get(`${backend}/${n}`)]));
   const dnnl = options.dnnl === false ? undefined : openDnnl();
   if (dnnl === undefined) restore(backend, DNNL_KERNEL_NAMES);
+  // Kernels named in DIFFUSE_NATIVE_SKIP stay the backend's own (A/B measurements, a suspected bug).
+  const skipped = new Set(
+    (readEnv("DIFFUSE_NATIVE_SKIP") ?? "").split(",").map((s) => s.trim()).filter((s) => s),
+  );
+  restore(backend, [...skipped]);
   for (
     const config of blasKernelConfigs(blas, {
       backend,
@@ -121,7 +130,9 @@ export function registerBlasKernels(options: RegisterBlasOptions): BlasRegistrat
       dnnlMatMul: dnnl?.matMul,
       elementwise: dnnl?.elementwise,
       groupNorm: dnnl?.groupNorm,
-    })
+      binary: dnnl?.binary,
+      concat: dnnl?.concat,
+    }).filter((c) => !skipped.has(c.kernelName))
   ) {
     if (findKernel(config.kernelName, backend) !== undefined) {
       tf.unregisterKernel(config.kernelName, backend);
@@ -129,10 +140,11 @@ export function registerBlasKernels(options: RegisterBlasOptions): BlasRegistrat
     ours.add(config.kernelFunc);
     tf.registerKernel(config);
   }
-  const kernels = dnnl ? ALL_NAMES : [...BLAS_KERNEL_NAMES];
+  const kernels = (dnnl ? ALL_NAMES : [...BLAS_KERNEL_NAMES]).filter((k) => !skipped.has(k));
   const threadText = `${blas.threads} thread${blas.threads === 1 ? "" : "s"}`;
   const dnnlText = dnnl
-    ? `; convolutions, matrix products, sigmoid, softmax and inference GroupNorm on oneDNN ` +
+    ? `; convolutions, matrix products, sigmoid, softmax, GroupNorm and large add, sub, ` +
+      `multiply and concat on oneDNN ` +
       `${dnnl.version} ` +
       `(DIFFUSE_DNNL=0: off)`
     : "";
@@ -152,6 +164,8 @@ type DnnlKernels = {
   matMul: DnnlMatMul;
   elementwise: DnnlElementwise;
   groupNorm: DnnlGroupNorm;
+  binary: DnnlBinary;
+  concat: DnnlConcat;
 };
 let dnnlKernels: DnnlKernels | null | undefined;
 function openDnnl(): DnnlKernels | undefined {
@@ -166,6 +180,8 @@ function openDnnl(): DnnlKernels | undefined {
         matMul: createDnnlMatMul(r.dnnl),
         elementwise: createDnnlElementwise(r.dnnl),
         groupNorm: createDnnlGroupNorm(r.dnnl),
+        binary: createDnnlBinary(r.dnnl),
+        concat: createDnnlConcat(r.dnnl),
       }
       : null;
   }

@@ -22,6 +22,8 @@ import { pinLibrary } from "../_pin_library.ts";
 
 /** Byte size reserved for one `dnnl_memory_desc_t` (696 in v2.6). */
 const MD_BYTES = 1024;
+/** `sizeof(dnnl_memory_desc_t)` of the v2 ABI: the stride of descriptor arrays (concat). */
+const MD_STRUCT_BYTES = 696;
 /** Byte size reserved for one operation descriptor (`dnnl_convolution_desc_t` is 5976 in v2.6). */
 const OP_DESC_BYTES = 8192;
 
@@ -43,11 +45,15 @@ export const DNNL = {
   eltwiseSquare: 79,
   binaryAdd: 131056,
   binaryMul: 131057,
+  binarySub: 131061,
+  reductionSum: 196596,
   querySrcMd: 129,
   queryDiffSrcMd: 130,
   queryWeightsMd: 131,
   queryDiffWeightsMd: 132,
   argSrc: 1,
+  argSrc1: 2,
+  argMultipleSrc: 1024,
   argDst: 17,
   argWeights: 33,
   argBias: 41,
@@ -87,6 +93,10 @@ const SYMBOLS = {
   },
   dnnl_binary_desc_init: {
     parameters: ["buffer", "i32", "buffer", "buffer", "buffer"],
+    result: "i32",
+  },
+  dnnl_concat_primitive_desc_create: {
+    parameters: ["buffer", "buffer", "i32", "i32", "buffer", "pointer", "pointer"],
     result: "i32",
   },
   dnnl_memory_desc_equal: { parameters: ["pointer", "pointer"], result: "i32" },
@@ -175,6 +185,11 @@ export interface Dnnl {
     init: (symbols: DnnlSymbols, opDesc: Uint8Array<ArrayBuffer>) => number,
     hint?: Primitive,
   ): Primitive | null;
+  /**
+   * A concatenation of `srcs` along dimension `axis` into `dst` (the concat primitive, whose
+   * descriptor is made without an operation descriptor); `null` when unsupported.
+   */
+  concat(dst: MemoryDesc, srcs: readonly MemoryDesc[], axis: number): Primitive | null;
   /** A reorder from one layout to another; `null` when unsupported. */
   reorder(from: Deno.PointerValue, to: Deno.PointerValue): Primitive | null;
   /** The memory descriptor a primitive chose for one of its arguments (`DNNL.query*Md`). */
@@ -299,6 +314,20 @@ function openDnnl(path: string): LoadDnnlResult {
         return null;
       }
       return build(ptrOut());
+    },
+    concat(dst, srcs, axis) {
+      const array = new Uint8Array(srcs.length * MD_STRUCT_BYTES);
+      srcs.forEach((md, i) => array.set(md.subarray(0, MD_STRUCT_BYTES), i * MD_STRUCT_BYTES));
+      const status = s.dnnl_concat_primitive_desc_create(
+        out,
+        dst,
+        srcs.length,
+        axis,
+        array,
+        null,
+        engine,
+      );
+      return status === 0 ? build(ptrOut()) : null;
     },
     reorder(from, to) {
       if (s.dnnl_reorder_primitive_desc_create(out, from, engine, to, engine, null) !== 0) {
