@@ -99,7 +99,11 @@ Deno.test("the time guard is shown with its default in --help and --dry-run; pre
   assert.equal(JSON.parse(png.stdout).config.classConditional, false);
   const sde = await task("train_sde", ["--dry-run"]);
   assert.equal(JSON.parse(sde.stdout).config.classConditional, false);
-  assert.equal(JSON.parse(sde.stdout).config.batchSize, 64, "train:sde keeps the unconditional recipe");
+  assert.equal(
+    JSON.parse(sde.stdout).config.batchSize,
+    64,
+    "train:sde keeps the unconditional recipe",
+  );
   const toy = await task("train_ddpm", ["--dry-run", "--preset", "toy"]);
   assert.equal(JSON.parse(toy.stdout).out, "runs/ddpm-toy");
 });
