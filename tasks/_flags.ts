@@ -140,6 +140,11 @@ export const TRAIN_RUN_FLAGS = {
   kimg: { type: "number", gt: 0, help: "training length in thousands of images" },
   lr: { type: "number", gt: 0, help: "Adam learning rate" },
   "lr-rampup": { type: "number", min: 0, help: "learning-rate warm-up in kimg" },
+  "lr-decay": {
+    type: "number",
+    min: 0,
+    help: "linear learning-rate decay to 0 over the last this many kimg (0: constant)",
+  },
   ema: { type: "number", gt: 0, help: "EMA half-life in kimg" },
   dropout: { type: "number", min: 0, max: 0.99, help: "dropout probability" },
   seed: { type: "int", help: "random seed" },

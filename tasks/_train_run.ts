@@ -22,6 +22,7 @@ export interface TrainFlagValues {
   kimg?: number;
   lr?: number;
   "lr-rampup"?: number;
+  "lr-decay"?: number;
   ema?: number;
   dropout?: number;
   seed?: number;
@@ -50,6 +51,7 @@ export interface SharedTrainFields extends RunConfigBase {
  * ```
  */
 export function sharedTrainFields(f: TrainFlagValues, base: SharedTrainFields): SharedTrainFields {
+  const kimg = f.kimg ?? base.kimg;
   return {
     data: f.data ?? base.data,
     model: f.model ?? base.model,
@@ -57,9 +59,11 @@ export function sharedTrainFields(f: TrainFlagValues, base: SharedTrainFields): 
     channelMult: f["channel-mult"],
     numBlocks: f.blocks,
     batchSize: f.batch ?? base.batchSize,
-    kimg: f.kimg ?? base.kimg,
+    kimg,
     lr: f.lr ?? base.lr,
     lrRampupKimg: f["lr-rampup"] ?? base.lrRampupKimg,
+    // A preset's decay shrinks to a shorter --kimg (then the whole run decays).
+    lrDecayKimg: f["lr-decay"] ?? Math.min(base.lrDecayKimg ?? 0, kimg),
     emaHalfLifeKimg: f.ema ?? base.emaHalfLifeKimg,
     dropout: f.dropout ?? base.dropout,
     seed: f.seed ?? base.seed,

@@ -23,6 +23,7 @@ import { loadDataset } from "../data/load_dataset.ts";
 import { linePlotSvg } from "../data/svg_plot.ts";
 import { loadDenoiser, type LoadedDenoiser } from "../training/load_denoiser.ts";
 import { guidedDenoiser } from "../models/guidance.ts";
+import { checkGuidance } from "./_guidance.ts";
 import type { Denoiser } from "../core/types.ts";
 import { generateSamples, SAMPLER_NAMES, samplingSigmaRange } from "../samplers/generate.ts";
 import { karrasSigmas } from "../schedules/karras_steps.ts";
@@ -313,10 +314,8 @@ function checkSameShape(got: number[], want: number[], what: string, reference: 
 }
 // The checkpoint's denoiser, guided (Ho & Salimans 2022) when --guidance is given.
 function withGuidance(loaded: LoadedDenoiser, scale: number | undefined): Denoiser {
+  checkGuidance("eval", loaded, scale);
   if (scale === undefined) return loaded.denoiser;
-  if (loaded.numClasses === 0) {
-    throw new UserError("eval: --guidance needs a class-conditional checkpoint; drop --guidance");
-  }
   return guidedDenoiser(loaded.denoiser, { scale });
 }
 

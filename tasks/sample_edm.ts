@@ -14,6 +14,7 @@ import { SAMPLER_NAMES, samplingSigmaRange } from "../samplers/generate.ts";
 import { karrasSigmas } from "../schedules/karras_steps.ts";
 import { polyexponentialSigmas } from "../schedules/sigma_grids.ts";
 import { guidedDenoiser } from "../models/guidance.ts";
+import { checkGuidance } from "./_guidance.ts";
 import { K_SAMPLER_PARAMS, type KSamplerName } from "../samplers/k_samplers.ts";
 import { readPng } from "../data/png.ts";
 import { parseSeeds } from "../core/seeds.ts";
@@ -177,11 +178,7 @@ await runTask(async (args) => {
   const sigmas = f.schedule === "karras"
     ? karrasSigmas({ numSteps: f.steps!, sigmaMin, sigmaMax, rho: f.rho ?? 7 })
     : polyexponentialSigmas({ numSteps: f.steps!, sigmaMin, sigmaMax, rho: f.rho ?? 1 });
-  if (f.guidance !== undefined && numClasses === 0) {
-    throw new UserError(
-      "sample:edm: --guidance needs a class-conditional checkpoint; drop --guidance",
-    );
-  }
+  checkGuidance("sample:edm", loaded, f.guidance);
   const images = await initImages(f, shape);
   await sampleToFiles(
     f.guidance === undefined ? denoiser : guidedDenoiser(denoiser, { scale: f.guidance }),

@@ -5,6 +5,8 @@ import { Rng } from "../core/rng.ts";
 import type { Conditioning, Denoiser } from "../core/types.ts";
 import { guidedDenoiser } from "../models/guidance.ts";
 import { dropLabels } from "../training/label_dropout.ts";
+import { UserError } from "../core/errors.ts";
+import { checkGuidance } from "../tasks/_guidance.ts";
 
 await selectBackend({ backend: "cpu", log: () => {} });
 
@@ -69,4 +71,25 @@ Deno.test("dropLabels() zeroes rows with probability p and leaves the rest untou
   assert.equal(dropLabels(labels, 0, new Rng(1)), labels);
   assert.throws(() => dropLabels(labels, 1, new Rng(1)), RangeError);
   tf.dispose([labels, dropped]);
+});
+
+Deno.test("checkGuidance() refuses unconditional and label-dropout-free checkpoints, naming the fix", () => {
+  const conditional = (condDrop?: number) => ({ numClasses: 10, state: { config: { condDrop } } });
+  checkGuidance("eval", conditional(0.1), 2);
+  checkGuidance("eval", { numClasses: 0, state: { config: {} } }, undefined);
+  assert.throws(
+    () => checkGuidance("eval", { numClasses: 0, state: { config: {} } }, 2),
+    (e) =>
+      e instanceof UserError &&
+      /^eval: --guidance needs a class-conditional checkpoint/.test(e.message),
+  );
+  for (const drop of [0, undefined]) {
+    assert.throws(
+      () => checkGuidance("sample:edm", conditional(drop), 1.5),
+      (e) =>
+        e instanceof UserError &&
+        /^sample:edm: --guidance needs a checkpoint trained with label dropout \(this one: --cond-drop 0,.*train with --cond-drop 0\.1 or drop --guidance$/
+          .test(e.message),
+    );
+  }
 });

@@ -95,6 +95,14 @@ Deno.test("the time guard is shown with its default in --help and --dry-run; pre
   assert.match(dry.stderr, /time guard: stops after 12 min even if 500 kimg are not reached/);
   // The mnist preset is class-conditional on mnist data only.
   assert.equal(JSON.parse(dry.stdout).config.classConditional, true);
+  assert.equal(JSON.parse(dry.stdout).config.lrDecayKimg, 60);
+  // The preset's 60-kimg decay shrinks to a shorter run; an explicit one longer than it is refused.
+  const short = await task("train_edm", ["--dry-run", "--kimg", "30"]);
+  assert.equal(JSON.parse(short.stdout).config.lrDecayKimg, 30);
+  assertUserError(
+    await task("train_edm", ["--dry-run", "--kimg", "30", "--lr-decay", "40"]),
+    /lrDecayKimg must be in \[0, kimg = 30\], got 40/,
+  );
   const png = await task("train_edm", ["--dry-run", "--data", "png:some/folder"]);
   assert.equal(JSON.parse(png.stdout).config.classConditional, false);
   const sde = await task("train_sde", ["--dry-run"]);
@@ -129,6 +137,8 @@ Deno.test("train -> sample -> eval: metrics from the first step, resumable sampl
   const t = await task("train_edm", [
     ...tiny,
     "--cond",
+    "--cond-drop",
+    "0.1",
     "--batch",
     "4",
     "--kimg",

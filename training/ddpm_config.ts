@@ -40,6 +40,8 @@ export interface DdpmTrainConfig {
   lr: number;
   /** Learning-rate warm-up in thousands of images (DDPM: 5000 steps). */
   lrRampupKimg: number;
+  /** Linear learning-rate decay to 0 over the last this many kimg (not in DDPM). @default 0 */
+  lrDecayKimg?: number;
   /** EMA half-life in thousands of images (DDPM: decay 0.9999 per step). */
   emaHalfLifeKimg: number;
   /** EMA ramp-up ratio: half-life at most this fraction of images seen. */

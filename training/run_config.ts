@@ -1,6 +1,6 @@
 /**
  * The checks every training config shares (`validateEdmConfig`, `validateDdpmConfig`): run
- * length, batch, optimizer, EMA, cadence and grid fields, dropout, warm-up and time limit.
+ * length, batch, optimizer, EMA, cadence and grid fields, dropout, warm-up, decay and time limit.
  *
  * Not tied to a paper: input validation for the trainers.
  *
@@ -31,6 +31,8 @@ export interface RunConfigBase {
   dropout: number;
   /** Learning-rate warm-up in kimg. */
   lrRampupKimg: number;
+  /** Linear learning-rate decay to 0 over the last this many kimg (0 or absent: constant rate). */
+  lrDecayKimg?: number;
   /** Time limit in minutes (0: none). */
   maxMinutes: number;
 }
@@ -70,6 +72,10 @@ export function validateRunConfig(config: RunConfigBase): void {
   }
   if (!(config.lrRampupKimg >= 0)) {
     throw new RangeError(`lrRampupKimg must be >= 0, got ${config.lrRampupKimg}`);
+  }
+  const decay = config.lrDecayKimg ?? 0;
+  if (!(decay >= 0 && decay <= config.kimg)) {
+    throw new RangeError(`lrDecayKimg must be in [0, kimg = ${config.kimg}], got ${decay}`);
   }
   if (!(config.maxMinutes >= 0)) {
     throw new RangeError(`maxMinutes must be >= 0, got ${config.maxMinutes}`);

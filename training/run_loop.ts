@@ -15,7 +15,14 @@ import type { Progress } from "../core/progress.ts";
 import type { Params } from "../core/params.ts";
 import type { Rng } from "../core/rng.ts";
 import * as tf from "@tensorflow/tfjs-core";
-import { adamScalars, type AdamState, adamStep, createAdam, restoreAdam } from "./adam.ts";
+import {
+  adamScalars,
+  type AdamState,
+  adamStep,
+  createAdam,
+  rampedLearningRate,
+  restoreAdam,
+} from "./adam.ts";
 import type { ModelSpec } from "../models/build_network.ts";
 import { emaUpdate } from "./ema.ts";
 import type { RunCheckpoint } from "./run_checkpoint.ts";
@@ -145,11 +152,7 @@ export interface PendingUpdate {
 }
 
 /** The optimizer settings {@linkcode optimizerStep} reads (both trainers' configs have them). */
-export interface OptimizerConfig {
-  /** Adam learning rate. */
-  lr: number;
-  /** Learning-rate warm-up in kimg. */
-  lrRampupKimg: number;
+export interface OptimizerConfig extends LrScheduleConfig {
   /** EMA half-life in kimg. */
   emaHalfLifeKimg: number;
   /** EMA half-life ramp-up ratio. */
@@ -162,7 +165,7 @@ export interface OptimizerConfig {
 }
 
 /**
- * One optimizer step: optional global-norm gradient clipping, Adam with EDM's warm-up on the held
+ * One optimizer step: optional global-norm gradient clipping, Adam at {@linkcode rampedLr} on the held
  * gradients (then freed), then the EMA with its ramped half-life (EDM Appendix F.1).
  *
  * @param state The optimizer, the EMA weights and the parameters.
@@ -179,11 +182,7 @@ export function optimizerStep(
   config: OptimizerConfig,
 ): void {
   if (config.clipGradNorm) clipGradients(update.grads, config.clipGradNorm);
-  adamStep(state.adam, update.grads, {
-    lr: config.lr,
-    imagesSeen: update.imagesBefore,
-    rampupImages: config.lrRampupKimg * 1000,
-  });
+  adamStep(state.adam, update.grads, { lr: rampedLr(config, update.imagesBefore) });
   tf.dispose(Object.values(update.grads));
   emaUpdate(state.ema, state.params, {
     batchSize: update.size,
@@ -450,18 +449,42 @@ export function holdUpdates(
   };
 }
 
+/** What {@linkcode rampedLr} reads from a training config. */
+export interface LrScheduleConfig {
+  /** Peak learning rate. */
+  lr: number;
+  /** Linear warm-up length in kimg (EDM's `lr_rampup_kimg`). */
+  lrRampupKimg: number;
+  /** Training length in kimg; needed only with `lrDecayKimg`. */
+  kimg?: number;
+  /** Linear decay to 0 over the last `lrDecayKimg` of `kimg` (0 or absent: none). */
+  lrDecayKimg?: number;
+}
+
 /**
- * The learning rate with EDM's linear warm-up: `lr min(imagesSeen / (lrRampupKimg 1000), 1)`.
+ * The learning rate now: EDM's linear warm-up `lr min(seen / (lrRampupKimg 1000), 1)` (Karras
+ * et al. 2022, training/training_loop.py; {@linkcode rampedLearningRate}, where a warm-up of 0
+ * means full rate from the first step), times an optional linear decay to 0 over the last
+ * `lrDecayKimg` thousand images of `kimg`, `min((kimg - seen/1000) / lrDecayKimg, 1)`, which
+ * lets a short run settle into a minimum instead of ending at the peak rate.
  *
- * @param config The rate and the warm-up length.
- * @param imagesSeen Images seen so far.
- * @returns The rate now.
+ * @param config The rate, the warm-up and the decay.
+ * @param imagesSeen Images seen before the step (EDM's `cur_nimg`).
+ * @returns The rate now, never below 0.
  * @example
  * ```ts
  * import { rampedLr } from "./run_loop.ts";
  * console.assert(rampedLr({ lr: 1e-3, lrRampupKimg: 2 }, 1000) === 5e-4);
+ * // Halfway through a 10-kimg decay at the end of a 100-kimg run:
+ * console.assert(rampedLr({ lr: 1e-3, lrRampupKimg: 2, kimg: 100, lrDecayKimg: 10 }, 95_000) === 5e-4);
  * ```
  */
-export function rampedLr(config: { lr: number; lrRampupKimg: number }, imagesSeen: number): number {
-  return config.lr * Math.min(imagesSeen / Math.max(config.lrRampupKimg * 1000, 1e-8), 1);
+export function rampedLr(config: LrScheduleConfig, imagesSeen: number): number {
+  const warm = rampedLearningRate(config.lr, {
+    imagesSeen,
+    rampupImages: config.lrRampupKimg * 1000,
+  });
+  const decayKimg = config.lrDecayKimg ?? 0;
+  const left = (config.kimg ?? Infinity) - imagesSeen / 1000;
+  return decayKimg > 0 ? warm * Math.min(Math.max(left / decayKimg, 0), 1) : warm;
 }

@@ -34,7 +34,14 @@ import {
 } from "./ddpm_importance.ts";
 import { writeRunCheckpoint } from "./run_checkpoint.ts";
 import { writePreview } from "./preview.ts";
-import { gradientNorm, optimizerStep, runState, runTrainingLoop, startRun } from "./run_loop.ts";
+import {
+  gradientNorm,
+  optimizerStep,
+  rampedLr,
+  runState,
+  runTrainingLoop,
+  startRun,
+} from "./run_loop.ts";
 import { checkSameModel, openTrainerRun } from "./_loop_utils.ts";
 import type { RunStateBase, TrainLoopOptions, TrainLoopResult } from "./train_loop_types.ts";
 import { requireBackend } from "../core/_require_backend.ts";
@@ -190,7 +197,7 @@ export async function trainDdpm(
   }, options);
 
   function currentLr(): number {
-    return config.lr * Math.min(run.imagesSeen / Math.max(config.lrRampupKimg * 1000, 1e-8), 1);
+    return rampedLr(config, run.imagesSeen);
   }
 
   // One loss and gradient evaluation (Algorithm 1, lines 2-5); returns the loss value.

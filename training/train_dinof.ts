@@ -57,6 +57,7 @@ import {
   gradientNorm,
   optimizerStep,
   type PendingUpdate,
+  rampedLr,
   runState,
   runTrainingLoop,
   startRun,
@@ -211,8 +212,7 @@ export async function trainDinof(
       save,
       preview,
       cadence: config,
-      lr: () =>
-        config.lr * Math.min(run.imagesSeen / Math.max(config.lrRampupKimg * 1000, 1e-8), 1),
+      lr: () => rampedLr(config, run.imagesSeen),
       metrics() {
         const c = Math.max(window.count, 1);
         const out = {

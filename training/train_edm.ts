@@ -23,7 +23,14 @@ import { objectiveFor } from "./objective.ts";
 import { rngNoise } from "../core/noise.ts";
 import { writeRunCheckpoint } from "./run_checkpoint.ts";
 import { writePreview } from "./preview.ts";
-import { gradientNorm, optimizerStep, runState, runTrainingLoop, startRun } from "./run_loop.ts";
+import {
+  gradientNorm,
+  optimizerStep,
+  rampedLr,
+  runState,
+  runTrainingLoop,
+  startRun,
+} from "./run_loop.ts";
 import { checkSameModel, openTrainerRun } from "./_loop_utils.ts";
 import type { RunStateBase, TrainLoopOptions, TrainLoopResult } from "./train_loop_types.ts";
 import { dropLabels } from "./label_dropout.ts";
@@ -168,7 +175,7 @@ export async function trainEdm(
   }, options);
 
   function currentLr(): number {
-    return config.lr * Math.min(run.imagesSeen / Math.max(config.lrRampupKimg * 1000, 1e-8), 1);
+    return rampedLr(config, run.imagesSeen);
   }
 
   function trainStep(batch: Batch): tf.Scalar {

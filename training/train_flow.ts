@@ -29,6 +29,7 @@ import { writeRunCheckpoint } from "./run_checkpoint.ts";
 import {
   optimizerStep,
   type PendingUpdate,
+  rampedLr,
   runState,
   runTrainingLoop,
   startRun,
@@ -151,7 +152,7 @@ export async function trainFlow(
     save,
     preview,
     cadence: config,
-    lr: () => config.lr * Math.min(run.imagesSeen / Math.max(config.lrRampupKimg * 1000, 1e-8), 1),
+    lr: () => rampedLr(config, run.imagesSeen),
     bar,
     started,
     maxMinutes: config.maxMinutes,
