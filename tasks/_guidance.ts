@@ -1,11 +1,13 @@
 /**
- * The checks `eval` and `sample:edm` make before classifier-free guidance (Ho & Salimans 2022):
+ * The denoiser `eval` and `sample:edm` sample with, and the checks they make before classifier-free guidance (Ho & Salimans 2022):
  * the guided denoiser mixes the conditional output with the unconditional one (the all-zero
  * label), which only a class-conditional model trained with label dropout has learned.
  *
  * @module
  */
 import { UserError } from "../core/errors.ts";
+import type { Denoiser } from "../core/types.ts";
+import { guidedDenoiser } from "../models/guidance.ts";
 
 /** What {@linkcode checkGuidance} reads from a loaded checkpoint (`LoadedDenoiser`). */
 export interface GuidableCheckpoint {
@@ -48,4 +50,27 @@ export function checkGuidance(
         `${drop}, so its unconditional branch is untrained); train with --cond-drop 0.1 or drop --guidance`,
     );
   }
+}
+
+/**
+ * The checkpoint's denoiser, guided with `scale` (`models/guidance.ts`) when `--guidance` is
+ * given, after {@linkcode checkGuidance}.
+ *
+ * @param task The task name for messages.
+ * @param loaded The loaded checkpoint (`LoadedDenoiser`).
+ * @param scale The `--guidance` value; undefined: the plain denoiser.
+ * @returns The denoiser to sample with.
+ * @throws {UserError} For a checkpoint that cannot be guided.
+ * @example
+ * ```ts ignore
+ * const denoiser = denoiserFor("eval", await loadDenoiser(path), f.guidance);
+ * ```
+ */
+export function denoiserFor(
+  task: string,
+  loaded: GuidableCheckpoint & { denoiser: Denoiser },
+  scale: number | undefined,
+): Denoiser {
+  checkGuidance(task, loaded, scale);
+  return scale === undefined ? loaded.denoiser : guidedDenoiser(loaded.denoiser, { scale });
 }

@@ -21,10 +21,8 @@ import { Rng } from "../core/rng.ts";
 import { writeFileAtomic } from "../core/atomic_write.ts";
 import { loadDataset } from "../data/load_dataset.ts";
 import { linePlotSvg } from "../data/svg_plot.ts";
-import { loadDenoiser, type LoadedDenoiser } from "../training/load_denoiser.ts";
-import { guidedDenoiser } from "../models/guidance.ts";
-import { checkGuidance } from "./_guidance.ts";
-import type { Denoiser } from "../core/types.ts";
+import { loadDenoiser } from "../training/load_denoiser.ts";
+import { denoiserFor } from "./_guidance.ts";
 import { generateSamples, SAMPLER_NAMES, samplingSigmaRange } from "../samplers/generate.ts";
 import { karrasSigmas } from "../schedules/karras_steps.ts";
 import { loadMnistClassifier } from "../eval/mnist_classifier.ts";
@@ -221,7 +219,7 @@ await runTask(async (args) => {
       label: `sample ${steps} steps`,
       unit: "img",
     });
-    const out = await generateSamples(withGuidance(loaded, f.guidance), {
+    const out = await generateSamples(denoiserFor("eval", loaded, f.guidance), {
       seeds,
       shape: loaded.shape,
       sigmas: karrasSigmas({ numSteps: steps, sigmaMin, sigmaMax }),
@@ -312,12 +310,6 @@ function checkSameShape(got: number[], want: number[], what: string, reference: 
       `[${want}]; evaluate against a --data of the same size`,
   );
 }
-// The checkpoint's denoiser, guided (Ho & Salimans 2022) when --guidance is given.
-function withGuidance(loaded: LoadedDenoiser, scale: number | undefined): Denoiser {
-  checkGuidance("eval", loaded, scale);
-  if (scale === undefined) return loaded.denoiser;
-  return guidedDenoiser(loaded.denoiser, { scale });
-}
 
 /** One shard of an evaluation: its slice of the reference set and of the seeds, saved. */
 async function evalShard(
@@ -378,7 +370,7 @@ async function evalShard(
   });
   const out = seeds.length === 0
     ? { images: new Float32Array(0), shape: [0, ...loaded.shape], nfe: 0 }
-    : await generateSamples(withGuidance(loaded, o.guidance), {
+    : await generateSamples(denoiserFor("eval", loaded, o.guidance), {
       seeds,
       shape: loaded.shape,
       sigmas: karrasSigmas({ numSteps: o.steps, sigmaMin, sigmaMax }),

@@ -13,8 +13,7 @@ import { loadDenoiser } from "../training/load_denoiser.ts";
 import { SAMPLER_NAMES, samplingSigmaRange } from "../samplers/generate.ts";
 import { karrasSigmas } from "../schedules/karras_steps.ts";
 import { polyexponentialSigmas } from "../schedules/sigma_grids.ts";
-import { guidedDenoiser } from "../models/guidance.ts";
-import { checkGuidance } from "./_guidance.ts";
+import { denoiserFor } from "./_guidance.ts";
 import { K_SAMPLER_PARAMS, type KSamplerName } from "../samplers/k_samplers.ts";
 import { readPng } from "../data/png.ts";
 import { parseSeeds } from "../core/seeds.ts";
@@ -178,34 +177,30 @@ await runTask(async (args) => {
   const sigmas = f.schedule === "karras"
     ? karrasSigmas({ numSteps: f.steps!, sigmaMin, sigmaMax, rho: f.rho ?? 7 })
     : polyexponentialSigmas({ numSteps: f.steps!, sigmaMin, sigmaMax, rho: f.rho ?? 1 });
-  checkGuidance("sample:edm", loaded, f.guidance);
+  const guided = denoiserFor("sample:edm", loaded, f.guidance);
   const images = await initImages(f, shape);
-  await sampleToFiles(
-    f.guidance === undefined ? denoiser : guidedDenoiser(denoiser, { scale: f.guidance }),
-    {
-      ...images,
-      seeds,
-      shape,
-      sigmas,
-      sampler,
-      batchSize: f.batch!,
-      eta: f.eta,
-      order: f.order,
-      solverType: f["solver-type"] as "midpoint" | "heun" | undefined,
-      rtol: f.rtol,
-      atol: f.atol,
-      sChurn: f["s-churn"],
-      sTmin: f["s-tmin"],
-      sTmax: f["s-tmax"] ?? Infinity,
-      sNoise: f["s-noise"],
-      classLabels: numClasses > 0 ? seeds.map((_, i) => classLabel ?? i % numClasses) : undefined,
-      numClasses,
-    },
-    {
-      ...outputs,
-      columns: numClasses > 0 && classLabel === undefined ? numClasses : undefined,
-    },
-  );
+  await sampleToFiles(guided, {
+    ...images,
+    seeds,
+    shape,
+    sigmas,
+    sampler,
+    batchSize: f.batch!,
+    eta: f.eta,
+    order: f.order,
+    solverType: f["solver-type"] as "midpoint" | "heun" | undefined,
+    rtol: f.rtol,
+    atol: f.atol,
+    sChurn: f["s-churn"],
+    sTmin: f["s-tmin"],
+    sTmax: f["s-tmax"] ?? Infinity,
+    sNoise: f["s-noise"],
+    classLabels: numClasses > 0 ? seeds.map((_, i) => classLabel ?? i % numClasses) : undefined,
+    numClasses,
+  }, {
+    ...outputs,
+    columns: numClasses > 0 && classLabel === undefined ? numClasses : undefined,
+  });
   loaded.dispose();
 });
 

@@ -311,7 +311,7 @@ async function toyRun(
       }),
     preview: (p) => Promise.resolve(p),
     cadence: { logEvery: 1, checkpointKimg: 4, sampleKimg: 1e9 },
-    lr: () => 0.05,
+    schedule: { lr: 0.05, lrRampupKimg: 0 },
     bar: null,
     started: performance.now(),
     maxMinutes: 0,

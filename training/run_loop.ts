@@ -231,8 +231,8 @@ export interface TrainingLoopSpec {
   preview(path: string): Promise<string>;
   /** Steps between metric lines, and thousands of images between checkpoints and grids. */
   cadence: { logEvery: number; checkpointKimg: number; sampleKimg: number };
-  /** The learning rate now, for the metric lines. */
-  lr(): number;
+  /** The learning-rate schedule {@linkcode optimizerStep} applies; its rate goes on the metric lines. */
+  schedule: LrScheduleConfig;
   /** Extra fields of each metric line (e.g. a loss's terms). @default undefined */
   metrics?: () => Record<string, number>;
   /** Progress bar, or null. */
@@ -260,7 +260,7 @@ export interface TrainingLoopSpec {
  * @example
  * ```ts ignore
  * const result = await runTrainingLoop({ counters, totalImages, batches: it, evaluate, apply,
- *   discard, save, preview, cadence, lr, bar, started, maxMinutes: 0, checkpointPath,
+ *   discard, save, preview, cadence, schedule: config, bar, started, maxMinutes: 0, checkpointPath,
  *   nonFiniteHint: "Lower --lr" }, options);
  * ```
  */
@@ -292,7 +292,7 @@ async function loop(spec: TrainingLoopSpec, options: TrainLoopOptions): Promise<
     runDir: options.runDir,
     totalImages,
     imagesSeen: run.imagesSeen,
-    lr: spec.lr,
+    lr: () => rampedLr(spec.schedule, run.imagesSeen),
     metrics: spec.metrics,
     save,
     preview: spec.preview,

@@ -34,14 +34,7 @@ import {
 } from "./ddpm_importance.ts";
 import { writeRunCheckpoint } from "./run_checkpoint.ts";
 import { writePreview } from "./preview.ts";
-import {
-  gradientNorm,
-  optimizerStep,
-  rampedLr,
-  runState,
-  runTrainingLoop,
-  startRun,
-} from "./run_loop.ts";
+import { gradientNorm, optimizerStep, runState, runTrainingLoop, startRun } from "./run_loop.ts";
 import { checkSameModel, openTrainerRun } from "./_loop_utils.ts";
 import type { RunStateBase, TrainLoopOptions, TrainLoopResult } from "./train_loop_types.ts";
 import { requireBackend } from "../core/_require_backend.ts";
@@ -188,17 +181,13 @@ export async function trainDdpm(
     save,
     preview,
     cadence: config,
-    lr: currentLr,
+    schedule: config,
     bar,
     started,
     maxMinutes: config.maxMinutes,
     checkpointPath: ckptPath,
     nonFiniteHint: `Lower --lr (now ${config.lr})`,
   }, options);
-
-  function currentLr(): number {
-    return rampedLr(config, run.imagesSeen);
-  }
 
   // One loss and gradient evaluation (Algorithm 1, lines 2-5); returns the loss value.
   async function trainStep(batch: Batch): Promise<number> {

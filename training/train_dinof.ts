@@ -57,7 +57,6 @@ import {
   gradientNorm,
   optimizerStep,
   type PendingUpdate,
-  rampedLr,
   runState,
   runTrainingLoop,
   startRun,
@@ -212,7 +211,7 @@ export async function trainDinof(
       save,
       preview,
       cadence: config,
-      lr: () => rampedLr(config, run.imagesSeen),
+      schedule: config,
       metrics() {
         const c = Math.max(window.count, 1);
         const out = {

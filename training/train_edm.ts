@@ -23,14 +23,7 @@ import { objectiveFor } from "./objective.ts";
 import { rngNoise } from "../core/noise.ts";
 import { writeRunCheckpoint } from "./run_checkpoint.ts";
 import { writePreview } from "./preview.ts";
-import {
-  gradientNorm,
-  optimizerStep,
-  rampedLr,
-  runState,
-  runTrainingLoop,
-  startRun,
-} from "./run_loop.ts";
+import { gradientNorm, optimizerStep, runState, runTrainingLoop, startRun } from "./run_loop.ts";
 import { checkSameModel, openTrainerRun } from "./_loop_utils.ts";
 import type { RunStateBase, TrainLoopOptions, TrainLoopResult } from "./train_loop_types.ts";
 import { dropLabels } from "./label_dropout.ts";
@@ -166,17 +159,13 @@ export async function trainEdm(
     save,
     preview,
     cadence: config,
-    lr: currentLr,
+    schedule: config,
     bar,
     started,
     maxMinutes: config.maxMinutes,
     checkpointPath: ckptPath,
     nonFiniteHint: `Lower --lr (now ${config.lr}) or raise --lr-rampup`,
   }, options);
-
-  function currentLr(): number {
-    return rampedLr(config, run.imagesSeen);
-  }
 
   function trainStep(batch: Batch): tf.Scalar {
     const draws = tf.tidy(() => {

@@ -29,7 +29,6 @@ import { writeRunCheckpoint } from "./run_checkpoint.ts";
 import {
   optimizerStep,
   type PendingUpdate,
-  rampedLr,
   runState,
   runTrainingLoop,
   startRun,
@@ -152,7 +151,7 @@ export async function trainFlow(
     save,
     preview,
     cadence: config,
-    lr: () => rampedLr(config, run.imagesSeen),
+    schedule: config,
     bar,
     started,
     maxMinutes: config.maxMinutes,

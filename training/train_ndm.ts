@@ -35,7 +35,7 @@ import { ndmLoss } from "./ndm_loss.ts";
 import { drawContinuousTimes, ndmContinuousTerms } from "./ndm_continuous.ts";
 import { writeRunCheckpoint } from "./run_checkpoint.ts";
 import { writePreview } from "./preview.ts";
-import { holdUpdates, rampedLr, runState, runTrainingLoop, startRun } from "./run_loop.ts";
+import { holdUpdates, runState, runTrainingLoop, startRun } from "./run_loop.ts";
 import { checkSameModel, openTrainerRun } from "./_loop_utils.ts";
 import type { RunStateBase, TrainLoopOptions, TrainLoopResult } from "./train_loop_types.ts";
 
@@ -216,7 +216,7 @@ export async function trainNdm(
     save,
     preview,
     cadence: config,
-    lr: () => rampedLr(config, run.imagesSeen),
+    schedule: config,
     bar,
     started,
     maxMinutes: config.maxMinutes,
