@@ -10,7 +10,9 @@
  *
  * A baseline for before/after measurements is this code with some kernels reverted to
  * tfjs-backend-wasm's own (`--compare-without A,B`, as registered at import, before this
- * project's overrides) and/or another copy of models/unet.ts (`--baseline-unet PATH`, e.g. one
+ * project's overrides), without the fused kernels of core/native (`--baseline-no-native`: oneDNN's
+ * GroupNorm, separate residual add and scale) and/or another copy of models/unet.ts
+ * (`--baseline-unet PATH`, e.g. one
  * importing the previous models/layers.ts). `--compare` times whole steps of both in alternating
  * rounds, so that both see the same machine load, and prints the medians of wall and CPU time
  * (CPU time varies less on a shared machine) and their ratios; `--profile-baseline` prints the
@@ -20,7 +22,8 @@
  * ```sh
  * deno run --allow-read --allow-write --allow-env --allow-ffi bench/profile_step.ts
  *   [--train-batch 32] [--sample-batch 64] [--runs 3] [--top 25] [--by-shape] [--threads N]
- *   [--only train,sample] [--compare-without Slice,SplitV] [--baseline-unet PATH]
+ *   [--only train,sample] [--compare-without Slice,SplitV] [--baseline-no-native]
+ *   [--baseline-unet PATH]
  *   [--compare --rounds 5 | --profile-baseline] [--model mnist-small]
  * ```
  *
@@ -54,6 +57,7 @@ const HELP = `profile_step: per-kernel time table of one unet-bench train step a
   --by-shape             one row per kernel and input shapes instead of per kernel
   --only LIST            train,sample (default both)
   --compare-without LIST the baseline runs these kernels as tfjs-backend-wasm's own
+  --baseline-no-native   the baseline runs without the fused kernels of core/native
   --baseline-unet PATH   the baseline runs the network of this copy of models/unet.ts
                          (e.g. one importing the previous models/layers.ts)
   --compare              time whole steps against the baseline (kernels of --compare-without
@@ -72,6 +76,7 @@ interface Flags {
   parts: Set<string>;
   without: string[];
   baselineUnet: string | null;
+  noNative: boolean;
   compare: boolean;
   profileBaseline: boolean;
   rounds: number;
@@ -94,6 +99,7 @@ function parseFlags(args: string[]): Flags | null {
     parts: new Set(["train", "sample"]),
     without: [],
     baselineUnet: null,
+    noNative: false,
     compare: false,
     profileBaseline: false,
     rounds: 5,
@@ -123,6 +129,7 @@ function parseFlags(args: string[]): Flags | null {
     else if (a === "--only") f.parts = new Set(value().split(","));
     else if (a === "--compare-without") f.without = value().split(",").filter((s) => s);
     else if (a === "--baseline-unet") f.baselineUnet = value();
+    else if (a === "--baseline-no-native") f.noNative = true;
     else if (a === "--compare") f.compare = true;
     else if (a === "--profile-baseline") f.profileBaseline = true;
     else if (a === "--rounds") f.rounds = int();
@@ -135,8 +142,11 @@ function parseFlags(args: string[]): Flags | null {
       throw new RangeError(`--only: unknown part "${p}"; use train, sample`);
     }
   }
-  if ((f.compare || f.profileBaseline) && f.without.length === 0 && f.baselineUnet === null) {
-    throw new RangeError("a baseline needs --compare-without and/or --baseline-unet");
+  const noBaseline = f.without.length === 0 && f.baselineUnet === null && !f.noNative;
+  if ((f.compare || f.profileBaseline) && noBaseline) {
+    throw new RangeError(
+      "a baseline needs --compare-without, --baseline-no-native and/or --baseline-unet",
+    );
   }
   if (!(f.model in UNET_PRESETS)) {
     throw new RangeError(`--model: unknown U-Net "${f.model}"; use ${Object.keys(UNET_PRESETS)}`);
@@ -459,7 +469,13 @@ async function main(): Promise<void> {
   const steps = makeSteps(flags);
   const network = unetNetwork(config, steps.params);
   try {
-    const use = kernelSwitch(flags.without);
+    const swap = kernelSwitch(flags.without);
+    const use = (ours: boolean) => {
+      swap(ours);
+      if (flags.noNative) {
+        registerBlasKernels({ backend: "wasm", threads: flags.threads, native: ours });
+      }
+    };
     let baseline = network;
     if (flags.baselineUnet !== null) {
       const url = new URL(flags.baselineUnet, `file://${Deno.cwd()}/`).href;
@@ -467,6 +483,7 @@ async function main(): Promise<void> {
     }
     const what = [
       flags.without.length ? `tfjs's ${flags.without.join(",")}` : "",
+      flags.noNative ? "no fused native kernels" : "",
       flags.baselineUnet ?? "",
     ].filter((w) => w).join(" + ");
     const sides: Side[] = [

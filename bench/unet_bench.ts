@@ -4,7 +4,8 @@
  *
  * Times, on the wasm backend: the primitives (conv3x3 64->64 on 16x32x32x64 forward and
  * forward+backward, a 1024x1024 matMul, in GFLOP/s) without native kernels, with OpenBLAS only
- * (`core/blas/`), and with OpenBLAS and oneDNN (`core/dnnl/`), interleaved round by round so all
+ * (`core/blas/`), and with OpenBLAS, oneDNN (`core/dnnl/`) and the fused kernels (`core/native/`),
+ * interleaved round by round so all
  * see the same machine load; then the
  * unet-bench network (preset "unet-bench", EDM preconditioning): training img/s (EDM loss, Adam,
  * batch 32) and sampling img/s (Heun, 18 steps = 35 evaluations, batch 64). When
@@ -149,14 +150,22 @@ async function bestTime(
   return summarize(times);
 }
 
-/** Native kernels in use: none, OpenBLAS only, or OpenBLAS and oneDNN (when installed). */
+/**
+ * Native kernels in use: none, OpenBLAS only, or OpenBLAS, oneDNN and the fused kernels of
+ * core/native (when installed and buildable).
+ */
 type Mode = "off" | "sgemm" | "on";
 const MODES: Mode[] = ["off", "sgemm", "on"];
 
 function setBlas(mode: Mode | boolean, threads: number): string {
   const m: Mode = mode === true ? "on" : mode === false ? "off" : mode;
-  return registerBlasKernels({ backend: "wasm", disable: m === "off", dnnl: m === "on", threads })
-    .message;
+  return registerBlasKernels({
+    backend: "wasm",
+    disable: m === "off",
+    dnnl: m === "on",
+    native: m === "on",
+    threads,
+  }).message;
 }
 
 // Conv3x3 forward, forward+backward (both gradient kernels, 3x the FLOPs), and the 1024 matMul,
@@ -382,7 +391,7 @@ function printTable(
 ): void {
   const { off, sgemm, on } = figures;
   const lines = [
-    "| figure | wasm | + OpenBLAS | + oneDNN | PyTorch | native speed-up | ours / PyTorch |",
+    "| figure | wasm | + OpenBLAS | + oneDNN, fused | PyTorch | native speed-up | ours / PyTorch |",
     "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
   ];
   for (const [label, key] of ROWS) {
@@ -400,7 +409,9 @@ function printTable(
   }
   console.log(lines.join("\n"));
   console.log(
-    `cores busy (process CPU time / wall time, + oneDNN): train ${fmt(on.train_cores_busy)}, ` +
+    `cores busy (process CPU time / wall time, + oneDNN, fused): train ${
+      fmt(on.train_cores_busy)
+    }, ` +
       `sample ${fmt(on.sample_cores_busy)}`,
   );
   console.log(
@@ -458,7 +469,7 @@ async function main(): Promise<void> {
   if (flags.parts.has("train") || flags.parts.has("sample")) {
     setBlas("on", flags.threads);
     Object.assign(on, await benchNetwork(flags));
-    console.error(`network (OpenBLAS + oneDNN): ${JSON.stringify(on)}`);
+    console.error(`network (OpenBLAS + oneDNN + fused): ${JSON.stringify(on)}`);
     if (!flags.quick) {
       setBlas("sgemm", flags.threads);
       Object.assign(sgemm, await benchNetwork(flags));

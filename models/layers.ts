@@ -25,6 +25,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { Rng } from "../core/rng.ts";
 import { GROUP_NORM_GRAD_KERNEL, GROUP_NORM_KERNEL } from "../core/dnnl/group_norm.ts";
 import { SILU_GRAD_KERNEL, SILU_KERNEL } from "../core/dnnl/elementwise.ts";
+import { SCALED_ADD_KERNEL } from "../core/native/kernels.ts";
 
 /** Weights of a convolution or linear layer; `bias` is optional. */
 export interface DenseWeights {
@@ -56,6 +57,15 @@ export interface NormWeights {
  */
 export function linear(x: tf.Tensor2D, layer: DenseWeights): tf.Tensor2D {
   return tf.tidy((): tf.Tensor2D => {
+    // As in conv2d: the fused product adds the bias in its own pass over the output, and under
+    // a gradient tape the plain ops keep biasAdd's ones-row gradient.
+    if (layer.bias && tf.engine().state.gradientDepth === 0) {
+      return tf.fused.matMul({
+        a: x,
+        b: layer.weight as tf.Tensor2D,
+        bias: layer.bias,
+      }) as tf.Tensor2D;
+    }
     const y = tf.matMul(x, layer.weight as tf.Tensor2D) as tf.Tensor2D;
     return layer.bias ? biasAdd(y, layer.bias) : y;
   });
@@ -131,9 +141,9 @@ export function defaultGroups(channels: number): number {
  * into `groups` contiguous groups, normalized by their mean and biased variance over H, W and
  * the group's channels, then scaled and shifted per channel, and with `silu` activated.
  *
- * When oneDNN's kernels are registered (`core/dnnl/group_norm.ts`) the normalization and its
- * gradient are one kernel call each, of a few multi-threaded passes instead of six to eight
- * single-threaded ones; with no gradient being recorded (sampling) the SiLU joins the kernel.
+ * When the native kernels are registered (`core/native/kernels.ts`, else oneDNN's in
+ * `core/dnnl/group_norm.ts`) the normalization with its SiLU and their gradient are one kernel
+ * call each, of two to six multi-threaded passes instead of eight to fifteen single-threaded ones.
  *
  * @returns A new tensor shaped like `x`; the caller owns it.
  * @throws {RangeError} When `groups` does not divide the channel count.
@@ -171,9 +181,11 @@ export function groupNorm(
     tf.dispose([mean, rstd]);
     return y as tf.Tensor4D;
   }
-  const op = fused ? fusedGroupNormOp(groups, eps) : groupNormOp(groups, eps);
+  if (fused) {
+    return fusedGroupNormOp(groups, eps, activate)(x, layer.weight, layer.bias) as tf.Tensor4D;
+  }
   return tf.tidy(() => {
-    const y = op(x, layer.weight, layer.bias) as tf.Tensor4D;
+    const y = groupNormOp(groups, eps)(x, layer.weight, layer.bias) as tf.Tensor4D;
     return activate ? siluOp(y) as tf.Tensor4D : y;
   });
 }
@@ -192,6 +204,37 @@ export function groupNorm(
  */
 export function silu<T extends tf.Tensor>(x: T): T {
   return tf.tidy(() => siluOp(x) as T);
+}
+
+/**
+ * `scale (x + y)` of two float32 tensors of one shape: the U-Net's residual sum
+ * `(h + skip) / sqrt(2)`. One multi-threaded pass when the native kernel is registered
+ * (`core/native/kernels.ts`), else an add and a multiply; the gradient is `scale dy` for both.
+ *
+ * @returns A new tensor shaped like `x`; the caller owns it.
+ * @example A residual sum
+ * ```ts
+ * import "@tensorflow/tfjs-backend-cpu";
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import { scaledAdd } from "./layers.ts";
+ * const y = scaledAdd(tf.ones([2, 2]), tf.ones([2, 2]), Math.SQRT1_2); // all sqrt(2)
+ * ```
+ */
+export function scaledAdd<T extends tf.Tensor>(x: T, y: T, scale: number): T {
+  const native = tf.getKernel(SCALED_ADD_KERNEL, tf.getBackend()) !== undefined &&
+    x.dtype === "float32" && y.dtype === "float32" && x.rank === y.rank &&
+    x.shape.every((d, i) => d === y.shape[i]);
+  if (!native) return tf.tidy(() => tf.mul(tf.add(x, y), scale) as T);
+  const op = tf.customGrad((a, b) => ({
+    value: tf.engine().runKernel(SCALED_ADD_KERNEL, { x: a as tf.Tensor, y: b as tf.Tensor }, {
+      scale,
+    }) as tf.Tensor,
+    gradFunc: (dy: tf.Tensor) => {
+      const g = tf.mul(dy, scale);
+      return [g, tf.clone(g)];
+    },
+  }));
+  return op(x, y) as T;
 }
 
 /** Options of {@linkcode positionalEmbedding}. */
@@ -504,26 +547,31 @@ const unpoolOp = tf.customGrad((x) => {
   };
 });
 
-/** GroupNorm as oneDNN's forward and gradient kernels (see `core/dnnl/group_norm.ts`). */
-function fusedGroupNormOp(groups: number, eps: number) {
+/**
+ * GroupNorm (+ SiLU) as one forward and one gradient kernel (`core/native/kernels.ts` or
+ * `core/dnnl/group_norm.ts`); with `silu` the gradient kernel recomputes the activation's input
+ * from `x` and the statistics, so the tape keeps `x` alone.
+ */
+function fusedGroupNormOp(groups: number, eps: number, silu: boolean) {
   return tf.customGrad((x, gamma, beta, save) => {
     const inputs = { x: x as tf.Tensor, gamma: gamma as tf.Tensor, beta: beta as tf.Tensor };
     const [y, mean, rstd] = tf.engine().runKernel(GROUP_NORM_KERNEL, inputs, {
       groups,
       eps,
-      silu: false,
+      silu,
     }) as tf.Tensor[];
-    (save as tf.GradSaveFunc)([inputs.x, inputs.gamma, mean, rstd]);
+    (save as tf.GradSaveFunc)([inputs.x, inputs.gamma, inputs.beta, mean, rstd]);
     return {
       value: y,
-      gradFunc: (dy: tf.Tensor, [xS, gammaS, meanS, rstdS]: tf.Tensor[]) =>
+      gradFunc: (dy: tf.Tensor, [xS, gammaS, betaS, meanS, rstdS]: tf.Tensor[]) =>
         tf.engine().runKernel(GROUP_NORM_GRAD_KERNEL, {
           dy,
           x: xS,
           gamma: gammaS,
           mean: meanS,
           rstd: rstdS,
-        }, { groups }) as tf.Tensor[],
+          ...(silu ? { beta: betaS } : {}),
+        }, { groups, silu }) as tf.Tensor[],
     };
   });
 }

@@ -49,6 +49,7 @@ import {
   linear,
   type NormWeights,
   positionalEmbedding,
+  scaledAdd,
   selfAttention,
   silu,
   upsample,
@@ -429,13 +430,13 @@ export function unetNetwork(config: UNetConfig, params: Params): Network {
     h = conv2d(h, dense(`${b.name}.conv1`));
     let skip = resample(x);
     if (b.inChannels !== b.outChannels) skip = conv2d(skip, dense(`${b.name}.skip`));
-    let out = tf.mul(tf.add(h, skip), SKIP_SCALE) as tf.Tensor4D;
+    let out = scaledAdd(h, skip, SKIP_SCALE);
     if (b.attention) {
       const a = selfAttention(groupNorm(out, norm(`${b.name}.norm2`)), {
         qkv: dense(`${b.name}.qkv`),
         proj: dense(`${b.name}.proj`),
       });
-      out = tf.mul(tf.add(out, a), SKIP_SCALE) as tf.Tensor4D;
+      out = scaledAdd(out, a, SKIP_SCALE);
     }
     return out;
   }

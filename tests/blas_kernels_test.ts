@@ -4,7 +4,8 @@ import { selectBackend } from "../core/engine.ts";
 import { loadBlas } from "../core/blas/openblas.ts";
 import { registerBlasKernels } from "../core/blas/register.ts";
 import { loadDnnl } from "../core/dnnl/onednn.ts";
-import { groupNorm, silu } from "../models/layers.ts";
+import { groupNorm, scaledAdd, silu } from "../models/layers.ts";
+import { loadNativeKernels } from "../core/native/kernels.ts";
 import { Rng } from "../core/rng.ts";
 
 await selectBackend({ backend: "cpu", log: () => {} });
@@ -56,8 +57,21 @@ if (dnnlProbe.ok) {
   };
 } else console.warn(`blas_kernels_test: oneDNN cases skipped (${dnnlProbe.why})`);
 
-/** Which native path a run uses: none, sgemm only, or oneDNN first then sgemm. */
-type Path = "off" | "sgemm" | "dnnl";
+// The fused kernels of core/native (built with cc on first use); count their GroupNorm calls.
+let nativeCalls = 0;
+const nativeProbe = ffi ? loadNativeKernels() : { ok: false as const, why: "no --allow-ffi" };
+if (nativeProbe.ok) {
+  const gn = nativeProbe.kernels.groupNorm;
+  const [forward, backward] = [gn.forward, gn.backward];
+  gn.forward = (...a) => (nativeCalls++, forward(...a));
+  gn.backward = (...a) => (nativeCalls++, backward(...a));
+} else console.warn(`blas_kernels_test: fused native cases skipped (${nativeProbe.why})`);
+
+/**
+ * Which native path a run uses: none, sgemm only, oneDNN first then sgemm, or that with the
+ * fused kernels of core/native.
+ */
+type Path = "off" | "sgemm" | "dnnl" | "native";
 const NATIVE_PATHS: Path[] = dnnlProbe.ok ? ["sgemm", "dnnl"] : ["sgemm"];
 
 type Backend = "wasm" | "cpu";
@@ -71,9 +85,15 @@ async function on(
 ): Promise<Float32Array[]> {
   await selectBackend({ backend, log: () => {} });
   const mode: Path = path === true ? "sgemm" : path === false ? "off" : path;
-  const r = registerBlasKernels({ backend, disable: mode === "off", dnnl: mode === "dnnl" });
+  const r = registerBlasKernels({
+    backend,
+    disable: mode === "off",
+    dnnl: mode === "dnnl" || mode === "native",
+    native: mode === "native",
+  });
   assert.equal(r.enabled, mode !== "off", r.message);
-  assert.equal(r.dnnl !== undefined, mode === "dnnl", r.message);
+  assert.equal(r.dnnl !== undefined, mode === "dnnl" || mode === "native", r.message);
+  assert.equal(r.native !== undefined, mode === "native", r.message);
   const before = tf.memory().numTensors;
   const out = tf.tidy(fn);
   const data = out.map((t) => t.dataSync() as Float32Array);
@@ -369,11 +389,19 @@ for (const backend of ["wasm", "cpu"] as const) {
   });
 }
 
-for (const backend of ["wasm", "cpu"] as const) {
+for (
+  const [backend, path] of [
+    ["wasm", "dnnl"],
+    ["cpu", "dnnl"],
+    ["wasm", "native"],
+    ["cpu", "native"],
+  ] as const
+) {
+  const count = () => path === "native" ? nativeCalls : dnnlCalls;
   Deno.test({
-    name: `oneDNN GroupNorm (+ SiLU) on ${backend} matches the composed ops on odd shapes, ` +
-      `forward and gradient (x, gamma, beta)`,
-    ignore: noBlas || !dnnlProbe.ok,
+    name: `${path === "native" ? "Fused native" : "oneDNN"} GroupNorm (+ SiLU) on ${backend} ` +
+      `matches the composed ops on odd shapes, forward and gradient (x, gamma, beta)`,
+    ignore: noBlas || !dnnlProbe.ok || (path === "native" && !nativeProbe.ok),
     async fn() {
       const cases = [
         { x: [3, 5, 7, 12], groups: 3, silu: true },
@@ -388,29 +416,61 @@ for (const backend of ["wasm", "cpu"] as const) {
           return [groupNorm(x, layer, { groups: c.groups, silu: c.silu })];
         };
         const [expected] = await on("cpu", false, run);
-        const calls = dnnlCalls;
-        const [actual] = await on(backend, "dnnl", run);
-        assert.ok(dnnlCalls > calls, "oneDNN ran it");
+        const calls = count();
+        const [actual] = await on(backend, path, run);
+        assert.ok(count() > calls, `${path} ran it`);
         // Relative to the output scale (~1): float32 sums over 5 * 7 * 4 values.
         assertClose(actual, expected, `groupNorm ${JSON.stringify(c)}`);
       }
-      // Under a gradient tape the fused forward and gradient kernels run (SiLU stays separate).
+      // Under a gradient tape the forward and gradient kernels run with the SiLU inside (the
+      // gradient recomputes its input), and without it.
       if (!hasGradients) return;
-      const grad = () => {
-        const x = tf.add(randn([2, 3, 5, 6], 9), 4), w = randn([6], 10), b = randn([6], 11);
-        const seed = randn([2, 3, 5, 6], 12); // a non-uniform output gradient
-        const f = (t: tf.Tensor, wt: tf.Tensor, bt: tf.Tensor) =>
-          tf.sum(tf.mul(
-            groupNorm(t as tf.Tensor4D, { weight: wt, bias: bt }, { groups: 3, silu: true }),
-            seed,
-          ));
-        return tf.grads(f)([x, w, b]);
+      for (const silu of [true, false]) {
+        const grad = () => {
+          const x = tf.add(randn([2, 3, 5, 6], 9), 4), w = randn([6], 10), b = randn([6], 11);
+          const seed = randn([2, 3, 5, 6], 12); // a non-uniform output gradient
+          const f = (t: tf.Tensor, wt: tf.Tensor, bt: tf.Tensor) =>
+            tf.sum(tf.mul(
+              groupNorm(t as tf.Tensor4D, { weight: wt, bias: bt }, { groups: 3, silu }),
+              seed,
+            ));
+          return tf.grads(f)([x, w, b]);
+        };
+        const expectedGrads = await on("cpu", false, grad);
+        const before = count();
+        const actualGrads = await on(backend, path, grad);
+        assert.ok(count() >= before + 2, `${path} ran the forward and the gradient`);
+        ["dx", "dgamma", "dbeta"].forEach((n, k) =>
+          assertClose(actualGrads[k], expectedGrads[k], `${n} (silu ${silu})`)
+        );
+      }
+    },
+  });
+}
+
+for (const backend of ["wasm", "cpu"] as const) {
+  Deno.test({
+    name: `Fused native scaledAdd on ${backend} equals (x + y) scale, forward and gradient`,
+    ignore: noBlas || !dnnlProbe.ok || !nativeProbe.ok,
+    async fn() {
+      const run = () => {
+        const x = randn([3, 5, 7, 4], 1), y = randn([3, 5, 7, 4], 2), seed = randn([3, 5, 7, 4], 3);
+        const f = (a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(scaledAdd(a, b, 0.7), seed));
+        return [scaledAdd(x, y, Math.SQRT1_2), ...(hasGradients ? tf.grads(f)([x, y]) : [])];
       };
-      const expectedGrads = await on("cpu", false, grad);
-      const before = dnnlCalls;
-      const actualGrads = await on(backend, "dnnl", grad);
-      assert.ok(dnnlCalls > before, "oneDNN ran the gradient");
-      ["dx", "dgamma", "dbeta"].forEach((n, k) => assertClose(actualGrads[k], expectedGrads[k], n));
+      const expected = await on("cpu", false, run);
+      const actual = await on(backend, "native", run);
+      assert.ok(expected.length >= 1 && actual.length === expected.length);
+      ["sum", "dx", "dy"].slice(0, actual.length).forEach((n, k) =>
+        assertClose(actual[k], expected[k], n)
+      );
+      // The closed form, not only agreement: scale (x + y) element by element.
+      const [x, y] = [randn([3, 5, 7, 4], 1), randn([3, 5, 7, 4], 2)].map((t) => {
+        const d = t.dataSync() as Float32Array;
+        t.dispose();
+        return d;
+      });
+      assertClose(actual[0], x.map((v, i) => (v + y[i]) * Math.SQRT1_2), "closed form");
     },
   });
 }

@@ -164,9 +164,18 @@ Deno.test("eval in 4 shards (Slurm environment, strided) merges to the one-proce
     assert.equal(m.code, 0, m.stderr);
     const a = JSON.parse(await Deno.readTextFile(join(dir, "e1", "eval.json"))).rows[0].report;
     const b = JSON.parse(await Deno.readTextFile(join(out, "eval.json"))).rows[0].report;
-    assert.ok(Math.abs(a.fd - b.fd) <= 1e-9, `FD ${a.fd} vs ${b.fd}`);
+    // Shards batch other images together, and BLAS/oneDNN products may round a row differently
+    // in a batch of another size (measured on an AMD EPYC: 1.5e-7 relative in the reference IS),
+    // so the figures agree to float32 rounding of the features; counts exactly.
+    const near = (x: number, y: number, what: string) =>
+      assert.ok(Math.abs(x - y) <= 1e-5 * Math.max(1, Math.abs(y)), `${what}: ${x} vs ${y}`);
+    near(b.fd, a.fd, "FD");
     assert.ok(Number.isFinite(a.fd) && a.fd > 0);
-    for (const key of ["is", "referenceIs", "kid", "precision", "recall", "sampleCount"]) {
+    for (const key of ["is", "referenceIs", "kid"]) {
+      near(b[key].mean, a[key].mean, `${key} mean`);
+      near(b[key].std, a[key].std, `${key} std`);
+    }
+    for (const key of ["precision", "recall", "sampleCount", "referenceCount"]) {
       assert.deepEqual(b[key], a[key], key);
     }
   };

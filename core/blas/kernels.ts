@@ -21,10 +21,11 @@ import type { DnnlBinary } from "../dnnl/binary.ts";
 import type { DnnlConcat } from "../dnnl/concat.ts";
 import { BINARY_KERNELS, binaryKernel, concatKernel } from "./memory_bound_kernels.ts";
 import {
-  type DnnlGroupNorm,
   GROUP_NORM_GRAD_KERNEL,
   GROUP_NORM_KERNEL,
+  type GroupNormKernels,
 } from "../dnnl/group_norm.ts";
+import { type NativeKernels, SCALED_ADD_KERNEL } from "../native/kernels.ts";
 
 /** Names of the kernels this module provides. */
 export const BLAS_KERNEL_NAMES: readonly string[] = [
@@ -48,6 +49,9 @@ export const DNNL_KERNEL_NAMES: readonly string[] = [
   "Concat",
 ];
 
+/** Kernels served only when the fused native kernels are given (see `native`). */
+export const NATIVE_KERNEL_NAMES: readonly string[] = [SCALED_ADD_KERNEL];
+
 /** Options of {@linkcode blasKernelConfigs}. */
 export interface BlasKernelOptions {
   /** Backend the kernels run on. */
@@ -66,12 +70,20 @@ export interface BlasKernelOptions {
    * @default undefined
    */
   elementwise?: DnnlElementwise;
-  /** oneDNN group normalization, served as {@linkcode GROUP_NORM_KERNEL}. @default undefined */
-  groupNorm?: DnnlGroupNorm;
+  /**
+   * Group normalization (oneDNN's or the fused native one), served as
+   * {@linkcode GROUP_NORM_KERNEL} and {@linkcode GROUP_NORM_GRAD_KERNEL}. @default undefined
+   */
+  groupNorm?: GroupNormKernels;
   /** oneDNN binary operations, serving Add, Sub and Multiply. @default undefined */
   binary?: DnnlBinary;
   /** oneDNN concatenation, serving Concat. @default undefined */
   concat?: DnnlConcat;
+  /**
+   * Fused native kernels (core/native/kernels.ts); when given, {@linkcode NATIVE_KERNEL_NAMES}
+   * are served too. @default undefined
+   */
+  native?: NativeKernels;
 }
 
 type Args = Parameters<tf.KernelFunc>[0];
@@ -103,7 +115,7 @@ export function blasKernelConfigs(
   blas: BlasLibrary,
   options: BlasKernelOptions,
 ): tf.KernelConfig[] {
-  const { backend, fallbacks, conv, dnnlMatMul, elementwise, groupNorm } = options;
+  const { backend, fallbacks, conv, dnnlMatMul, elementwise, groupNorm, native } = options;
   const { binary, concat } = options;
   const sgemm = blas.sgemm;
   const funcs: Record<
@@ -128,10 +140,17 @@ export function blasKernelConfigs(
       ) => [name, (args: Args, views: TensorViews) => binaryKernel(binary!, op, args, views)]),
     ),
     Concat: (args, views) => concatKernel(concat!, args, views),
+    [SCALED_ADD_KERNEL]: (args, views) => scaledAddKernel(native!, args, views),
   };
-  const names = elementwise && groupNorm && binary && concat
-    ? [...BLAS_KERNEL_NAMES, ...DNNL_KERNEL_NAMES]
-    : BLAS_KERNEL_NAMES;
+  const names = [
+    ...BLAS_KERNEL_NAMES,
+    ...(elementwise && groupNorm && binary && concat
+      ? DNNL_KERNEL_NAMES
+      : groupNorm
+      ? [GROUP_NORM_KERNEL, GROUP_NORM_GRAD_KERNEL]
+      : []),
+    ...(native ? NATIVE_KERNEL_NAMES : []),
+  ];
   return names.map((kernelName) => {
     const original = fallbacks.get(kernelName);
     const compute = funcs[kernelName];
@@ -330,7 +349,7 @@ function softmax(elementwise: DnnlElementwise, args: Args, views: TensorViews) {
   return ok ? out : release(views, out);
 }
 
-function groupNormKernel(groupNorm: DnnlGroupNorm, args: Args, views: TensorViews) {
+function groupNormKernel(groupNorm: GroupNormKernels, args: Args, views: TensorViews) {
   const { x, gamma, beta } = args.inputs as Record<"x" | "gamma" | "beta", tf.TensorInfo>;
   const { groups, eps, silu } = args.attrs as { groups: number; eps: number; silu: boolean };
   const [n, h, w, c] = x.shape;
@@ -352,24 +371,43 @@ function groupNormKernel(groupNorm: DnnlGroupNorm, args: Args, views: TensorView
   return ok ? outs : declined(views, outs, what, "GroupNorm");
 }
 
-function groupNormGradKernel(groupNorm: DnnlGroupNorm, args: Args, views: TensorViews) {
-  const inputs = args.inputs as Record<"dy" | "x" | "gamma" | "mean" | "rstd", tf.TensorInfo>;
-  const { groups } = args.attrs as { groups: number };
-  const { x, gamma } = inputs;
+function groupNormGradKernel(groupNorm: GroupNormKernels, args: Args, views: TensorViews) {
+  const inputs = args.inputs as
+    & Record<"dy" | "x" | "gamma" | "mean" | "rstd", tf.TensorInfo>
+    & { beta?: tf.TensorInfo };
+  const { groups, silu = false } = args.attrs as { groups: number; silu?: boolean };
+  const { x, gamma, beta } = inputs;
   const [n, h, w, c] = x.shape;
   const outs = [views.alloc([...x.shape]), views.alloc([c]), views.alloc([c])];
   const [dx, dgamma, dbeta] = outs.map((t) => views.view(t));
   const [dyV, xV, gammaV, meanV, rstdV] = [inputs.dy, x, gamma, inputs.mean, inputs.rstd].map((t) =>
     views.view(t)
   );
+  const betaV = beta === undefined ? undefined : views.view(beta);
   const ok = allFloat32(...Object.values(inputs)) && x.shape.length === 4 &&
     groupNorm.backward(
-      { n, h, w, c, groups, eps: 0, silu: false },
-      { dy: dyV, x: xV, gamma: gammaV, mean: meanV, rstd: rstdV },
+      { n, h, w, c, groups, eps: 0, silu },
+      { dy: dyV, x: xV, gamma: gammaV, beta: betaV, mean: meanV, rstd: rstdV },
       { dx, dgamma, dbeta },
     );
   const what = `${GROUP_NORM_GRAD_KERNEL}: oneDNN declined x [${x.shape}] with ${groups} groups`;
   return ok ? outs : declined(views, outs, what, "GroupNorm");
+}
+
+// out = scale (x + y) for two float32 tensors of one shape; others go to the composed op (null
+// has no fallback here: models/layers.ts only calls this kernel on equal shapes).
+function scaledAddKernel(native: NativeKernels, args: Args, views: TensorViews) {
+  const { x, y } = args.inputs as Record<"x" | "y", tf.TensorInfo>;
+  const { scale } = args.attrs as { scale: number };
+  if (!allFloat32(x, y) || size(x.shape) !== size(y.shape)) {
+    throw new Error(
+      `${SCALED_ADD_KERNEL}: inputs [${x.shape}] and [${y.shape}] differ; ` +
+        `add them with tf.add and scale with tf.mul`,
+    );
+  }
+  const out = views.alloc([...x.shape]);
+  native.scaledAdd(views.view(x), views.view(y), scale, views.view(out));
+  return out;
 }
 
 // oneDNN creates these primitives for any float32 shape; should it not, free the outputs and

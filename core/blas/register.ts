@@ -17,17 +17,28 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { BLAS_KERNEL_NAMES, blasKernelConfigs, DNNL_KERNEL_NAMES } from "./kernels.ts";
+import {
+  BLAS_KERNEL_NAMES,
+  blasKernelConfigs,
+  DNNL_KERNEL_NAMES,
+  NATIVE_KERNEL_NAMES,
+} from "./kernels.ts";
 import { loadBlas } from "./openblas.ts";
 import { loadDnnl } from "../dnnl/onednn.ts";
 import { createDnnlConv, type DnnlConv } from "../dnnl/conv.ts";
 import { createDnnlMatMul, type DnnlMatMul } from "../dnnl/matmul.ts";
 import { createDnnlElementwise, type DnnlElementwise } from "../dnnl/elementwise.ts";
-import { createDnnlGroupNorm, type DnnlGroupNorm } from "../dnnl/group_norm.ts";
+import {
+  createDnnlGroupNorm,
+  GROUP_NORM_GRAD_KERNEL,
+  GROUP_NORM_KERNEL,
+  type GroupNormKernels,
+} from "../dnnl/group_norm.ts";
+import { loadNativeKernels } from "../native/kernels.ts";
 import { createDnnlBinary, type DnnlBinary } from "../dnnl/binary.ts";
 import { createDnnlConcat, type DnnlConcat } from "../dnnl/concat.ts";
 
-const ALL_NAMES = [...BLAS_KERNEL_NAMES, ...DNNL_KERNEL_NAMES];
+const ALL_NAMES = [...BLAS_KERNEL_NAMES, ...DNNL_KERNEL_NAMES, ...NATIVE_KERNEL_NAMES];
 
 /** Options of {@linkcode registerBlasKernels}. */
 export interface RegisterBlasOptions {
@@ -47,6 +58,12 @@ export interface RegisterBlasOptions {
    * @default true
    */
   dnnl?: boolean;
+  /**
+   * Use the fused kernels of core/native (GroupNorm + SiLU, scaled residual sums), building
+   * them with the C compiler on first use when allowed (`DIFFUSE_NATIVE=0` also turns them off).
+   * @default true
+   */
+  native?: boolean;
 }
 
 /** What {@linkcode registerBlasKernels} did. */
@@ -59,6 +76,8 @@ export interface BlasRegistration {
   kernels: string[];
   /** oneDNN's version when convolutions run on it, else undefined. */
   dnnl?: string;
+  /** Path of the fused-kernel library when it is in use, else undefined. */
+  native?: string;
 }
 
 const originals = new Map<string, tf.KernelConfig | undefined>();
@@ -117,6 +136,9 @@ export function registerBlasKernels(options: RegisterBlasOptions): BlasRegistrat
   const fallbacks = new Map(ALL_NAMES.map((n) => [n, originals.get(`${backend}/${n}`)]));
   const dnnl = options.dnnl === false ? undefined : openDnnl();
   if (dnnl === undefined) restore(backend, DNNL_KERNEL_NAMES);
+  const nativeLoad = options.native === false ? undefined : loadNativeKernels();
+  const native = nativeLoad?.ok ? nativeLoad.kernels : undefined;
+  if (native === undefined) restore(backend, NATIVE_KERNEL_NAMES);
   // Kernels named in DIFFUSE_NATIVE_SKIP stay the backend's own (A/B measurements, a suspected bug).
   const skipped = new Set(
     (readEnv("DIFFUSE_NATIVE_SKIP") ?? "").split(",").map((s) => s.trim()).filter((s) => s),
@@ -129,7 +151,8 @@ export function registerBlasKernels(options: RegisterBlasOptions): BlasRegistrat
       conv: dnnl?.conv,
       dnnlMatMul: dnnl?.matMul,
       elementwise: dnnl?.elementwise,
-      groupNorm: dnnl?.groupNorm,
+      groupNorm: native?.groupNorm ?? dnnl?.groupNorm,
+      native,
       binary: dnnl?.binary,
       concat: dnnl?.concat,
     }).filter((c) => !skipped.has(c.kernelName))
@@ -140,7 +163,11 @@ export function registerBlasKernels(options: RegisterBlasOptions): BlasRegistrat
     ours.add(config.kernelFunc);
     tf.registerKernel(config);
   }
-  const kernels = (dnnl ? ALL_NAMES : [...BLAS_KERNEL_NAMES]).filter((k) => !skipped.has(k));
+  const kernels = [
+    ...BLAS_KERNEL_NAMES,
+    ...(dnnl ? DNNL_KERNEL_NAMES : native ? [GROUP_NORM_KERNEL, GROUP_NORM_GRAD_KERNEL] : []),
+    ...(native ? NATIVE_KERNEL_NAMES : []),
+  ].filter((k) => !skipped.has(k));
   const threadText = `${blas.threads} thread${blas.threads === 1 ? "" : "s"}`;
   const dnnlText = dnnl
     ? `; convolutions, matrix products, sigmoid, softmax, GroupNorm and large add, sub, ` +
@@ -148,12 +175,19 @@ export function registerBlasKernels(options: RegisterBlasOptions): BlasRegistrat
       `${dnnl.version} ` +
       `(DIFFUSE_DNNL=0: off)`
     : "";
+  const nativeText = native
+    ? `; GroupNorm + SiLU and residual sums fused in ${native.path}` +
+      `${native.built ? " (just built)" : ""} (DIFFUSE_NATIVE=0: off)`
+    : nativeLoad && !nativeLoad.ok
+    ? `; fused kernels off: ${nativeLoad.why}`
+    : "";
   return {
     enabled: true,
     message: `diffuse: native BLAS on for ${backend} (${blas.description}, ${threadText}, ` +
-      `${blas.path}): ${kernels.join(", ")}${dnnlText}`,
+      `${blas.path}): ${kernels.join(", ")}${dnnlText}${nativeText}`,
     kernels,
     dnnl: dnnl?.version,
+    native: native?.path,
   };
 }
 
@@ -163,7 +197,7 @@ type DnnlKernels = {
   conv: DnnlConv;
   matMul: DnnlMatMul;
   elementwise: DnnlElementwise;
-  groupNorm: DnnlGroupNorm;
+  groupNorm: GroupNormKernels;
   binary: DnnlBinary;
   concat: DnnlConcat;
 };

@@ -22,6 +22,7 @@
  */
 import { DNNL, type Dnnl, type Primitive } from "./onednn.ts";
 import { createDnnlMatMul } from "./matmul.ts";
+import { createDnnlElementwise } from "./elementwise.ts";
 
 /**
  * Name of the tfjs kernel that runs {@linkcode DnnlGroupNorm.forward} (inputs `x`, `gamma`,
@@ -50,7 +51,10 @@ export interface GroupNormShape {
   groups: number;
   /** Added to the variance (forward only). */
   eps: number;
-  /** Apply SiLU (`x * sigmoid(x)`) to the result (forward only; the backward has none). */
+  /**
+   * Apply SiLU (`x * sigmoid(x)`) to the result; in the backward, take `dy` back through that
+   * SiLU first (which needs the forward's `beta`).
+   */
   silu: boolean;
 }
 
@@ -62,8 +66,11 @@ export interface GroupNormStats {
   rstd: Float32Array;
 }
 
-/** Group normalization on one oneDNN engine; each call returns `false` when oneDNN declines. */
-export interface DnnlGroupNorm {
+/**
+ * Group normalization kernels (oneDNN's here, core/native/kernels.ts's fused ones); each call
+ * returns `false` when it declines the inputs.
+ */
+export interface GroupNormKernels {
   /** Writes the normalized (and activated) `x` into `y`, and the statistics into `stats`. */
   forward(
     shape: GroupNormShape,
@@ -72,10 +79,15 @@ export interface DnnlGroupNorm {
     beta: Float32Array,
     out: { y: Float32Array } & GroupNormStats,
   ): boolean;
-  /** Writes `dx` (like `x`) and `dgamma`, `dbeta` (`[C]`) from `dy` and the forward's stats. */
+  /**
+   * Writes `dx` (like `x`) and `dgamma`, `dbeta` (`[C]`) from `dy` and the forward's stats;
+   * `beta` is needed (only) with `silu`.
+   */
   backward(
     shape: GroupNormShape,
-    inputs: { dy: Float32Array; x: Float32Array; gamma: Float32Array } & GroupNormStats,
+    inputs:
+      & { dy: Float32Array; x: Float32Array; gamma: Float32Array; beta?: Float32Array }
+      & GroupNormStats,
     out: { dx: Float32Array; dgamma: Float32Array; dbeta: Float32Array },
   ): boolean;
 }
@@ -86,6 +98,8 @@ interface Plan {
   mem: Record<"x" | "y" | "z" | "stat", Deno.PointerValue>;
   ones: Float32Array;
   scratch: Float32Array;
+  /** The gradient taken back through SiLU (backward with `silu`), allocated on first use. */
+  siluDy: Float32Array | null;
   s1: Float32Array;
   s2: Float32Array;
   a: Float32Array;
@@ -112,8 +126,9 @@ interface Plan {
  * }
  * ```
  */
-export function createDnnlGroupNorm(dnnl: Dnnl): DnnlGroupNorm {
+export function createDnnlGroupNorm(dnnl: Dnnl): GroupNormKernels {
   const products = createDnnlMatMul(dnnl);
+  const elementwise = createDnnlElementwise(dnnl);
   const plans = new Map<string, Plan | null>();
   const makePlan = ({ n, h, w, c, silu }: GroupNormShape): Plan | null => {
     const xMd = dnnl.memoryDesc([n, c, h, w], DNNL.tagNhwc);
@@ -145,6 +160,7 @@ export function createDnnlGroupNorm(dnnl: Dnnl): DnnlGroupNorm {
       },
       ones: new Float32Array(h * w).fill(1),
       scratch: new Float32Array(n * h * w * c),
+      siluDy: null,
       s1: stats(),
       s2: stats(),
       a: stats(),
@@ -224,12 +240,30 @@ export function createDnnlGroupNorm(dnnl: Dnnl): DnnlGroupNorm {
     },
     backward(shape, inputs, out) {
       const { n, h, w, c, groups } = shape;
-      const { dy, x, gamma, mean, rstd } = inputs;
+      const { x, gamma, beta, mean, rstd } = inputs;
       if (gamma.length !== c || out.dgamma.length !== c || out.dbeta.length !== c) return false;
       if (mean.length !== n * groups || rstd.length !== n * groups) return false;
-      const plan = planFor({ ...shape, silu: false }, dy, x, out.dx);
+      if (shape.silu && beta?.length !== c) return false;
+      const plan = planFor({ ...shape, silu: false }, inputs.dy, x, out.dx);
       if (plan === null) return false;
       const { s1, s2, a, b, c: c0, scratch } = plan;
+      let dy = inputs.dy;
+      if (shape.silu) {
+        // Back through SiLU(u) first: u = x a + b again, from the forward's statistics.
+        const cg = c / groups;
+        for (let i = 0; i < n; i++) {
+          for (let j = 0; j < c; j++) {
+            const k = i * groups + Math.floor(j / cg), r = rstd[k] * gamma[j];
+            a[i * c + j] = r;
+            b[i * c + j] = beta![j] - mean[k] * r;
+          }
+        }
+        apply(plan, plan.ops.mul, x, a, scratch);
+        apply(plan, plan.ops.add, scratch, b, scratch);
+        plan.siluDy ??= new Float32Array(scratch.length);
+        if (!elementwise.siluGrad(scratch, dy, plan.siluDy)) return false;
+        dy = plan.siluDy;
+      }
       apply(plan, plan.ops.mulFull, dy, x, scratch); // dy x
       if (!channelSums(plan, shape, dy, s1) || !channelSums(plan, shape, scratch, s2)) {
         return false;

@@ -1,0 +1,195 @@
+/**
+ * The fused kernels of core/native/kernels.c through Deno FFI: GroupNorm (+ SiLU) forward and
+ * gradient in two multi-threaded passes each, and the U-Net's scaled residual sum.
+ *
+ * Not tied to a paper: engine work (issue "The main job on both cores"). The group normalization
+ * has the contract of core/dnnl/group_norm.ts (same formulas, statistics in float64), so
+ * core/blas/register.ts serves `DiffuseGroupNorm` and `DiffuseGroupNormGrad` from whichever is
+ * available, this one first. `DIFFUSE_NATIVE=0` turns these kernels off; `DIFFUSE_NATIVE=PATH`
+ * loads a prebuilt library instead of building one (core/native/build.ts).
+ *
+ * @module
+ */
+import { pinLibrary } from "../_pin_library.ts";
+import type { GroupNormKernels } from "../dnnl/group_norm.ts";
+import { buildNativeKernels } from "./build.ts";
+
+/**
+ * Name of the tfjs kernel `out = scale (x + y)` (inputs `x`, `y` of one shape; attr `scale`),
+ * registered with the other native kernels (`core/blas/register.ts`); its gradient is `scale dy`
+ * for both inputs (models/layers.ts `scaledAdd`).
+ */
+export const SCALED_ADD_KERNEL = "DiffuseScaledAdd";
+
+const SYMBOLS = {
+  diffuse_group_norm: {
+    parameters: [
+      "buffer", // x
+      "buffer", // gamma
+      "buffer", // beta
+      "i64", // n
+      "i64", // hw
+      "i64", // c
+      "i64", // groups
+      "f32", // eps
+      "i32", // silu
+      "buffer", // y
+      "buffer", // mean
+      "buffer", // rstd
+    ],
+    result: "i32",
+  },
+  diffuse_group_norm_grad: {
+    parameters: [
+      "buffer", // dy
+      "buffer", // x
+      "buffer", // gamma
+      "buffer", // beta (null without silu)
+      "buffer", // mean
+      "buffer", // rstd
+      "i64", // n
+      "i64", // hw
+      "i64", // c
+      "i64", // groups
+      "i32", // silu
+      "buffer", // dx
+      "buffer", // dgamma
+      "buffer", // dbeta
+    ],
+    result: "i32",
+  },
+  diffuse_scaled_add: {
+    parameters: ["buffer", "buffer", "i64", "f32", "buffer"],
+    result: "void",
+  },
+} as const;
+
+/** The fused kernels of one loaded library. */
+export interface NativeKernels {
+  /** Path of the library file. */
+  path: string;
+  /** Whether this process compiled it (else it came from the cache or `DIFFUSE_NATIVE`). */
+  built: boolean;
+  /** GroupNorm (+ SiLU) forward and gradient (the contract of core/dnnl/group_norm.ts). */
+  groupNorm: GroupNormKernels;
+  /** `out = scale (x + y)` element-wise; all three of one length. */
+  scaledAdd(x: Float32Array, y: Float32Array, scale: number, out: Float32Array): void;
+}
+
+/** The loaded kernels, or why they are off. */
+export type LoadNativeResult = { ok: true; kernels: NativeKernels } | { ok: false; why: string };
+
+let loaded: LoadNativeResult | undefined;
+
+/**
+ * Loads (building on first use) the fused kernels; the result is kept for the process.
+ * Never throws.
+ *
+ * @returns The kernels, or why they are off.
+ * @example Normalize two channels in one group, then take SiLU
+ * ```ts
+ * import { loadNativeKernels } from "./kernels.ts";
+ * const r = loadNativeKernels();
+ * if (r.ok) {
+ *   const out = { y: new Float32Array(2), mean: new Float32Array(1), rstd: new Float32Array(1) };
+ *   const shape = { n: 1, h: 1, w: 1, c: 2, groups: 1, eps: 0, silu: true };
+ *   const ones = new Float32Array([1, 1]), zeros = new Float32Array(2);
+ *   r.kernels.groupNorm.forward(shape, new Float32Array([1, 3]), ones, zeros, out);
+ *   // out.y is about [-0.27, 0.73] (SiLU of -1 and 1), out.mean [2]
+ * }
+ * ```
+ */
+export function loadNativeKernels(): LoadNativeResult {
+  if (loaded !== undefined) return loaded;
+  const env = readEnv("DIFFUSE_NATIVE")?.trim();
+  if (env !== undefined && ["0", "off", "false", "no"].includes(env.toLowerCase())) {
+    return loaded = { ok: false, why: `DIFFUSE_NATIVE=${env}` };
+  }
+  const prebuilt = env !== undefined && !["", "1", "on", "true", "yes"].includes(env.toLowerCase());
+  const found = prebuilt ? { ok: true as const, path: env, built: false } : buildNativeKernels();
+  if (!found.ok) return loaded = found;
+  try {
+    const lib = Deno.dlopen(found.path, SYMBOLS);
+    pinLibrary(found.path);
+    return loaded = { ok: true, kernels: bind(lib.symbols, found.path, found.built) };
+  } catch (e) {
+    const why = (e instanceof Error ? e.message : String(e)).split("\n")[0];
+    return loaded = { ok: false, why: `cannot open ${found.path}: ${why}` };
+  }
+}
+
+function bind(
+  s: Deno.DynamicLibrary<typeof SYMBOLS>["symbols"],
+  path: string,
+  built: boolean,
+): NativeKernels {
+  const sizes = (n: number, h: number, w: number, c: number) =>
+    [BigInt(n), BigInt(h * w), BigInt(c)] as const;
+  const groupNorm: GroupNormKernels = {
+    forward({ n, h, w, c, groups, eps, silu }, x, gamma, beta, out) {
+      const size = n * h * w * c;
+      if (size === 0 || c % groups !== 0 || x.length !== size || out.y.length !== size) {
+        return false;
+      }
+      if (gamma.length !== c || beta.length !== c) return false;
+      if (out.mean.length !== n * groups || out.rstd.length !== n * groups) return false;
+      return s.diffuse_group_norm(
+        x,
+        gamma,
+        beta,
+        ...sizes(n, h, w, c),
+        BigInt(groups),
+        eps,
+        silu ? 1 : 0,
+        out.y,
+        out.mean,
+        out.rstd,
+      ) === 1;
+    },
+    backward({ n, h, w, c, groups, silu }, inputs, out) {
+      const { dy, x, gamma, beta, mean, rstd } = inputs;
+      const size = n * h * w * c;
+      if (size === 0 || c % groups !== 0) return false;
+      if ([dy, x, out.dx].some((t) => t.length !== size)) return false;
+      if ([gamma, out.dgamma, out.dbeta].some((t) => t.length !== c)) return false;
+      if (mean.length !== n * groups || rstd.length !== n * groups) return false;
+      if (silu && beta?.length !== c) return false;
+      return s.diffuse_group_norm_grad(
+        dy,
+        x,
+        gamma,
+        silu ? beta! : null,
+        mean,
+        rstd,
+        ...sizes(n, h, w, c),
+        BigInt(groups),
+        silu ? 1 : 0,
+        out.dx,
+        out.dgamma,
+        out.dbeta,
+      ) === 1;
+    },
+  };
+  return {
+    path,
+    built,
+    groupNorm,
+    scaledAdd(x, y, scale, out) {
+      if (x.length !== y.length || x.length !== out.length) {
+        throw new RangeError(`scaledAdd: lengths ${x.length}, ${y.length}, ${out.length} differ`);
+      }
+      s.diffuse_scaled_add(x, y, BigInt(x.length), scale, out);
+    },
+  };
+}
+
+function readEnv(name: string): string | undefined {
+  try {
+    if (Deno.permissions.querySync({ name: "env", variable: name }).state !== "granted") {
+      return undefined;
+    }
+    return Deno.env.get(name);
+  } catch {
+    return undefined;
+  }
+}
