@@ -106,7 +106,8 @@ export async function selectBackend(options: SelectBackendOptions = {}): Promise
   const accel = chosen === "tensorflow" || chosen === "webgpu"
     ? null
     : registerBlasKernels({ backend: chosen, disable: !blas });
-  const dnnl = accel?.dnnl ? `, oneDNN ${accel.dnnl}` : "";
+  const dnnl = (accel?.dnnl ? `, oneDNN ${accel.dnnl}` : "") +
+    (accel?.native ? ", fused kernels (core/native)" : "");
   const line = `diffuse: backend ${chosen}${gpu}${note}${
     accel ? `; ${accel.message.replace(/^diffuse: /, "").replace(/\): .*$/, ")")}${dnnl}` : ""
   }`;

@@ -25,7 +25,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { Rng } from "../core/rng.ts";
 import { GROUP_NORM_GRAD_KERNEL, GROUP_NORM_KERNEL } from "../core/dnnl/group_norm.ts";
 import { SILU_GRAD_KERNEL, SILU_KERNEL } from "../core/dnnl/elementwise.ts";
-import { SCALED_ADD_KERNEL } from "../core/native/kernels.ts";
+import { CHANNEL_SUMS_KERNEL, SCALED_ADD_KERNEL } from "../core/native/kernels.ts";
 
 /** Weights of a convolution or linear layer; `bias` is optional. */
 export interface DenseWeights {
@@ -103,11 +103,12 @@ export function conv2d(x: tf.Tensor4D, layer: DenseWeights): tf.Tensor4D {
       return tf.reshape(y, [n, h, w, co]) as tf.Tensor4D;
     }
     const filter = layer.weight as tf.Tensor4D;
-    // The fused kernel saves a pass over the output; under a gradient tape the plain op keeps
-    // whatever gradient kernels the backend registered for Conv2D in charge.
+    // The fused kernel saves a pass over the output; under a gradient tape convBiasOp keeps it
+    // with closed-form gradients (tfjs's own fused gradient sums the bias on one thread).
     if (layer.bias && tf.engine().state.gradientDepth === 0) {
       return tf.fused.conv2d({ x, filter, strides: 1, pad: "same", bias: layer.bias });
     }
+    if (layer.bias) return convBiasOp(x, filter, layer.bias) as tf.Tensor4D;
     const y = tf.conv2d(x, filter, 1, "same");
     return layer.bias ? biasAdd(y, layer.bias) : y;
   });
@@ -475,19 +476,88 @@ function checkEvenChannels(channels: number, where: string): void {
 
 // Hand-written gradients (see the module doc). Each is the exact derivative of its forward.
 
-/** `x + b` over the last axis; `db` sums `dy` over the rows with a ones-row matMul. */
+/**
+ * Sums of `dy` over every axis but the last, `[C]`: the gradient of a bias. On all threads when
+ * the native kernel is registered (`core/native/kernels.ts`), else a ones-row matMul (which, unlike
+ * a Sum over leading axes, is fast on wasm).
+ */
+function biasGradient(dy: tf.Tensor): tf.Tensor1D {
+  const c = dy.shape[dy.rank - 1];
+  const rows = tf.reshape(dy, [-1, c]) as tf.Tensor2D;
+  if (tf.getKernel(CHANNEL_SUMS_KERNEL, tf.getBackend()) !== undefined && dy.dtype === "float32") {
+    return tf.engine().runKernel(CHANNEL_SUMS_KERNEL, { x: rows }) as tf.Tensor1D;
+  }
+  return tf.reshape(tf.matMul(tf.ones([1, rows.shape[0]]) as tf.Tensor2D, rows), [c]);
+}
+
+/** `x + b` over the last axis; `db` sums `dy` over the rows ({@linkcode biasGradient}). */
 const biasAddOp = tf.customGrad((x, b) => {
-  const xt = x as tf.Tensor, bt = b as tf.Tensor1D;
+  const xt = x as tf.Tensor;
   return {
-    value: tf.add(xt, bt),
-    gradFunc: (dy: tf.Tensor) => {
-      const c = bt.shape[0];
-      const rows = tf.reshape(dy, [-1, c]) as tf.Tensor2D;
-      const db = tf.matMul(tf.ones([1, rows.shape[0]]) as tf.Tensor2D, rows);
-      return [tf.reshape(dy, xt.shape), tf.reshape(db, [c])];
+    value: tf.add(xt, b as tf.Tensor1D),
+    gradFunc: (dy: tf.Tensor) => [tf.reshape(dy, xt.shape), biasGradient(dy)],
+  };
+});
+
+/**
+ * 3x3-style 'same' convolution with its bias added inside the convolution kernel (one pass less
+ * over the output than a convolution and an add), and the closed-form gradients: the two
+ * convolution gradient kernels and {@linkcode biasGradient}.
+ */
+const convBiasOp = tf.customGrad((x, filter, bias, save) => {
+  const xt = x as tf.Tensor4D, ft = filter as tf.Tensor4D;
+  (save as tf.GradSaveFunc)([xt, ft]);
+  return {
+    value: tf.fused.conv2d({ x: xt, filter: ft, strides: 1, pad: "same", bias: bias as tf.Tensor }),
+    gradFunc: (dy: tf.Tensor, [xS, fS]: tf.Tensor[]) => {
+      const attrs = {
+        strides: [1, 1],
+        pad: "same",
+        dataFormat: "NHWC",
+        dimRoundingMode: undefined,
+      };
+      const dx = tf.engine().runKernel("Conv2DBackpropInput", { dy, filter: fS }, {
+        ...attrs,
+        inputShape: xS.shape,
+      } as unknown as tf.NamedAttrMap) as tf.Tensor;
+      const df = tf.engine().runKernel("Conv2DBackpropFilter", { x: xS, dy }, {
+        ...attrs,
+        filterShape: fS.shape,
+      } as unknown as tf.NamedAttrMap) as tf.Tensor;
+      return [dx, df, biasGradient(dy)];
     },
   };
 });
+
+/**
+ * `h + shift` with a per-image, per-channel `shift` `[N, C]` broadcast over H and W (the U-Net's
+ * noise-embedding input to each residual block); its gradient is `dy` and the per-image channel
+ * sums of `dy`, on all threads with the native kernel, else a Sum over H and W.
+ *
+ * @returns A new tensor shaped like `h`; the caller owns it.
+ * @example Shift two images by their own per-channel amounts
+ * ```ts
+ * import "@tensorflow/tfjs-backend-cpu";
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import { addChannelShift } from "./layers.ts";
+ * const y = addChannelShift(tf.zeros([2, 3, 3, 4]), tf.ones([2, 4])); // all ones
+ * ```
+ */
+export function addChannelShift(h: tf.Tensor4D, shift: tf.Tensor2D): tf.Tensor4D {
+  const [n, , , c] = h.shape;
+  const op = tf.customGrad((a, b) => ({
+    value: tf.add(a as tf.Tensor4D, tf.reshape(b as tf.Tensor2D, [n, 1, 1, c])),
+    gradFunc: (dy: tf.Tensor) => {
+      const native = tf.getKernel(CHANNEL_SUMS_KERNEL, tf.getBackend()) !== undefined &&
+        dy.dtype === "float32";
+      const ds = native
+        ? tf.engine().runKernel(CHANNEL_SUMS_KERNEL, { x: dy }) as tf.Tensor
+        : tf.reshape(tf.sum(dy, [1, 2]), [n, c]);
+      return [tf.clone(dy), ds];
+    },
+  }));
+  return op(h, shift) as tf.Tensor4D;
+}
 
 function biasAdd<T extends tf.Tensor>(x: T, bias: tf.Tensor): T {
   return biasAddOp(x, bias) as T;

@@ -4,7 +4,7 @@ import { selectBackend } from "../core/engine.ts";
 import { loadBlas } from "../core/blas/openblas.ts";
 import { registerBlasKernels } from "../core/blas/register.ts";
 import { loadDnnl } from "../core/dnnl/onednn.ts";
-import { groupNorm, scaledAdd, silu } from "../models/layers.ts";
+import { addChannelShift, conv2d, groupNorm, linear, scaledAdd, silu } from "../models/layers.ts";
 import { loadNativeKernels } from "../core/native/kernels.ts";
 import { Rng } from "../core/rng.ts";
 
@@ -57,7 +57,8 @@ if (dnnlProbe.ok) {
   };
 } else console.warn(`blas_kernels_test: oneDNN cases skipped (${dnnlProbe.why})`);
 
-// The fused kernels of core/native (built with cc on first use); count their GroupNorm calls.
+// The fused kernels of core/native (built with cc on first use); count their GroupNorm and
+// channel-sum calls.
 let nativeCalls = 0;
 const nativeProbe = ffi ? loadNativeKernels() : { ok: false as const, why: "no --allow-ffi" };
 if (nativeProbe.ok) {
@@ -65,6 +66,8 @@ if (nativeProbe.ok) {
   const [forward, backward] = [gn.forward, gn.backward];
   gn.forward = (...a) => (nativeCalls++, forward(...a));
   gn.backward = (...a) => (nativeCalls++, backward(...a));
+  const sums = nativeProbe.kernels.channelSums;
+  nativeProbe.kernels.channelSums = (...a) => (nativeCalls++, sums(...a));
 } else console.warn(`blas_kernels_test: fused native cases skipped (${nativeProbe.why})`);
 
 /**
@@ -444,6 +447,56 @@ for (
           assertClose(actualGrads[k], expectedGrads[k], `${n} (silu ${silu})`)
         );
       }
+    },
+  });
+}
+
+for (const backend of ["wasm", "cpu"] as const) {
+  Deno.test({
+    name: `conv2d + bias, addChannelShift and linear on ${backend} with the native kernels: ` +
+      `gradients equal autodiff of the plain ops`,
+    ignore: noBlas || !dnnlProbe.ok || !nativeProbe.ok || !hasGradients,
+    async fn() {
+      const shapes = [[2, 5, 6, 3], [3, 3, 3, 4], [4], [2, 4], [4, 5], [5], [2, 5, 6, 4]];
+      const grads = (
+        layers: (ts: tf.Tensor[]) => { z: tf.Tensor; l: tf.Tensor },
+      ) =>
+      () => {
+        const ts = shapes.map((sh, i) => randn(sh, i + 1));
+        const seed = ts.pop()!;
+        const f = (...a: tf.Tensor[]) => {
+          const { z, l } = layers(a);
+          return tf.add(tf.sum(tf.mul(z, seed)), tf.sum(tf.square(l))) as tf.Scalar;
+        };
+        return tf.grads(f)(ts);
+      };
+      const plain = grads(([x, f, b, s, w, bl]) => {
+        const z = tf.add(
+          tf.add(tf.conv2d(x as tf.Tensor4D, f as tf.Tensor4D, 1, "same"), b),
+          tf.reshape(s, [2, 1, 1, 4]),
+        );
+        return {
+          z,
+          l: tf.add(tf.matMul(tf.reshape(z, [-1, 4]) as tf.Tensor2D, w as tf.Tensor2D), bl),
+        };
+      });
+      const ours = grads(([x, f, b, s, w, bl]) => {
+        const z = addChannelShift(
+          conv2d(x as tf.Tensor4D, { weight: f, bias: b }),
+          s as tf.Tensor2D,
+        );
+        return { z, l: linear(tf.reshape(z, [-1, 4]) as tf.Tensor2D, { weight: w, bias: bl }) };
+      });
+      const expected = await on("cpu", false, plain);
+      const before = nativeCalls;
+      const actual = await on(backend, "native", ours);
+      assert.ok(
+        nativeCalls >= before + 3,
+        "native channel sums ran (conv bias, shift, linear bias)",
+      );
+      ["dx", "dfilter", "dbias", "dshift", "dweight", "dlinear-bias"].forEach((n, k) =>
+        assertClose(actual[k], expected[k], n)
+      );
     },
   });
 }

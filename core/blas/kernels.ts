@@ -25,7 +25,7 @@ import {
   GROUP_NORM_KERNEL,
   type GroupNormKernels,
 } from "../dnnl/group_norm.ts";
-import { type NativeKernels, SCALED_ADD_KERNEL } from "../native/kernels.ts";
+import { CHANNEL_SUMS_KERNEL, type NativeKernels, SCALED_ADD_KERNEL } from "../native/kernels.ts";
 
 /** Names of the kernels this module provides. */
 export const BLAS_KERNEL_NAMES: readonly string[] = [
@@ -50,7 +50,7 @@ export const DNNL_KERNEL_NAMES: readonly string[] = [
 ];
 
 /** Kernels served only when the fused native kernels are given (see `native`). */
-export const NATIVE_KERNEL_NAMES: readonly string[] = [SCALED_ADD_KERNEL];
+export const NATIVE_KERNEL_NAMES: readonly string[] = [SCALED_ADD_KERNEL, CHANNEL_SUMS_KERNEL];
 
 /** Options of {@linkcode blasKernelConfigs}. */
 export interface BlasKernelOptions {
@@ -141,6 +141,7 @@ export function blasKernelConfigs(
     ),
     Concat: (args, views) => concatKernel(concat!, args, views),
     [SCALED_ADD_KERNEL]: (args, views) => scaledAddKernel(native!, args, views),
+    [CHANNEL_SUMS_KERNEL]: (args, views) => channelSumsKernel(native!, args, views),
   };
   const names = [
     ...BLAS_KERNEL_NAMES,
@@ -407,6 +408,24 @@ function scaledAddKernel(native: NativeKernels, args: Args, views: TensorViews) 
   }
   const out = views.alloc([...x.shape]);
   native.scaledAdd(views.view(x), views.view(y), scale, views.view(out));
+  return out;
+}
+
+// [N, H, W, C] -> [N, C] or [rows, C] -> [C]: sums over the pixels (rows) per channel.
+function channelSumsKernel(native: NativeKernels, args: Args, views: TensorViews) {
+  const { x } = args.inputs as Record<"x", tf.TensorInfo>;
+  const s = x.shape;
+  if (!allFloat32(x) || (s.length !== 4 && s.length !== 2)) {
+    throw new Error(
+      `${CHANNEL_SUMS_KERNEL}: needs a float32 [N, H, W, C] or [rows, C], got [${s}]`,
+    );
+  }
+  const [n, hw, c] = s.length === 4 ? [s[0], s[1] * s[2], s[3]] : [1, s[0], s[1]];
+  const out = views.alloc(s.length === 4 ? [n, c] : [c]);
+  if (!native.channelSums(views.view(x), n, hw, c, views.view(out))) {
+    views.free(out);
+    throw new Error(`${CHANNEL_SUMS_KERNEL}: out of memory for [${s}]; lower --batch`);
+  }
   return out;
 }
 

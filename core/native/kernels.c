@@ -43,8 +43,8 @@ static inline float exp_approx(float x) {
 static inline float sigmoidf(float u) { return 1.0f / (1.0f + exp_approx(-u)); }
 
 /* Per image i and channel j, over its pixels: s1 = sum of f, s2 = sum of f x, where f is x
- * itself (mode 0), the gradient dy (mode 2), or dy taken back through SiLU(x a + b) (mode 1, a
- * and b per image and channel). Each image's pixels are split into `chunks` ranges so that a batch smaller than
+ * itself (mode 0; mode 3: s1 alone), the gradient dy (mode 2), or dy taken back through
+ * SiLU(x a + b) (mode 1, a and b per image and channel). Each image's pixels are split into `chunks` ranges so that a batch smaller than
  * the thread count still fills the threads; partial sums are added in a fixed order, so results
  * do not depend on the thread count. */
 static int channel_sums(int mode, const float *x, const float *dy, const float *a, const float *b,
@@ -75,6 +75,8 @@ static int channel_sums(int mode, const float *x, const float *dy, const float *
               f1[j] += xr[j];
               f2[j] += xr[j] * xr[j];
             }
+          } else if (mode == 3) {
+            for (long j = 0; j < c; j++) f1[j] += xr[j];
           } else if (mode == 2) {
             const float *gr = dy + (i * hw + q) * c;
             for (long j = 0; j < c; j++) {
@@ -267,4 +269,17 @@ void diffuse_scaled_add(const float *x, const float *y, long size, float scale, 
     long e = k + 4096 < size ? k + 4096 : size;
     for (long q = k; q < e; q++) out[q] = scale * (x[q] + y[q]);
   }
+}
+
+/* out[i, j] = sum over the hw pixels of x[i, :, j] (float64 sums): the gradient of a per-image,
+ * per-channel shift or (n = 1) of a bias. Returns 0 when memory runs out. */
+int diffuse_channel_sums(const float *x, long n, long hw, long c, float *out) {
+  double *s = malloc((size_t)(2 * n * c) * sizeof(double));
+  if (s == NULL || !channel_sums(3, x, NULL, NULL, NULL, n, hw, c, s, s + n * c)) {
+    free(s);
+    return 0;
+  }
+  for (long k = 0; k < n * c; k++) out[k] = (float)s[k];
+  free(s);
+  return 1;
 }

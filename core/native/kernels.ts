@@ -1,6 +1,7 @@
 /**
  * The fused kernels of core/native/kernels.c through Deno FFI: GroupNorm (+ SiLU) forward and
- * gradient in two multi-threaded passes each, and the U-Net's scaled residual sum.
+ * gradient in two multi-threaded passes each, the U-Net's scaled residual sum, and per-channel
+ * sums over pixels (bias and shift gradients).
  *
  * Not tied to a paper: engine work (issue "The main job on both cores"). The group normalization
  * has the contract of core/dnnl/group_norm.ts (same formulas, statistics in float64), so
@@ -20,6 +21,13 @@ import { buildNativeKernels } from "./build.ts";
  * for both inputs (models/layers.ts `scaledAdd`).
  */
 export const SCALED_ADD_KERNEL = "DiffuseScaledAdd";
+
+/**
+ * Name of the tfjs kernel of per-image, per-channel sums over the pixels (input `x` `[N, H, W, C]`
+ * or `[rows, C]` as one image; output `[N, C]`, or `[C]` for rows): the gradients of the U-Net's
+ * embedding shift and of bias additions, on all threads (tfjs-backend-wasm's Sum runs on one).
+ */
+export const CHANNEL_SUMS_KERNEL = "DiffuseChannelSums";
 
 const SYMBOLS = {
   diffuse_group_norm: {
@@ -58,6 +66,10 @@ const SYMBOLS = {
     ],
     result: "i32",
   },
+  diffuse_channel_sums: {
+    parameters: ["buffer", "i64", "i64", "i64", "buffer"],
+    result: "i32",
+  },
   diffuse_scaled_add: {
     parameters: ["buffer", "buffer", "i64", "f32", "buffer"],
     result: "void",
@@ -74,6 +86,8 @@ export interface NativeKernels {
   groupNorm: GroupNormKernels;
   /** `out = scale (x + y)` element-wise; all three of one length. */
   scaledAdd(x: Float32Array, y: Float32Array, scale: number, out: Float32Array): void;
+  /** `out[i, j]` = sum over `hw` pixels of `x[i, :, j]`; false when memory runs out. */
+  channelSums(x: Float32Array, n: number, hw: number, c: number, out: Float32Array): boolean;
 }
 
 /** The loaded kernels, or why they are off. */
@@ -179,6 +193,13 @@ function bind(
         throw new RangeError(`scaledAdd: lengths ${x.length}, ${y.length}, ${out.length} differ`);
       }
       s.diffuse_scaled_add(x, y, BigInt(x.length), scale, out);
+    },
+    channelSums(x, n, hw, c, out) {
+      if (x.length !== n * hw * c || out.length !== n * c) {
+        throw new RangeError(`channelSums: ${x.length} values are not ${n} x ${hw} x ${c}`);
+      }
+      if (x.length === 0) return true;
+      return s.diffuse_channel_sums(x, BigInt(n), BigInt(hw), BigInt(c), out) === 1;
     },
   };
 }
