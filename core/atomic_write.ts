@@ -144,6 +144,37 @@ export async function removeLeftoverTemps(path: string): Promise<string[]> {
   return removed;
 }
 
+/**
+ * Removes every temporary file an interrupted {@linkcode writeFileAtomic} left in `dir`
+ * (`.<name>.<pid>.<n>.<hex>.tmp`, whatever the target), e.g. a run folder's checkpoint, its
+ * history index and numbered copies after kill -9. Call it only when no other process writes
+ * into `dir` (a run holds its folder's lock).
+ *
+ * @param dir The folder to clean.
+ * @returns The temporary files removed.
+ * @example
+ * ```ts ignore
+ * const removed = await removeLeftoverTempsIn("runs/x");
+ * ```
+ */
+export async function removeLeftoverTempsIn(dir: string): Promise<string[]> {
+  const removed: string[] = [];
+  try {
+    for await (const entry of Deno.readDir(dir)) {
+      if (entry.isFile && TEMP_NAME.test(entry.name)) {
+        await Deno.remove(join(dir, entry.name)).catch(() => {});
+        removed.push(join(dir, entry.name));
+      }
+    }
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  return removed;
+}
+
+// The names createTemp gives: a dot, the target's name, then pid, counter and hex tag.
+const TEMP_NAME = /^\..+\.\d+\.\d+\.[0-9a-f]+\.tmp$/;
+
 async function createTemp(
   dir: string,
   base: string,

@@ -402,10 +402,14 @@ Deno.test("kill -9 during checkpoint writes, then resume; a second writer is ref
     assert.ok(state.step >= 1);
   }
   // A temporary file as a kill inside a write leaves it (the window is short, so make sure).
-  await Deno.writeFile(
-    join(dir, ".checkpoint.safetensors.99999.0.deadbeef.tmp"),
-    new Uint8Array(9),
-  );
+  // Every file of the run is written atomically: the history index and numbered copies too.
+  for (
+    const name of [
+      ".checkpoint.safetensors.99999.0.deadbeef.tmp",
+      ".checkpoints.json.99999.1.deadbeef.tmp",
+      ".checkpoint-00000001.safetensors.99999.2.deadbeef.tmp",
+    ]
+  ) await Deno.writeFile(join(dir, name), new Uint8Array(9));
   const notes: string[] = [];
   const result = await trainEdm({ ...EDM_PRESETS.toy, batchSize: 16, channels: 512, kimg: 1000 }, {
     runDir: dir,

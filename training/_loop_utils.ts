@@ -8,10 +8,9 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { UserError } from "../core/errors.ts";
-import { removeLeftoverTemps } from "../core/atomic_write.ts";
-import { sidecarPath } from "../core/checkpoint.ts";
+import { removeLeftoverTempsIn } from "../core/atomic_write.ts";
 import { acquireRunLock, releaseRunLock } from "./run_lock.ts";
 import { describeSpec, type ModelSpec } from "../models/build_network.ts";
 import {
@@ -80,13 +79,11 @@ export async function openRun<S>(
   const runDir = dirname(checkpointPath);
   await acquireRunLock(runDir, log);
   try {
-    // The run's files written atomically (checkpoint, its sidecar, the report and plots).
-    const runFiles = ["report.html", "loss.svg", "samples.png"].map((f) => join(runDir, f));
-    for (const file of [checkpointPath, sidecarPath(checkpointPath), ...runFiles]) {
-      const what = runFiles.includes(file) ? "write" : "checkpoint write";
-      for (const temp of await removeLeftoverTemps(file)) {
-        log(`note: removed ${temp}, left by an interrupted ${what}`);
-      }
+    // Every file of the run is written atomically (checkpoint, its sidecar, the history index
+    // and numbered copies, the report and plots); a kill -9 inside a write leaves a temp file.
+    for (const temp of await removeLeftoverTempsIn(runDir)) {
+      const what = /checkpoint/.test(basename(temp)) ? "checkpoint write" : "write";
+      log(`note: removed ${temp}, left by an interrupted ${what}`);
     }
     if (resume) {
       const saved = await readRunCheckpoint<S>(checkpointPath, {
