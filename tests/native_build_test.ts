@@ -1,0 +1,42 @@
+import * as assert from "node:assert/strict";
+import { join } from "node:path";
+import { buildNativeKernels } from "../core/native/build.ts";
+
+const hasCc = await new Deno.Command("cc", { args: ["--version"], stdout: "null", stderr: "null" })
+  .output().then((o) => o.success, () => false);
+
+Deno.test({
+  name: "buildNativeKernels compiles once into the cache, then finds the library there",
+  ignore: !hasCc,
+  async fn() {
+    const cacheDir = await Deno.makeTempDir();
+    try {
+      const first = buildNativeKernels({ cacheDir });
+      assert.ok(first.ok, first.ok ? "" : first.why);
+      assert.equal(first.built, true);
+      assert.match(first.path, /libdiffuse_kernels-[0-9a-f]{16}\.so$/);
+      assert.ok(Deno.statSync(first.path).size > 0);
+      const second = buildNativeKernels({ cacheDir });
+      assert.deepEqual(second, { ok: true, path: first.path, built: false });
+      // No temporary file is left beside it.
+      assert.deepEqual([...Deno.readDirSync(cacheDir)].map((e) => e.name), [
+        first.path.split("/").pop(),
+      ]);
+    } finally {
+      await Deno.remove(cacheDir, { recursive: true });
+    }
+  },
+});
+
+Deno.test("buildNativeKernels without a compiler says how to get one instead of throwing", async () => {
+  const cacheDir = await Deno.makeTempDir();
+  try {
+    const r = buildNativeKernels({ cacheDir: join(cacheDir, "sub"), compiler: "no-such-cc-here" });
+    assert.equal(r.ok, false);
+    if (!r.ok) {
+      assert.match(r.why, /no C compiler "no-such-cc-here" \(Debian: apt-get install gcc\)/);
+    }
+  } finally {
+    await Deno.remove(cacheDir, { recursive: true });
+  }
+});
