@@ -15,8 +15,8 @@
  * and a few layers carry hand-written gradients that the chain rule gives in closed form:
  * GroupNorm (`dx = r (g - mean(g) - x_hat mean(g x_hat))`, `g = gamma dy`, from per-channel sums
  * taken as whole-image average pools),
- * SiLU (`dx = dy (s + y (1 - s))`, four ops instead of autodiff's six), bias addition (`db` as a
- * ones-row matMul), 2x average pooling (its gradient is nearest 2x upsampling / 4) and nearest 2x
+ * SiLU (`dx = dy (s + y (1 - s))`, four ops instead of autodiff's six), convolutions and linear
+ * layers with the bias added inside the kernel (`db` as per-channel sums), 2x average pooling (its gradient is nearest 2x upsampling / 4) and nearest 2x
  * upsampling (its gradient is 4 x 2x2 average pooling).
  *
  * @module
@@ -56,19 +56,8 @@ export interface NormWeights {
  * ```
  */
 export function linear(x: tf.Tensor2D, layer: DenseWeights): tf.Tensor2D {
-  return tf.tidy((): tf.Tensor2D => {
-    // As in conv2d: the fused product adds the bias in its own pass over the output, and under
-    // a gradient tape the plain ops keep biasAdd's ones-row gradient.
-    if (layer.bias && tf.engine().state.gradientDepth === 0) {
-      return tf.fused.matMul({
-        a: x,
-        b: layer.weight as tf.Tensor2D,
-        bias: layer.bias,
-      }) as tf.Tensor2D;
-    }
-    const y = tf.matMul(x, layer.weight as tf.Tensor2D) as tf.Tensor2D;
-    return layer.bias ? biasAdd(y, layer.bias) : y;
-  });
+  const w = layer.weight as tf.Tensor2D;
+  return layer.bias ? linearBiasOp(x, w, layer.bias) as tf.Tensor2D : tf.matMul(x, w);
 }
 
 /**
@@ -103,14 +92,9 @@ export function conv2d(x: tf.Tensor4D, layer: DenseWeights): tf.Tensor4D {
       return tf.reshape(y, [n, h, w, co]) as tf.Tensor4D;
     }
     const filter = layer.weight as tf.Tensor4D;
-    // The fused kernel saves a pass over the output; under a gradient tape convBiasOp keeps it
-    // with closed-form gradients (tfjs's own fused gradient sums the bias on one thread).
-    if (layer.bias && tf.engine().state.gradientDepth === 0) {
-      return tf.fused.conv2d({ x, filter, strides: 1, pad: "same", bias: layer.bias });
-    }
-    if (layer.bias) return convBiasOp(x, filter, layer.bias) as tf.Tensor4D;
-    const y = tf.conv2d(x, filter, 1, "same");
-    return layer.bias ? biasAdd(y, layer.bias) : y;
+    return layer.bias
+      ? convBiasOp(x, filter, layer.bias) as tf.Tensor4D
+      : tf.conv2d(x, filter, 1, "same");
   });
 }
 
@@ -490,19 +474,31 @@ function biasGradient(dy: tf.Tensor): tf.Tensor1D {
   return tf.reshape(tf.matMul(tf.ones([1, rows.shape[0]]) as tf.Tensor2D, rows), [c]);
 }
 
-/** `x + b` over the last axis; `db` sums `dy` over the rows ({@linkcode biasGradient}). */
-const biasAddOp = tf.customGrad((x, b) => {
-  const xt = x as tf.Tensor;
+/**
+ * `x W + b` with the bias added inside the product (one pass less over the output than a product
+ * and an add; tfjs's own gradient of the fused product sums the bias on one thread), and the
+ * closed-form gradients `dy W^T`, `x^T dy` and {@linkcode biasGradient}.
+ */
+const linearBiasOp = tf.customGrad((x, w, bias, save) => {
+  const xt = x as tf.Tensor2D, wt = w as tf.Tensor2D;
+  (save as tf.GradSaveFunc)([xt, wt]);
   return {
-    value: tf.add(xt, b as tf.Tensor1D),
-    gradFunc: (dy: tf.Tensor) => [tf.reshape(dy, xt.shape), biasGradient(dy)],
+    value: tf.fused.matMul({ a: xt, b: wt, bias: bias as tf.Tensor }),
+    gradFunc: (dy: tf.Tensor, [xS, wS]: tf.Tensor[]) => {
+      const g = dy as tf.Tensor2D;
+      return [
+        tf.matMul(g, wS as tf.Tensor2D, false, true),
+        tf.matMul(xS as tf.Tensor2D, g, true, false),
+        biasGradient(g),
+      ];
+    },
   };
 });
 
 /**
- * 3x3-style 'same' convolution with its bias added inside the convolution kernel (one pass less
- * over the output than a convolution and an add), and the closed-form gradients: the two
- * convolution gradient kernels and {@linkcode biasGradient}.
+ * 'Same' convolution with its bias added inside the convolution kernel (one pass less over the
+ * output than a convolution and an add), and the closed-form gradients: the two convolution
+ * gradient kernels and {@linkcode biasGradient}.
  */
 const convBiasOp = tf.customGrad((x, filter, bias, save) => {
   const xt = x as tf.Tensor4D, ft = filter as tf.Tensor4D;
@@ -557,10 +553,6 @@ export function addChannelShift(h: tf.Tensor4D, shift: tf.Tensor2D): tf.Tensor4D
     },
   }));
   return op(h, shift) as tf.Tensor4D;
-}
-
-function biasAdd<T extends tf.Tensor>(x: T, bias: tf.Tensor): T {
-  return biasAddOp(x, bias) as T;
 }
 
 /**
