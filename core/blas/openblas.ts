@@ -19,6 +19,7 @@
  */
 
 import { pinLibrary } from "../_pin_library.ts";
+import { granted } from "../_permissions.ts";
 
 /** Row-major layout and transpose flags of the CBLAS interface. */
 const CBLAS_ROW_MAJOR = 101;
@@ -173,7 +174,7 @@ export function loadBlas(options: LoadBlasOptions = {}): LoadBlasResult {
   if (threads !== undefined && !(Number.isInteger(threads) && threads >= 1)) {
     throw new RangeError(`BLAS threads must be a positive integer, got ${threads}`);
   }
-  if (!ffiGranted()) return { ok: false, why: "no --allow-ffi permission" };
+  if (!granted({ name: "ffi" })) return { ok: false, why: "no --allow-ffi permission" };
   const candidates = libraryPath !== undefined ? [libraryPath] : blasCandidates();
   const failures: string[] = [];
   for (const path of candidates) {
@@ -262,14 +263,6 @@ function checkView(name: string, v: Float32Array, rows: number, cols: number, ld
 }
 
 // Query, never request: a missing permission must not prompt.
-function ffiGranted(): boolean {
-  try {
-    return Deno.permissions.querySync({ name: "ffi" }).state === "granted";
-  } catch {
-    return false;
-  }
-}
-
 function firstLine(e: unknown): string {
   return (e instanceof Error ? e.message : String(e)).split("\n")[0];
 }

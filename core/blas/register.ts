@@ -35,6 +35,7 @@ import {
   type GroupNormKernels,
 } from "../dnnl/group_norm.ts";
 import { loadNativeKernels } from "../native/kernels.ts";
+import { granted, readEnv } from "../_permissions.ts";
 import { createDnnlBinary, type DnnlBinary } from "../dnnl/binary.ts";
 import { createDnnlConcat, type DnnlConcat } from "../dnnl/concat.ts";
 
@@ -242,18 +243,4 @@ function restore(backend: string, names: readonly string[] = ALL_NAMES): void {
 
 function findKernel(name: string, backend: string): tf.KernelConfig | undefined {
   return tf.getKernel(name, backend) ?? undefined;
-}
-
-// Query, never request: a missing permission must not prompt.
-function granted(descriptor: Deno.PermissionDescriptor): boolean {
-  try {
-    return Deno.permissions.querySync(descriptor).state === "granted";
-  } catch {
-    return false;
-  }
-}
-
-function readEnv(name: string): string | undefined {
-  if (!granted({ name: "env", variable: name })) return undefined;
-  return Deno.env.get(name);
 }

@@ -16,6 +16,7 @@
  */
 import { createHash } from "node:crypto";
 import { join } from "node:path";
+import { granted, readEnv } from "../_permissions.ts";
 
 /**
  * Compiler flags. `-funsafe-math-optimizations` (reassociation, reciprocals; NaN and infinity
@@ -105,13 +106,11 @@ export function buildNativeKernels(options: NativeBuildOptions = {}): NativeBuil
 }
 
 function defaultCacheDir(): string | undefined {
-  const env = (name: string) =>
-    granted({ name: "env", variable: name }) ? Deno.env.get(name) : undefined;
-  const own = env("DIFFUSE_NATIVE_CACHE");
+  const own = readEnv("DIFFUSE_NATIVE_CACHE");
   if (own) return own;
-  const xdg = env("XDG_CACHE_HOME");
+  const xdg = readEnv("XDG_CACHE_HOME");
   if (xdg) return join(xdg, "diffuse");
-  const home = env("HOME");
+  const home = readEnv("HOME");
   return home ? join(home, ".cache", "diffuse") : undefined;
 }
 
@@ -128,15 +127,6 @@ function cpuFlags(): string {
 function exists(path: string): boolean {
   try {
     return Deno.statSync(path).isFile;
-  } catch {
-    return false;
-  }
-}
-
-// Query, never request: a missing permission must not prompt.
-function granted(descriptor: Deno.PermissionDescriptor): boolean {
-  try {
-    return Deno.permissions.querySync(descriptor).state === "granted";
   } catch {
     return false;
   }

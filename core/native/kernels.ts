@@ -14,6 +14,7 @@
 import { pinLibrary } from "../_pin_library.ts";
 import type { GroupNormKernels } from "../dnnl/group_norm.ts";
 import { buildNativeKernels } from "./build.ts";
+import { readEnv } from "../_permissions.ts";
 
 /**
  * Name of the tfjs kernel `out = scale (x + y)` (inputs `x`, `y` of one shape; attr `scale`),
@@ -202,15 +203,4 @@ function bind(
       return s.diffuse_channel_sums(x, BigInt(n), BigInt(hw), BigInt(c), out) === 1;
     },
   };
-}
-
-function readEnv(name: string): string | undefined {
-  try {
-    if (Deno.permissions.querySync({ name: "env", variable: name }).state !== "granted") {
-      return undefined;
-    }
-    return Deno.env.get(name);
-  } catch {
-    return undefined;
-  }
 }
