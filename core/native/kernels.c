@@ -55,11 +55,17 @@ static int channel_sums(int mode, const float *x, const float *dy, const float *
   long tasks = n * chunks;
   double *part = calloc((size_t)(tasks * 2 * c), sizeof(double));
   if (part == NULL) return 0;
+  int failed = 0;
 #pragma omp parallel
   {
     float *acc = malloc((size_t)(2 * c) * sizeof(float));
+    if (acc == NULL) {
+#pragma omp atomic write
+      failed = 1;
+    }
 #pragma omp for schedule(static)
     for (long t = 0; t < tasks; t++) {
+      if (acc == NULL) continue;
       long i = t / chunks, k = t % chunks;
       long p0 = hw * k / chunks, p1 = hw * (k + 1) / chunks;
       double *d1 = part + t * 2 * c, *d2 = d1 + c;
@@ -100,6 +106,10 @@ static int channel_sums(int mode, const float *x, const float *dy, const float *
       }
     }
     free(acc);
+  }
+  if (failed) {
+    free(part);
+    return 0;
   }
   for (long i = 0; i < n; i++) {
     for (long j = 0; j < c; j++) {
