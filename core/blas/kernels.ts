@@ -368,7 +368,8 @@ function groupNormKernel(groupNorm: GroupNormKernels, args: Args, views: TensorV
         rstd,
       },
     );
-  const what = `${GROUP_NORM_KERNEL}: oneDNN declined x [${x.shape}] with ${groups} groups`;
+  const what = `${GROUP_NORM_KERNEL}: the native GroupNorm declined x [${x.shape}] with ` +
+    `${groups} groups (out of memory?)`;
   return ok ? outs : declined(views, outs, what, "GroupNorm");
 }
 
@@ -391,7 +392,8 @@ function groupNormGradKernel(groupNorm: GroupNormKernels, args: Args, views: Ten
       { dy: dyV, x: xV, gamma: gammaV, beta: betaV, mean: meanV, rstd: rstdV },
       { dx, dgamma, dbeta },
     );
-  const what = `${GROUP_NORM_GRAD_KERNEL}: oneDNN declined x [${x.shape}] with ${groups} groups`;
+  const what = `${GROUP_NORM_GRAD_KERNEL}: the native GroupNorm declined x [${x.shape}] with ` +
+    `${groups} groups (out of memory?)`;
   return ok ? outs : declined(views, outs, what, "GroupNorm");
 }
 
@@ -429,11 +431,11 @@ function channelSumsKernel(native: NativeKernels, args: Args, views: TensorViews
   return out;
 }
 
-// oneDNN creates these primitives for any float32 shape; should it not, free the outputs and
-// say how to go on (these kernels have no backend kernel to fall back to).
+// oneDNN and the fused kernels take any float32 shape; should they decline (out of memory), free
+// the outputs and say how to go on (these kernels have no backend kernel to fall back to).
 function declined(views: TensorViews, outs: tf.TensorInfo[], what: string, op: string): never {
   outs.forEach((t) => views.free(t));
-  throw new Error(`${what}; set DIFFUSE_DNNL=0 to use the composed ${op}`);
+  throw new Error(`${what}; set DIFFUSE_NATIVE=0 DIFFUSE_DNNL=0 to use the composed ${op}`);
 }
 
 // A declined call frees its output before the fallback kernel makes its own.
