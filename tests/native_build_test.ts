@@ -40,3 +40,16 @@ Deno.test("buildNativeKernels without a compiler says how to get one instead of 
     await Deno.remove(cacheDir, { recursive: true });
   }
 });
+
+Deno.test("buildNativeKernels with a cache path that is a file says so instead of throwing", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const file = join(dir, "not-a-folder");
+    await Deno.writeTextFile(file, "x");
+    const r = buildNativeKernels({ cacheDir: file });
+    assert.equal(r.ok, false);
+    if (!r.ok) assert.match(r.why, /cannot create the cache folder .*not-a-folder/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -80,9 +80,13 @@ export function buildNativeKernels(options: NativeBuildOptions = {}): NativeBuil
   if (!granted({ name: "run", command: compiler })) {
     return { ok: false, why: `run with --allow-run=${compiler} to build them` };
   }
-  const tmp = `${path}.${Deno.pid}.tmp`;
   try {
     Deno.mkdirSync(cacheDir, { recursive: true });
+  } catch (e) {
+    return { ok: false, why: `cannot create the cache folder ${cacheDir}: ${firstLine(e)}` };
+  }
+  const tmp = `${path}.${Deno.pid}.tmp`;
+  try {
     const out = new Deno.Command(compiler, {
       args: [...NATIVE_FLAGS, "-o", tmp, source.pathname, "-lm"],
       stdout: "piped",
