@@ -16,6 +16,7 @@
  */
 import { createHash } from "node:crypto";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { granted, readEnv } from "../_permissions.ts";
 
 /**
@@ -67,11 +68,12 @@ export function buildNativeKernels(options: NativeBuildOptions = {}): NativeBuil
   if (cacheDir === undefined) {
     return { ok: false, why: "no cache folder (set DIFFUSE_NATIVE_CACHE)" };
   }
+  const sourcePath = fileURLToPath(source);
   let text: string;
   try {
-    text = Deno.readTextFileSync(source);
+    text = Deno.readTextFileSync(sourcePath);
   } catch (e) {
-    return { ok: false, why: `cannot read ${source.pathname}: ${firstLine(e)}` };
+    return { ok: false, why: `cannot read ${sourcePath}: ${firstLine(e)}` };
   }
   const key = createHash("sha256").update(text).update(NATIVE_FLAGS.join(" "))
     .update(cpuFlags()).digest("hex").slice(0, 16);
@@ -88,20 +90,19 @@ export function buildNativeKernels(options: NativeBuildOptions = {}): NativeBuil
   const tmp = `${path}.${Deno.pid}.tmp`;
   try {
     const out = new Deno.Command(compiler, {
-      args: [...NATIVE_FLAGS, "-o", tmp, source.pathname, "-lm"],
+      args: [...NATIVE_FLAGS, "-o", tmp, sourcePath, "-lm"],
       stdout: "piped",
       stderr: "piped",
     }).outputSync();
     if (!out.success) {
+      removeQuietly(tmp);
       const err = new TextDecoder().decode(out.stderr).trim().split("\n")[0] ?? "";
       return { ok: false, why: `${compiler} failed: ${err}` };
     }
     Deno.renameSync(tmp, path);
     return { ok: true, path, built: true };
   } catch (e) {
-    try {
-      Deno.removeSync(tmp);
-    } catch { /* nothing written */ }
+    removeQuietly(tmp);
     const why = e instanceof Deno.errors.NotFound
       ? `no C compiler "${compiler}" (Debian: apt-get install gcc)`
       : firstLine(e);
@@ -126,6 +127,12 @@ function cpuFlags(): string {
   } catch {
     return "";
   }
+}
+
+function removeQuietly(path: string): void {
+  try {
+    Deno.removeSync(path);
+  } catch { /* nothing written */ }
 }
 
 function exists(path: string): boolean {
