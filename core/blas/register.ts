@@ -28,12 +28,7 @@ import { loadDnnl } from "../dnnl/onednn.ts";
 import { createDnnlConv, type DnnlConv } from "../dnnl/conv.ts";
 import { createDnnlMatMul, type DnnlMatMul } from "../dnnl/matmul.ts";
 import { createDnnlElementwise, type DnnlElementwise } from "../dnnl/elementwise.ts";
-import {
-  createDnnlGroupNorm,
-  GROUP_NORM_GRAD_KERNEL,
-  GROUP_NORM_KERNEL,
-  type GroupNormKernels,
-} from "../dnnl/group_norm.ts";
+import { createDnnlGroupNorm, type GroupNormKernels } from "../dnnl/group_norm.ts";
 import { loadNativeKernels } from "../native/kernels.ts";
 import { granted, readEnv } from "../_permissions.ts";
 import { createDnnlBinary, type DnnlBinary } from "../dnnl/binary.ts";
@@ -145,30 +140,26 @@ export function registerBlasKernels(options: RegisterBlasOptions): BlasRegistrat
     (readEnv("DIFFUSE_NATIVE_SKIP") ?? "").split(",").map((s) => s.trim()).filter((s) => s),
   );
   restore(backend, [...skipped]);
-  for (
-    const config of blasKernelConfigs(blas, {
-      backend,
-      fallbacks,
-      conv: dnnl?.conv,
-      dnnlMatMul: dnnl?.matMul,
-      elementwise: dnnl?.elementwise,
-      groupNorm: native?.groupNorm ?? dnnl?.groupNorm,
-      native,
-      binary: dnnl?.binary,
-      concat: dnnl?.concat,
-    }).filter((c) => !skipped.has(c.kernelName))
-  ) {
+  const configs = blasKernelConfigs(blas, {
+    backend,
+    fallbacks,
+    conv: dnnl?.conv,
+    dnnlMatMul: dnnl?.matMul,
+    elementwise: dnnl?.elementwise,
+    groupNorm: native?.groupNorm ?? dnnl?.groupNorm,
+    native,
+    binary: dnnl?.binary,
+    concat: dnnl?.concat,
+  }).filter((c) => !skipped.has(c.kernelName));
+  for (const config of configs) {
     if (findKernel(config.kernelName, backend) !== undefined) {
       tf.unregisterKernel(config.kernelName, backend);
     }
     ours.add(config.kernelFunc);
     tf.registerKernel(config);
   }
-  const kernels = [
-    ...BLAS_KERNEL_NAMES,
-    ...(dnnl ? DNNL_KERNEL_NAMES : native ? [GROUP_NORM_KERNEL, GROUP_NORM_GRAD_KERNEL] : []),
-    ...(native ? NATIVE_KERNEL_NAMES : []),
-  ].filter((k) => !skipped.has(k));
+  // The names served are those registered: blasKernelConfigs decides which, once.
+  const kernels = configs.map((c) => c.kernelName);
   const threadText = `${blas.threads} thread${blas.threads === 1 ? "" : "s"}`;
   const dnnlText = dnnl
     ? `; convolutions, matrix products, sigmoid, softmax, GroupNorm and large add, sub, ` +
