@@ -42,6 +42,12 @@ static inline float exp_approx(float x) {
 
 static inline float sigmoidf(float u) { return 1.0f / (1.0f + exp_approx(-u)); }
 
+/* dy taken back through y = SiLU(u) = u sigmoid(u): dy s (1 + u (1 - s)). */
+static inline float silu_grad(float dy, float u) {
+  float s = sigmoidf(u);
+  return dy * s * (1.0f + u * (1.0f - s));
+}
+
 /* Per image i and channel j, over its pixels: s1 = sum of f, s2 = sum of f x, where f is x
  * itself (mode 0; mode 3: s1 alone), the gradient dy (mode 2), or dy taken back through
  * SiLU(x a + b) (mode 1, a and b per image and channel). Each image's pixels are split into `chunks` ranges so that a batch smaller than
@@ -92,8 +98,7 @@ static int channel_sums(int mode, const float *x, const float *dy, const float *
           } else {
             const float *gr = dy + (i * hw + q) * c;
             for (long j = 0; j < c; j++) {
-              float u = xr[j] * ai[j] + bi[j], s = sigmoidf(u);
-              float g = gr[j] * s * (1.0f + u * (1.0f - s));
+              float g = silu_grad(gr[j], xr[j] * ai[j] + bi[j]);
               f1[j] += g;
               f2[j] += g * xr[j];
             }
@@ -258,8 +263,7 @@ int diffuse_group_norm_grad(const float *dy, const float *x, const float *gamma,
     float *dr = dx + row * c;
     if (silu) {
       for (long j = 0; j < c; j++) {
-        float u = xr[j] * ai[j] + bi[j], sg = sigmoidf(u);
-        float g = gr[j] * sg * (1.0f + u * (1.0f - sg));
+        float g = silu_grad(gr[j], xr[j] * ai[j] + bi[j]);
         dr[j] = g * A[j] + xr[j] * B[j] + C[j];
       }
     } else {
