@@ -153,9 +153,7 @@ export function groupNorm(
         `by min(32, floor(C / 4)) or pass a groups option that divides it`,
     );
   }
-  const backend = tf.getBackend();
-  const fused = tf.getKernel(GROUP_NORM_KERNEL, backend) !== undefined &&
-    tf.getKernel(GROUP_NORM_GRAD_KERNEL, backend) !== undefined;
+  const fused = registered(GROUP_NORM_KERNEL, GROUP_NORM_GRAD_KERNEL);
   if (fused && tf.engine().state.gradientDepth === 0) {
     const inputs = { x, gamma: layer.weight, beta: layer.bias };
     const [y, mean, rstd] = tf.engine().runKernel(GROUP_NORM_KERNEL, inputs, {
@@ -206,7 +204,7 @@ export function silu<T extends tf.Tensor>(x: T): T {
  * ```
  */
 export function scaledAdd<T extends tf.Tensor>(x: T, y: T, scale: number): T {
-  const native = tf.getKernel(SCALED_ADD_KERNEL, tf.getBackend()) !== undefined &&
+  const native = registered(SCALED_ADD_KERNEL) &&
     x.dtype === "float32" && y.dtype === "float32" && x.rank === y.rank &&
     x.shape.every((d, i) => d === y.shape[i]);
   if (!native) return tf.tidy(() => tf.mul(tf.add(x, y), scale) as T);
@@ -458,6 +456,13 @@ function checkEvenChannels(channels: number, where: string): void {
   }
 }
 
+// Whether the current backend has every named kernel (the native ones are registered by
+// core/blas/register.ts when their libraries load).
+function registered(...names: string[]): boolean {
+  const backend = tf.getBackend();
+  return names.every((n) => tf.getKernel(n, backend) !== undefined);
+}
+
 // Hand-written gradients (see the module doc). Each is the exact derivative of its forward.
 
 /**
@@ -468,7 +473,7 @@ function checkEvenChannels(channels: number, where: string): void {
 function biasGradient(dy: tf.Tensor): tf.Tensor1D {
   const c = dy.shape[dy.rank - 1];
   const rows = tf.reshape(dy, [-1, c]) as tf.Tensor2D;
-  if (tf.getKernel(CHANNEL_SUMS_KERNEL, tf.getBackend()) !== undefined && dy.dtype === "float32") {
+  if (registered(CHANNEL_SUMS_KERNEL) && dy.dtype === "float32") {
     return tf.engine().runKernel(CHANNEL_SUMS_KERNEL, { x: rows }) as tf.Tensor1D;
   }
   return tf.reshape(tf.matMul(tf.ones([1, rows.shape[0]]) as tf.Tensor2D, rows), [c]);
@@ -544,8 +549,7 @@ export function addChannelShift(h: tf.Tensor4D, shift: tf.Tensor2D): tf.Tensor4D
   const op = tf.customGrad((a, b) => ({
     value: tf.add(a as tf.Tensor4D, tf.reshape(b as tf.Tensor2D, [n, 1, 1, c])),
     gradFunc: (dy: tf.Tensor) => {
-      const native = tf.getKernel(CHANNEL_SUMS_KERNEL, tf.getBackend()) !== undefined &&
-        dy.dtype === "float32";
+      const native = registered(CHANNEL_SUMS_KERNEL) && dy.dtype === "float32";
       const ds = native
         ? tf.engine().runKernel(CHANNEL_SUMS_KERNEL, { x: dy }) as tf.Tensor
         : tf.reshape(tf.sum(dy, [1, 2]), [n, c]);
@@ -561,10 +565,7 @@ export function addChannelShift(h: tf.Tensor4D, shift: tf.Tensor2D): tf.Tensor4D
  * kernels registered (`core/dnnl/elementwise.ts`) the value and the gradient are one pass each.
  */
 function siluOp(x: tf.Tensor): tf.Tensor {
-  const backend = tf.getBackend();
-  const fused = tf.getKernel(SILU_KERNEL, backend) !== undefined &&
-    tf.getKernel(SILU_GRAD_KERNEL, backend) !== undefined;
-  return fused ? fusedSiluOp(x) : composedSiluOp(x);
+  return registered(SILU_KERNEL, SILU_GRAD_KERNEL) ? fusedSiluOp(x) : composedSiluOp(x);
 }
 
 const composedSiluOp = tf.customGrad((x, save) => {
