@@ -336,9 +336,10 @@ export function ddpmDenoiser(
     const table = tf.tensor2d(logSigmas, [1, T]);
     const target = tf.reshape(tf.log(sigma), [-1, 1]);
     // Count of grid levels below sigma: the upper neighbour's 0-based index.
-    const above = tf.sum(tf.cast(tf.less(table, target), "int32"), 1);
+    // Counted and clipped in float32: tfjs-wasm's ClipByValue reads int32 data as float32 bits.
+    const above = tf.sum(tf.cast(tf.less(table, target), "float32"), 1);
     const hi = tf.cast(tf.clipByValue(above, 0, T - 1), "int32");
-    const lo = tf.cast(tf.clipByValue(tf.sub(above, tf.scalar(1, "int32")), 0, T - 1), "int32");
+    const lo = tf.cast(tf.clipByValue(tf.sub(above, 1), 0, T - 1), "int32");
     const a = tf.gather(tf.tensor1d(logSigmas), lo), b = tf.gather(tf.tensor1d(logSigmas), hi);
     const width = tf.sub(b, a);
     const safeWidth = tf.where(tf.greater(width, 0), width, tf.onesLike(width));

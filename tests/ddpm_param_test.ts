@@ -100,6 +100,13 @@ Deno.test("ddpmDenoiser() is D(x; sigma) = x - sigma eps(x / sqrt(1 + sigma^2), 
     assert.ok(Math.abs(dn - -mid * 1.001 * 0.301) < 1e-4, `nearest ${dn}`);
     assert.ok(Math.abs(di - -mid * 0.3005) < 1e-4, `interpolated ${di}`);
     assert.equal(d.roundSigma(mid * 1.001), sigmaOfStep(process, 301));
+    // Beyond the grid's ends the time clamps to 1 and 1000 on the tensor path as on the number
+    // path (tfjs-wasm's ClipByValue misreads int32 tensors, so the clamp must not be int32).
+    const ends = [d.sigmaMax * 2, d.sigmaMin / 2];
+    const dEnds = d(tf.zeros([2, 1, 1, 1]), tf.tensor1d(ends)).dataSync();
+    assert.deepEqual(ends.map((s) => d.coefficients(s).cNoise), [1000, 1]);
+    assert.ok(Math.abs(dEnds[0] - -ends[0]) < 1e-3 * ends[0], `above sigmaMax ${dEnds[0]}`);
+    assert.ok(Math.abs(dEnds[1] - -ends[1] / 1000) < 1e-9, `below sigmaMin ${dEnds[1]}`);
   });
 });
 

@@ -53,3 +53,27 @@ Deno.test("buildNativeKernels with a cache path that is a file says so instead o
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test({
+  name: "loading the built library leaves denormal floats alone (no flush-to-zero in the process)",
+  ignore: !hasCc,
+  async fn() {
+    const cacheDir = await Deno.makeTempDir();
+    try {
+      const built = buildNativeKernels({ cacheDir });
+      assert.ok(built.ok, built.ok ? "" : built.why);
+      const lib = Deno.dlopen(built.path, {});
+      try {
+        // Parsed at run time so that nothing is folded at compile time; 1e-40 is a float32
+        // denormal, which flush-to-zero (set by GCC's crtfastmath.o on load) would turn into 0.
+        const tiny = Math.fround(Number("1e-40"));
+        assert.ok(tiny > 9e-41 && tiny < 1.1e-40, `Math.fround(1e-40) = ${tiny}`);
+        assert.ok(new Float32Array([Number("3e-39") * 0.5])[0] > 0);
+      } finally {
+        lib.close();
+      }
+    } finally {
+      await Deno.remove(cacheDir, { recursive: true });
+    }
+  },
+});
