@@ -426,12 +426,13 @@ for (
         assertClose(actual, expected, `groupNorm ${JSON.stringify(c)}`);
       }
       // Under a gradient tape the forward and gradient kernels run with the SiLU inside (the
-      // gradient recomputes its input), and without it.
+      // gradient recomputes its input), and without it; a batch of 3 (whole images per thread)
+      // and of 1 (an image's pixels split over the threads).
       if (!hasGradients) return;
-      for (const silu of [true, false]) {
+      for (const [silu, n] of [[true, 3], [false, 3], [true, 1]] as const) {
         const grad = () => {
-          const x = tf.add(randn([2, 3, 5, 6], 9), 4), w = randn([6], 10), b = randn([6], 11);
-          const seed = randn([2, 3, 5, 6], 12); // a non-uniform output gradient
+          const x = tf.add(randn([n, 3, 5, 6], 9), 4), w = randn([6], 10), b = randn([6], 11);
+          const seed = randn([n, 3, 5, 6], 12); // a non-uniform output gradient
           const f = (t: tf.Tensor, wt: tf.Tensor, bt: tf.Tensor) =>
             tf.sum(tf.mul(
               groupNorm(t as tf.Tensor4D, { weight: wt, bias: bt }, { groups: 3, silu }),
@@ -443,8 +444,8 @@ for (
         const before = count();
         const actualGrads = await on(backend, path, grad);
         assert.ok(count() >= before + 2, `${path} ran the forward and the gradient`);
-        ["dx", "dgamma", "dbeta"].forEach((n, k) =>
-          assertClose(actualGrads[k], expectedGrads[k], `${n} (silu ${silu})`)
+        ["dx", "dgamma", "dbeta"].forEach((name, k) =>
+          assertClose(actualGrads[k], expectedGrads[k], `${name} (silu ${silu}, batch ${n})`)
         );
       }
     },

@@ -7,7 +7,8 @@
  * six passes over the activations (square, two sums, scale, shift, swish) and its gradient six
  * more; here the forward is two passes (statistics, then normalize + activate) and the gradient
  * two (statistics of the SiLU-backed-through gradient, then the input gradient), each pass on
- * every thread. core/native/kernels.ts builds this file with the system C compiler and binds it
+ * every thread; with a batch of at least one image per thread each thread takes whole images,
+ * both passes in turn, so that the second reads the image from the core's L2 cache. core/native/kernels.ts builds this file with the system C compiler and binds it
  * through Deno FFI; the formulas are those of core/dnnl/group_norm.ts.
  */
 #include <math.h>
@@ -48,11 +49,52 @@ static inline float silu_grad(float dy, float u) {
   return dy * s * (1.0f + u * (1.0f - s));
 }
 
-/* Per image i and channel j, over its pixels: s1 = sum of f, s2 = sum of f x, where f is x
- * itself (mode 0; mode 3: s1 alone), the gradient dy (mode 2), or dy taken back through
- * SiLU(x a + b) (mode 1, a and b per image and channel). Each image's pixels are split into `chunks` ranges so that a batch smaller than
- * the thread count still fills the threads; partial sums are added in a fixed order, so results
- * do not depend on the thread count. */
+/* Adds to d1[j], d2[j] (channel j) the sums over pixels [p0, p1) of image i: s1 = sum of f,
+ * s2 = sum of f x, where f is x itself (mode 0; mode 3: s1 alone), the gradient dy (mode 2), or
+ * dy taken back through SiLU(x a + b) (mode 1, ai and bi that image's per-channel a and b).
+ * BLOCK pixels are summed in float (acc: 2c floats), then added into the double sums. */
+static void sum_range(int mode, const float *x, const float *dy, const float *ai,
+                      const float *bi, long i, long p0, long p1, long hw, long c, float *acc,
+                      double *d1, double *d2) {
+  for (long p = p0; p < p1; p += BLOCK) {
+    long pe = p + BLOCK < p1 ? p + BLOCK : p1;
+    float *f1 = acc, *f2 = acc + c;
+    for (long j = 0; j < c; j++) f1[j] = f2[j] = 0.0f;
+    for (long q = p; q < pe; q++) {
+      const float *xr = x + (i * hw + q) * c;
+      if (mode == 0) {
+        for (long j = 0; j < c; j++) {
+          f1[j] += xr[j];
+          f2[j] += xr[j] * xr[j];
+        }
+      } else if (mode == 3) {
+        for (long j = 0; j < c; j++) f1[j] += xr[j];
+      } else if (mode == 2) {
+        const float *gr = dy + (i * hw + q) * c;
+        for (long j = 0; j < c; j++) {
+          f1[j] += gr[j];
+          f2[j] += gr[j] * xr[j];
+        }
+      } else {
+        const float *gr = dy + (i * hw + q) * c;
+        for (long j = 0; j < c; j++) {
+          float g = silu_grad(gr[j], xr[j] * ai[j] + bi[j]);
+          f1[j] += g;
+          f2[j] += g * xr[j];
+        }
+      }
+    }
+    for (long j = 0; j < c; j++) {
+      d1[j] += f1[j];
+      d2[j] += f2[j];
+    }
+  }
+}
+
+/* The sums of sum_range over all pixels of every image, into s1, s2 ([n, c]). Each image's
+ * pixels are split into `chunks` ranges so that a batch smaller than the thread count still
+ * fills the threads; partial sums are added in a fixed order. With n >= threads (one range per
+ * image) the result equals the per-image sums of the fused paths below, bit for bit. */
 static int channel_sums(int mode, const float *x, const float *dy, const float *a, const float *b,
                         long n, long hw, long c, double *s1, double *s2) {
   int threads = omp_get_max_threads();
@@ -60,61 +102,22 @@ static int channel_sums(int mode, const float *x, const float *dy, const float *
   if (chunks > hw) chunks = hw;
   long tasks = n * chunks;
   double *part = calloc((size_t)(tasks * 2 * c), sizeof(double));
-  if (part == NULL) return 0;
-  int failed = 0;
+  float *accs = malloc((size_t)(threads * 2 * c) * sizeof(float));
+  if (part == NULL || accs == NULL) {
+    free(part);
+    free(accs);
+    return 0;
+  }
 #pragma omp parallel
   {
-    float *acc = malloc((size_t)(2 * c) * sizeof(float));
-    if (acc == NULL) {
-#pragma omp atomic write
-      failed = 1;
-    }
+    float *acc = accs + omp_get_thread_num() * 2 * c;
 #pragma omp for schedule(static)
     for (long t = 0; t < tasks; t++) {
-      if (acc == NULL) continue;
       long i = t / chunks, k = t % chunks;
-      long p0 = hw * k / chunks, p1 = hw * (k + 1) / chunks;
-      double *d1 = part + t * 2 * c, *d2 = d1 + c;
-      const float *ai = a ? a + i * c : NULL, *bi = b ? b + i * c : NULL;
-      for (long p = p0; p < p1; p += BLOCK) {
-        long pe = p + BLOCK < p1 ? p + BLOCK : p1;
-        float *f1 = acc, *f2 = acc + c;
-        for (long j = 0; j < c; j++) f1[j] = f2[j] = 0.0f;
-        for (long q = p; q < pe; q++) {
-          const float *xr = x + (i * hw + q) * c;
-          if (mode == 0) {
-            for (long j = 0; j < c; j++) {
-              f1[j] += xr[j];
-              f2[j] += xr[j] * xr[j];
-            }
-          } else if (mode == 3) {
-            for (long j = 0; j < c; j++) f1[j] += xr[j];
-          } else if (mode == 2) {
-            const float *gr = dy + (i * hw + q) * c;
-            for (long j = 0; j < c; j++) {
-              f1[j] += gr[j];
-              f2[j] += gr[j] * xr[j];
-            }
-          } else {
-            const float *gr = dy + (i * hw + q) * c;
-            for (long j = 0; j < c; j++) {
-              float g = silu_grad(gr[j], xr[j] * ai[j] + bi[j]);
-              f1[j] += g;
-              f2[j] += g * xr[j];
-            }
-          }
-        }
-        for (long j = 0; j < c; j++) {
-          d1[j] += f1[j];
-          d2[j] += f2[j];
-        }
-      }
+      double *d1 = part + t * 2 * c;
+      sum_range(mode, x, dy, a ? a + i * c : NULL, b ? b + i * c : NULL, i, hw * k / chunks,
+                hw * (k + 1) / chunks, hw, c, acc, d1, d1 + c);
     }
-    free(acc);
-  }
-  if (failed) {
-    free(part);
-    return 0;
   }
   for (long i = 0; i < n; i++) {
     for (long j = 0; j < c; j++) {
@@ -128,24 +131,47 @@ static int channel_sums(int mode, const float *x, const float *dy, const float *
     }
   }
   free(part);
+  free(accs);
   return 1;
 }
 
-/* y = act(x a + b) with a, b per image and channel; act is SiLU when silu != 0. */
-static void apply_affine(const float *x, const float *a, const float *b, long n, long hw, long c,
-                         int silu, float *y) {
-#pragma omp parallel for schedule(static)
-  for (long r = 0; r < n * hw; r++) {
-    long i = r / hw;
-    const float *xr = x + r * c, *ai = a + i * c, *bi = b + i * c;
+/* y = act(x a + b) over `rows` pixels of one image (a, b per channel); SiLU when silu != 0. */
+static void affine_rows(const float *x, const float *a, const float *b, long rows, long c,
+                        int silu, float *y) {
+  for (long r = 0; r < rows; r++) {
+    const float *xr = x + r * c;
     float *yr = y + r * c;
     if (silu) {
       for (long j = 0; j < c; j++) {
-        float u = xr[j] * ai[j] + bi[j];
+        float u = xr[j] * a[j] + b[j];
         yr[j] = u * sigmoidf(u);
       }
     } else {
-      for (long j = 0; j < c; j++) yr[j] = xr[j] * ai[j] + bi[j];
+      for (long j = 0; j < c; j++) yr[j] = xr[j] * a[j] + b[j];
+    }
+  }
+}
+
+/* Image i's group statistics from its channel sums s1, s2 ([c]): mean and r = 1 / sqrt(var +
+ * eps) per group, and the per-channel a = gamma r, b = beta - mean gamma r of the affine. */
+static void group_stats(const double *s1, const double *s2, const float *gamma,
+                        const float *beta, long hw, long c, long groups, float eps,
+                        float *mean, float *rstd, float *a, float *b) {
+  long cg = c / groups;
+  double count = (double)(hw * cg);
+  for (long g = 0; g < groups; g++) {
+    double m1 = 0, m2 = 0;
+    for (long j = g * cg; j < (g + 1) * cg; j++) {
+      m1 += s1[j];
+      m2 += s2[j];
+    }
+    double mu = m1 / count, var = m2 / count - mu * mu;
+    double r = 1.0 / sqrt((var > 0 ? var : 0) + eps);
+    mean[g] = (float)mu;
+    rstd[g] = (float)r;
+    for (long j = g * cg; j < (g + 1) * cg; j++) {
+      a[j] = (float)(gamma[j] * r);
+      b[j] = (float)(beta[j] - mu * gamma[j] * r);
     }
   }
 }
@@ -153,11 +179,34 @@ static void apply_affine(const float *x, const float *a, const float *b, long n,
 /* Group normalization of x [n, hw, c] in `groups` contiguous channel groups, optionally followed
  * by SiLU: y = act(gamma (x - mean) r + beta), r = 1 / sqrt(var + eps), var = E[x^2] - mean^2
  * (biased, in double). Writes y and the per-image, per-group mean and r ([n, groups]).
+ * With at least one image per thread, each thread normalizes whole images, statistics then
+ * output, so that the second pass reads the image from the core's cache (the result is the
+ * same); else all statistics first, each image's pixels split over the threads.
  * Returns 0 when memory runs out (nothing written), else 1. */
 int diffuse_group_norm(const float *x, const float *gamma, const float *beta, long n, long hw,
                        long c, long groups, float eps, int silu, float *y, float *mean,
                        float *rstd) {
-  long cg = c / groups;
+  int threads = omp_get_max_threads();
+  if (n >= threads) {
+    /* Per thread: 2c float accumulators, 2c double sums, 2c affine coefficients. */
+    float *work = malloc((size_t)(threads * 8 * c) * sizeof(float));
+    if (work == NULL) return 0;
+#pragma omp parallel
+    {
+      float *acc = work + omp_get_thread_num() * 8 * c, *ab = acc + 2 * c;
+      double *d = (double *)(acc + 4 * c);
+#pragma omp for schedule(static)
+      for (long i = 0; i < n; i++) {
+        for (long j = 0; j < 2 * c; j++) d[j] = 0;
+        sum_range(0, x, NULL, NULL, NULL, i, 0, hw, hw, c, acc, d, d + c);
+        group_stats(d, d + c, gamma, beta, hw, c, groups, eps, mean + i * groups,
+                    rstd + i * groups, ab, ab + c);
+        affine_rows(x + i * hw * c, ab, ab + c, hw, c, silu, y + i * hw * c);
+      }
+    }
+    free(work);
+    return 1;
+  }
   double *s = malloc((size_t)(2 * n * c) * sizeof(double));
   float *ab = malloc((size_t)(2 * n * c) * sizeof(float));
   if (s == NULL || ab == NULL || !channel_sums(0, x, NULL, NULL, NULL, n, hw, c, s, s + n * c)) {
@@ -165,114 +214,173 @@ int diffuse_group_norm(const float *x, const float *gamma, const float *beta, lo
     free(ab);
     return 0;
   }
-  double count = (double)(hw * cg);
   for (long i = 0; i < n; i++) {
-    for (long g = 0; g < groups; g++) {
-      double m1 = 0, m2 = 0;
-      for (long j = g * cg; j < (g + 1) * cg; j++) {
-        m1 += s[i * c + j];
-        m2 += s[n * c + i * c + j];
-      }
-      double mu = m1 / count, var = m2 / count - mu * mu;
-      double r = 1.0 / sqrt((var > 0 ? var : 0) + eps);
-      mean[i * groups + g] = (float)mu;
-      rstd[i * groups + g] = (float)r;
-      for (long j = g * cg; j < (g + 1) * cg; j++) {
-        ab[i * c + j] = (float)(gamma[j] * r);
-        ab[n * c + i * c + j] = (float)(beta[j] - mu * gamma[j] * r);
+    group_stats(s + i * c, s + n * c + i * c, gamma, beta, hw, c, groups, eps,
+                mean + i * groups, rstd + i * groups, ab + i * c, ab + n * c + i * c);
+  }
+  long rows_per = (hw + threads - 1) / threads;
+#pragma omp parallel for schedule(static) collapse(2)
+  for (long i = 0; i < n; i++) {
+    for (long t = 0; t < threads; t++) {
+      long r0 = t * rows_per, r1 = r0 + rows_per < hw ? r0 + rows_per : hw;
+      if (r0 < r1) {
+        affine_rows(x + (i * hw + r0) * c, ab + i * c, ab + n * c + i * c, r1 - r0, c, silu,
+                    y + (i * hw + r0) * c);
       }
     }
   }
-  apply_affine(x, ab, ab + n * c, n, hw, c, silu, y);
   free(s);
   free(ab);
   return 1;
 }
 
-/* Gradient of diffuse_group_norm from dy (the gradient of y) and the forward's mean and rstd.
- * With silu, dy is first taken back through SiLU(u), u = x a + b recomputed from beta:
- * g = dy s (1 + u (1 - s)), s = sigmoid(u); else g = dy. Then, per image and group, with
- * xc = x - mean, m1 and m2 the group means of gamma g and gamma g xc:
- * dx = r (gamma g - m1) - r^3 xc m2, written dx = g A + x B + C per image and channel;
- * dgamma = sum over images of r sum(g xc), dbeta = sum of g. Returns 0 when memory runs out. */
-int diffuse_group_norm_grad(const float *dy, const float *x, const float *gamma,
-                            const float *beta, const float *mean, const float *rstd, long n,
-                            long hw, long c, long groups, int silu, float *dx, float *dgamma,
-                            float *dbeta) {
+/* Image i's input-gradient coefficients: a, b (the forward affine, for SiLU's input) from mean,
+ * rstd, gamma, beta; and from its sums s1 = sum g, s2 = sum g x, per group with xc = x - mean,
+ * m1 and m2 the group means of gamma g and gamma g xc: dx = g A + x B + C with A = r gamma,
+ * B = -r^3 m2, C = mean r^3 m2 - r m1. Stores r sum(g xc) and sum g per channel in dgb. */
+static void grad_coefficients(const double *s1, const double *s2, const float *gamma,
+                              const float *mean, const float *rstd, long hw, long c,
+                              long groups, float *A, float *B, float *C, double *dgb) {
   long cg = c / groups;
-  double *s = malloc((size_t)(2 * n * c) * sizeof(double));
-  float *coef = malloc((size_t)(5 * n * c) * sizeof(float));
-  if (s == NULL || coef == NULL) {
-    free(s);
-    free(coef);
-    return 0;
-  }
-  float *a = coef, *b = coef + n * c, *ca = coef + 2 * n * c, *cb = coef + 3 * n * c,
-        *cc = coef + 4 * n * c;
-  for (long i = 0; i < n; i++) {
-    for (long j = 0; j < c; j++) {
-      long g = j / cg;
-      float mu = mean[i * groups + g], r = rstd[i * groups + g];
-      a[i * c + j] = gamma[j] * r;
-      b[i * c + j] = beta ? beta[j] - mu * gamma[j] * r : 0.0f;
-    }
-  }
-  if (!channel_sums(silu ? 1 : 2, x, dy, a, b, n, hw, c, s, s + n * c)) {
-    free(s);
-    free(coef);
-    return 0;
-  }
   double count = (double)(hw * cg);
-  double *dg = calloc((size_t)(2 * c), sizeof(double));
-  if (dg == NULL) {
-    free(s);
-    free(coef);
-    return 0;
-  }
-  for (long i = 0; i < n; i++) {
-    for (long g = 0; g < groups; g++) {
-      double mu = mean[i * groups + g], r = rstd[i * groups + g], m1 = 0, m2 = 0;
-      for (long j = g * cg; j < (g + 1) * cg; j++) {
-        long k = i * c + j;
-        double s1 = s[k], gxc = s[n * c + k] - mu * s1;
-        m1 += gamma[j] * s1;
-        m2 += gamma[j] * gxc;
-        dg[j] += r * gxc;
-        dg[c + j] += s1;
-      }
-      m1 /= count;
-      m2 /= count;
-      double r3m2 = r * r * r * m2;
-      for (long j = g * cg; j < (g + 1) * cg; j++) {
-        ca[i * c + j] = (float)(r * gamma[j]);
-        cb[i * c + j] = (float)(-r3m2);
-        cc[i * c + j] = (float)(mu * r3m2 - r * m1);
-      }
+  for (long g = 0; g < groups; g++) {
+    double mu = mean[g], r = rstd[g], m1 = 0, m2 = 0;
+    for (long j = g * cg; j < (g + 1) * cg; j++) {
+      double gxc = s2[j] - mu * s1[j];
+      m1 += gamma[j] * s1[j];
+      m2 += gamma[j] * gxc;
+      dgb[j] = r * gxc;
+      dgb[c + j] = s1[j];
+    }
+    m1 /= count;
+    m2 /= count;
+    double r3m2 = r * r * r * m2;
+    for (long j = g * cg; j < (g + 1) * cg; j++) {
+      A[j] = (float)(r * gamma[j]);
+      B[j] = (float)(-r3m2);
+      C[j] = (float)(mu * r3m2 - r * m1);
     }
   }
+}
+
+/* The forward's per-channel affine of one image (a = gamma r, b = beta - mean gamma r; b = 0
+ * without beta), which SiLU's input needs. */
+static void forward_affine(const float *gamma, const float *beta, const float *mean,
+                           const float *rstd, long c, long groups, float *a, float *b) {
+  long cg = c / groups;
   for (long j = 0; j < c; j++) {
-    dgamma[j] = (float)dg[j];
-    dbeta[j] = (float)dg[c + j];
+    float mu = mean[j / cg], r = rstd[j / cg];
+    a[j] = gamma[j] * r;
+    b[j] = beta ? beta[j] - mu * gamma[j] * r : 0.0f;
   }
-#pragma omp parallel for schedule(static)
-  for (long row = 0; row < n * hw; row++) {
-    long i = row / hw;
-    const float *xr = x + row * c, *gr = dy + row * c;
-    const float *ai = a + i * c, *bi = b + i * c;
-    const float *A = ca + i * c, *B = cb + i * c, *C = cc + i * c;
-    float *dr = dx + row * c;
+}
+
+/* dx = g A + x B + C over `rows` pixels of one image, g = dy (through SiLU(x a + b) with silu). */
+static void grad_rows(const float *dy, const float *x, const float *a, const float *b,
+                      const float *A, const float *B, const float *C, long rows, long c,
+                      int silu, float *dx) {
+  for (long r = 0; r < rows; r++) {
+    const float *xr = x + r * c, *gr = dy + r * c;
+    float *dr = dx + r * c;
     if (silu) {
       for (long j = 0; j < c; j++) {
-        float g = silu_grad(gr[j], xr[j] * ai[j] + bi[j]);
+        float g = silu_grad(gr[j], xr[j] * a[j] + b[j]);
         dr[j] = g * A[j] + xr[j] * B[j] + C[j];
       }
     } else {
       for (long j = 0; j < c; j++) dr[j] = gr[j] * A[j] + xr[j] * B[j] + C[j];
     }
   }
-  free(dg);
-  free(s);
-  free(coef);
+}
+
+/* Gradient of diffuse_group_norm from dy (the gradient of y) and the forward's mean and rstd.
+ * With silu, dy is first taken back through SiLU(u), u = x a + b recomputed from beta:
+ * g = dy s (1 + u (1 - s)), s = sigmoid(u); else g = dy. Then dx as in grad_coefficients;
+ * dgamma = sum over images of r sum(g xc), dbeta = sum of g (images added in order). As in the
+ * forward, with one image per thread or more each thread takes whole images (sums, then dx).
+ * Returns 0 when memory runs out. */
+int diffuse_group_norm_grad(const float *dy, const float *x, const float *gamma,
+                            const float *beta, const float *mean, const float *rstd, long n,
+                            long hw, long c, long groups, int silu, float *dx, float *dgamma,
+                            float *dbeta) {
+  int threads = omp_get_max_threads();
+  /* Per image: r sum(g xc) and sum g per channel, added over images in order at the end. */
+  double *dgb = malloc((size_t)(2 * n * c) * sizeof(double));
+  if (dgb == NULL) return 0;
+  if (n >= threads) {
+    /* Per thread: 2c float accumulators, 2c double sums, a, b, A, B, C (12c keeps the doubles
+     * of every thread 8-byte aligned). */
+    float *work = malloc((size_t)(threads * 12 * c) * sizeof(float));
+    if (work == NULL) {
+      free(dgb);
+      return 0;
+    }
+#pragma omp parallel
+    {
+      float *acc = work + omp_get_thread_num() * 12 * c;
+      double *d = (double *)(acc + 2 * c);
+      float *a = acc + 6 * c, *b = a + c, *A = b + c, *B = A + c, *C = B + c;
+#pragma omp for schedule(static)
+      for (long i = 0; i < n; i++) {
+        const float *mi = mean + i * groups, *ri = rstd + i * groups;
+        forward_affine(gamma, beta, mi, ri, c, groups, a, b);
+        for (long j = 0; j < 2 * c; j++) d[j] = 0;
+        sum_range(silu ? 1 : 2, x, dy, a, b, i, 0, hw, hw, c, acc, d, d + c);
+        grad_coefficients(d, d + c, gamma, mi, ri, hw, c, groups, A, B, C, dgb + i * 2 * c);
+        grad_rows(dy + i * hw * c, x + i * hw * c, a, b, A, B, C, hw, c, silu, dx + i * hw * c);
+      }
+    }
+    free(work);
+  } else {
+    double *s = malloc((size_t)(2 * n * c) * sizeof(double));
+    float *coef = malloc((size_t)(5 * n * c) * sizeof(float));
+    if (s == NULL || coef == NULL) {
+      free(s);
+      free(coef);
+      free(dgb);
+      return 0;
+    }
+    float *a = coef, *b = coef + n * c, *A = coef + 2 * n * c, *B = coef + 3 * n * c,
+          *C = coef + 4 * n * c;
+    for (long i = 0; i < n; i++) {
+      forward_affine(gamma, beta, mean + i * groups, rstd + i * groups, c, groups, a + i * c,
+                     b + i * c);
+    }
+    if (!channel_sums(silu ? 1 : 2, x, dy, a, b, n, hw, c, s, s + n * c)) {
+      free(s);
+      free(coef);
+      free(dgb);
+      return 0;
+    }
+    for (long i = 0; i < n; i++) {
+      grad_coefficients(s + i * c, s + n * c + i * c, gamma, mean + i * groups,
+                        rstd + i * groups, hw, c, groups, A + i * c, B + i * c, C + i * c,
+                        dgb + i * 2 * c);
+    }
+    long rows_per = (hw + threads - 1) / threads;
+#pragma omp parallel for schedule(static) collapse(2)
+    for (long i = 0; i < n; i++) {
+      for (long t = 0; t < threads; t++) {
+        long r0 = t * rows_per, r1 = r0 + rows_per < hw ? r0 + rows_per : hw;
+        if (r0 < r1) {
+          long k = i * c, o = (i * hw + r0) * c;
+          grad_rows(dy + o, x + o, a + k, b + k, A + k, B + k, C + k, r1 - r0, c, silu, dx + o);
+        }
+      }
+    }
+    free(s);
+    free(coef);
+  }
+  for (long j = 0; j < c; j++) {
+    double tg = 0, tb = 0;
+    for (long i = 0; i < n; i++) {
+      tg += dgb[i * 2 * c + j];
+      tb += dgb[i * 2 * c + c + j];
+    }
+    dgamma[j] = (float)tg;
+    dbeta[j] = (float)tb;
+  }
+  free(dgb);
   return 1;
 }
 
