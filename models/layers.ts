@@ -25,7 +25,12 @@ import * as tf from "@tensorflow/tfjs-core";
 import { Rng } from "../core/rng.ts";
 import { GROUP_NORM_GRAD_KERNEL, GROUP_NORM_KERNEL } from "../core/dnnl/group_norm.ts";
 import { SILU_GRAD_KERNEL, SILU_KERNEL } from "../core/dnnl/elementwise.ts";
-import { CHANNEL_SUMS_KERNEL, SCALED_ADD_KERNEL } from "../core/native/kernels.ts";
+import {
+  CHANNEL_SUMS_KERNEL,
+  SCALED_ADD_KERNEL,
+  SOFTMAX_GRAD_KERNEL,
+  SOFTMAX_KERNEL,
+} from "../core/native/kernels.ts";
 
 /** Weights of a convolution or linear layer; `bias` is optional. */
 export interface DenseWeights {
@@ -354,13 +359,32 @@ export function selfAttention(x: tf.Tensor4D, layer: AttentionWeights): tf.Tenso
         }),
         [n, hw, c],
       ) as tf.Tensor3D;
-    // Scaling q (HW x C) is cheaper than scaling the HW x HW logits.
-    const q = tf.mul(project(0), 1 / Math.sqrt(c)), k = project(1), v = project(2);
-    const weights = tf.softmax(tf.matMul(q, k, false, true));
+    const scale = 1 / Math.sqrt(c), k = project(1), v = project(2);
+    // The fused kernel scales the logits for free; else scaling q (HW x C) is cheaper than
+    // scaling the HW x HW logits.
+    const weights = registered(SOFTMAX_KERNEL, SOFTMAX_GRAD_KERNEL)
+      ? scaledSoftmax(tf.matMul(project(0), k, false, true), scale)
+      : tf.softmax(tf.matMul(tf.mul(project(0), scale), k, false, true));
     const a = tf.reshape(tf.matMul(weights, v), [n, h, w, c]) as tf.Tensor4D;
     return conv2d(a, layer.proj);
   });
 }
+
+/**
+ * `softmax(scale x)` along the last axis, value and gradient each one pass of the native kernels
+ * (`core/native/kernels.ts`; the caller checks they are registered). The gradient is
+ * `scale y (dy - sum(dy y))` from the saved output `y`.
+ */
+const scaledSoftmax = (x: tf.Tensor, scale: number): tf.Tensor =>
+  tf.customGrad((logits, save) => {
+    const y = tf.engine().runKernel(SOFTMAX_KERNEL, { x: logits as tf.Tensor }, { scale });
+    (save as tf.GradSaveFunc)([y as tf.Tensor]);
+    return {
+      value: y as tf.Tensor,
+      gradFunc: (dy: tf.Tensor, [yS]: tf.Tensor[]) =>
+        tf.engine().runKernel(SOFTMAX_GRAD_KERNEL, { y: yS, dy }, { scale }) as tf.Tensor,
+    };
+  })(x);
 
 /**
  * 2x2 average pooling with stride 2 (DDPM++'s `[1, 1]` resample filter).

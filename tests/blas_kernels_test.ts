@@ -4,7 +4,15 @@ import { selectBackend } from "../core/engine.ts";
 import { loadBlas } from "../core/blas/openblas.ts";
 import { registerBlasKernels } from "../core/blas/register.ts";
 import { loadDnnl } from "../core/dnnl/onednn.ts";
-import { addChannelShift, conv2d, groupNorm, linear, scaledAdd, silu } from "../models/layers.ts";
+import {
+  addChannelShift,
+  conv2d,
+  groupNorm,
+  linear,
+  scaledAdd,
+  selfAttention,
+  silu,
+} from "../models/layers.ts";
 import { loadNativeKernels } from "../core/native/kernels.ts";
 import { Rng } from "../core/rng.ts";
 
@@ -68,6 +76,9 @@ if (nativeProbe.ok) {
   gn.backward = (...a) => (nativeCalls++, backward(...a));
   const sums = nativeProbe.kernels.channelSums;
   nativeProbe.kernels.channelSums = (...a) => (nativeCalls++, sums(...a));
+  const [softmax, softmaxGrad] = [nativeProbe.kernels.softmax, nativeProbe.kernels.softmaxGrad];
+  nativeProbe.kernels.softmax = (...a) => (nativeCalls++, softmax(...a));
+  nativeProbe.kernels.softmaxGrad = (...a) => (nativeCalls++, softmaxGrad(...a));
 } else console.warn(`blas_kernels_test: fused native cases skipped (${nativeProbe.why})`);
 
 /**
@@ -525,6 +536,56 @@ for (const backend of ["wasm", "cpu"] as const) {
         return d;
       });
       assertClose(actual[0], x.map((v, i) => (v + y[i]) * Math.SQRT1_2), "closed form");
+    },
+  });
+}
+
+for (const backend of ["wasm", "cpu"] as const) {
+  Deno.test({
+    name: `Fused native scaled softmax on ${backend}: self-attention equals the composed ops, ` +
+      `forward and gradient`,
+    ignore: noBlas || !dnnlProbe.ok || !nativeProbe.ok,
+    async fn() {
+      const run = () => {
+        // Logits of a few units, so that the softmax is far from uniform.
+        const x = tf.mul(randn([2, 3, 5, 6], 1), 3) as tf.Tensor4D;
+        const [wq, bq, wp, bp] = [
+          randn([6, 18], 2),
+          randn([18], 3),
+          randn([1, 1, 6, 6], 4),
+          randn([6], 5),
+        ];
+        const attend = (t: tf.Tensor, w: tf.Tensor, b: tf.Tensor) =>
+          selfAttention(t as tf.Tensor4D, {
+            qkv: { weight: w, bias: b },
+            proj: { weight: wp, bias: bp },
+          });
+        const seed = randn([2, 3, 5, 6], 6);
+        const f = (t: tf.Tensor, w: tf.Tensor, b: tf.Tensor) =>
+          tf.sum(tf.mul(attend(t, w, b), seed));
+        return [attend(x, wq, bq), ...(hasGradients ? tf.grads(f)([x, wq, bq]) : [])];
+      };
+      const expected = await on("cpu", false, run);
+      const calls = nativeCalls;
+      const actual = await on(backend, "native", run);
+      assert.ok(nativeCalls >= calls + (hasGradients ? 2 : 1), "the native softmax ran");
+      ["attention", "dx", "dqkv", "dbias"].slice(0, actual.length).forEach((n, k) =>
+        assertClose(actual[k], expected[k], n)
+      );
+      // The closed forms: softmax(2 [0, ln 2 / 2, ln 3 / 2]) = [1, 2, 3] / 6; with y = [1/4, 3/4],
+      // dy = [1, 0] and scale 2 the gradient 2 y (dy - 1/4) is [3/8, -3/8].
+      if (!nativeProbe.ok) return;
+      const y = new Float32Array(3), dx = new Float32Array(2);
+      nativeProbe.kernels.softmax(new Float32Array([0, Math.LN2 / 2, Math.log(3) / 2]), 3, 2, y);
+      assertClose(y, new Float32Array([1 / 6, 2 / 6, 3 / 6]), "softmax closed form");
+      nativeProbe.kernels.softmaxGrad(
+        new Float32Array([0.25, 0.75]),
+        new Float32Array([1, 0]),
+        2,
+        2,
+        dx,
+      );
+      assertClose(dx, new Float32Array([0.375, -0.375]), "gradient closed form");
     },
   });
 }

@@ -25,7 +25,13 @@ import {
   GROUP_NORM_KERNEL,
   type GroupNormKernels,
 } from "../dnnl/group_norm.ts";
-import { CHANNEL_SUMS_KERNEL, type NativeKernels, SCALED_ADD_KERNEL } from "../native/kernels.ts";
+import {
+  CHANNEL_SUMS_KERNEL,
+  type NativeKernels,
+  SCALED_ADD_KERNEL,
+  SOFTMAX_GRAD_KERNEL,
+  SOFTMAX_KERNEL,
+} from "../native/kernels.ts";
 
 /** Names of the kernels this module provides. */
 export const BLAS_KERNEL_NAMES: readonly string[] = [
@@ -50,7 +56,12 @@ export const DNNL_KERNEL_NAMES: readonly string[] = [
 ];
 
 /** Kernels served only when the fused native kernels are given (see `native`). */
-export const NATIVE_KERNEL_NAMES: readonly string[] = [SCALED_ADD_KERNEL, CHANNEL_SUMS_KERNEL];
+export const NATIVE_KERNEL_NAMES: readonly string[] = [
+  SCALED_ADD_KERNEL,
+  CHANNEL_SUMS_KERNEL,
+  SOFTMAX_KERNEL,
+  SOFTMAX_GRAD_KERNEL,
+];
 
 /** Options of {@linkcode blasKernelConfigs}. */
 export interface BlasKernelOptions {
@@ -142,6 +153,8 @@ export function blasKernelConfigs(
     Concat: (args, views) => concatKernel(concat!, args, views),
     [SCALED_ADD_KERNEL]: (args, views) => scaledAddKernel(native!, args, views),
     [CHANNEL_SUMS_KERNEL]: (args, views) => channelSumsKernel(native!, args, views),
+    [SOFTMAX_KERNEL]: (args, views) => softmaxKernel(native!, args, views),
+    [SOFTMAX_GRAD_KERNEL]: (args, views) => softmaxGradKernel(native!, args, views),
   };
   const names = [
     ...BLAS_KERNEL_NAMES,
@@ -429,6 +442,34 @@ function channelSumsKernel(native: NativeKernels, args: Args, views: TensorViews
     throw new Error(`${CHANNEL_SUMS_KERNEL}: out of memory for [${s}]; lower --batch`);
   }
   return out;
+}
+
+// y = softmax(scale x) along the last axis of a float32 tensor (models/layers.ts scaledSoftmax).
+function softmaxKernel(native: NativeKernels, args: Args, views: TensorViews) {
+  const { x } = args.inputs as Record<"x", tf.TensorInfo>;
+  const { scale } = args.attrs as { scale: number };
+  const cols = x.shape[x.shape.length - 1] ?? 0;
+  if (!allFloat32(x) || cols === 0) {
+    throw new Error(`${SOFTMAX_KERNEL}: needs float32 rows, got ${x.dtype} [${x.shape}]`);
+  }
+  const y = views.alloc([...x.shape]);
+  native.softmax(views.view(x), cols, scale, views.view(y));
+  return y;
+}
+
+// dx = scale y (dy - sum(dy y)) along the last axis, y the forward's output.
+function softmaxGradKernel(native: NativeKernels, args: Args, views: TensorViews) {
+  const { y, dy } = args.inputs as Record<"y" | "dy", tf.TensorInfo>;
+  const { scale } = args.attrs as { scale: number };
+  const cols = y.shape[y.shape.length - 1] ?? 0;
+  if (!allFloat32(y, dy) || cols === 0 || !sameShape(y.shape, dy.shape)) {
+    throw new Error(
+      `${SOFTMAX_GRAD_KERNEL}: needs float32 y and dy of one shape, got [${y.shape}], [${dy.shape}]`,
+    );
+  }
+  const dx = views.alloc([...y.shape]);
+  native.softmaxGrad(views.view(y), views.view(dy), cols, scale, views.view(dx));
+  return dx;
 }
 
 // oneDNN and the fused kernels take any float32 shape; should they decline (out of memory), free

@@ -384,6 +384,67 @@ int diffuse_group_norm_grad(const float *dy, const float *x, const float *gamma,
   return 1;
 }
 
+/* max over j of scale x[j], in 16 lanes so that it vectorizes (GCC leaves a max reduction
+ * scalar without -ffinite-math-only); a NaN among the values makes the row's softmax NaN anyway
+ * (through the exponentials), as in tfjs. */
+static inline float row_max(const float *x, long cols, float scale) {
+  float lanes[16];
+  for (int k = 0; k < 16; k++) lanes[k] = -INFINITY;
+  long j = 0;
+  for (; j + 16 <= cols; j += 16) {
+    for (int k = 0; k < 16; k++) {
+      float v = scale * x[j + k];
+      lanes[k] = lanes[k] > v ? lanes[k] : v;
+    }
+  }
+  float m = -INFINITY;
+  for (int k = 0; k < 16; k++) m = m > lanes[k] ? m : lanes[k];
+  for (; j < cols; j++) {
+    float v = scale * x[j];
+    m = m > v ? m : v;
+  }
+  return m;
+}
+
+/* Longest softmax row kept on the stack; longer rows normalize in place. */
+#define SOFTMAX_ROW 4096
+
+/* y = softmax(scale x) along each of `rows` rows of `cols` values: attention weights with the
+ * 1 / sqrt(C) logit scale folded in (one pass instead of a scale and a softmax). The
+ * exponentials of a row wait in an L1-sized buffer, so that y is written once. */
+void diffuse_softmax(const float *x, long rows, long cols, float scale, float *y) {
+#pragma omp parallel
+  {
+    float buf[SOFTMAX_ROW];
+#pragma omp for schedule(static)
+    for (long r = 0; r < rows; r++) {
+      const float *xr = x + r * cols;
+      float *yr = y + r * cols, *e = cols <= SOFTMAX_ROW ? buf : yr;
+      float m = row_max(xr, cols, scale), sum = 0.0f;
+      for (long j = 0; j < cols; j++) {
+        e[j] = exp_approx(scale * xr[j] - m);
+        sum += e[j];
+      }
+      float inv = 1.0f / sum;
+      for (long j = 0; j < cols; j++) yr[j] = e[j] * inv;
+    }
+  }
+}
+
+/* Gradient of diffuse_softmax from its output y and dy: dx = scale y (dy - sum(dy y)) per row,
+ * one pass where tfjs's gradient takes four ops (multiply, sum, subtract, multiply). */
+void diffuse_softmax_grad(const float *y, const float *dy, long rows, long cols, float scale,
+                          float *dx) {
+#pragma omp parallel for schedule(static)
+  for (long r = 0; r < rows; r++) {
+    const float *yr = y + r * cols, *gr = dy + r * cols;
+    float *dr = dx + r * cols;
+    float dot = 0.0f;
+    for (long j = 0; j < cols; j++) dot += gr[j] * yr[j];
+    for (long j = 0; j < cols; j++) dr[j] = scale * yr[j] * (gr[j] - dot);
+  }
+}
+
 /* out = scale (x + y), element-wise over `size` floats (the U-Net's (h + skip) / sqrt(2)). */
 void diffuse_scaled_add(const float *x, const float *y, long size, float scale, float *out) {
 #pragma omp parallel for schedule(static)

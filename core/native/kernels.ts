@@ -1,7 +1,7 @@
 /**
  * The fused kernels of core/native/kernels.c through Deno FFI: GroupNorm (+ SiLU) forward and
- * gradient in two multi-threaded passes each, the U-Net's scaled residual sum, and per-channel
- * sums over pixels (bias and shift gradients).
+ * gradient in two multi-threaded passes each, the U-Net's scaled residual sum, per-channel sums
+ * over pixels (bias and shift gradients), and the attention's scaled softmax and its gradient.
  *
  * Not tied to a paper: engine work (issue "The main job on both cores"). The group normalization
  * has the contract of core/dnnl/group_norm.ts (same formulas, statistics in float64), so
@@ -29,6 +29,19 @@ export const SCALED_ADD_KERNEL = "DiffuseScaledAdd";
  * embedding shift and of bias additions, on all threads (tfjs-backend-wasm's Sum runs on one).
  */
 export const CHANNEL_SUMS_KERNEL = "DiffuseChannelSums";
+
+/**
+ * Name of the tfjs kernel `y = softmax(scale x)` along the last axis (input `x`, attr `scale`):
+ * self-attention's weights with the `1 / sqrt(C)` logit scale folded in. Its gradient is
+ * {@linkcode SOFTMAX_GRAD_KERNEL} (models/layers.ts `scaledSoftmax`).
+ */
+export const SOFTMAX_KERNEL = "DiffuseSoftmax";
+
+/**
+ * Name of the tfjs kernel `dx = scale y (dy - sum(dy y))` along the last axis (inputs `y`, the
+ * forward's output, and `dy`; attr `scale`): the gradient of {@linkcode SOFTMAX_KERNEL}.
+ */
+export const SOFTMAX_GRAD_KERNEL = "DiffuseSoftmaxGrad";
 
 const SYMBOLS = {
   diffuse_group_norm: {
@@ -75,6 +88,14 @@ const SYMBOLS = {
     parameters: ["buffer", "buffer", "i64", "f32", "buffer"],
     result: "void",
   },
+  diffuse_softmax: {
+    parameters: ["buffer", "i64", "i64", "f32", "buffer"], // x, rows, cols, scale, y
+    result: "void",
+  },
+  diffuse_softmax_grad: {
+    parameters: ["buffer", "buffer", "i64", "i64", "f32", "buffer"], // y, dy, rows, cols, scale, dx
+    result: "void",
+  },
 } as const;
 
 /** The fused kernels of one loaded library. */
@@ -89,6 +110,16 @@ export interface NativeKernels {
   scaledAdd(x: Float32Array, y: Float32Array, scale: number, out: Float32Array): void;
   /** `out[i, j]` = sum over `hw` pixels of `x[i, :, j]`; false when memory runs out. */
   channelSums(x: Float32Array, n: number, hw: number, c: number, out: Float32Array): boolean;
+  /** `y = softmax(scale x)` over each row of `cols` values; x and y of one length. */
+  softmax(x: Float32Array, cols: number, scale: number, y: Float32Array): void;
+  /** `dx = scale y (dy - sum(dy y))` per row of `cols` values; all three of one length. */
+  softmaxGrad(
+    y: Float32Array,
+    dy: Float32Array,
+    cols: number,
+    scale: number,
+    dx: Float32Array,
+  ): void;
 }
 
 /** The loaded kernels, or why they are off. */
@@ -201,6 +232,18 @@ function bind(
       }
       if (x.length === 0) return true;
       return s.diffuse_channel_sums(x, BigInt(n), BigInt(hw), BigInt(c), out) === 1;
+    },
+    softmax(x, cols, scale, y) {
+      if (x.length !== y.length || cols <= 0 || x.length % cols !== 0) {
+        throw new RangeError(`softmax: ${x.length} values are not rows of ${cols}`);
+      }
+      s.diffuse_softmax(x, BigInt(x.length / cols), BigInt(cols), scale, y);
+    },
+    softmaxGrad(y, dy, cols, scale, dx) {
+      if (y.length !== dy.length || y.length !== dx.length || cols <= 0 || y.length % cols !== 0) {
+        throw new RangeError(`softmaxGrad: ${y.length} values are not rows of ${cols}`);
+      }
+      s.diffuse_softmax_grad(y, dy, BigInt(y.length / cols), BigInt(cols), scale, dx);
     },
   };
 }
