@@ -27,9 +27,11 @@ import { GROUP_NORM_GRAD_KERNEL, GROUP_NORM_KERNEL } from "../core/dnnl/group_no
 import { SILU_GRAD_KERNEL, SILU_KERNEL } from "../core/dnnl/elementwise.ts";
 import {
   CHANNEL_SUMS_KERNEL,
+  POOL_KERNEL,
   SCALED_ADD_KERNEL,
   SOFTMAX_GRAD_KERNEL,
   SOFTMAX_KERNEL,
+  UNPOOL_KERNEL,
 } from "../core/native/kernels.ts";
 
 /** Weights of a convolution or linear layer; `bias` is optional. */
@@ -613,7 +615,12 @@ const fusedSiluOp = tf.customGrad((x, save) => {
 });
 
 /** 2x2 average pooling; its gradient spreads `dy / 4` over each 2x2 window. */
-const poolOp = tf.customGrad((x) => {
+const poolOp = (x: tf.Tensor4D): tf.Tensor =>
+  registered(POOL_KERNEL, UNPOOL_KERNEL) && x.dtype === "float32"
+    ? fusedResample(x, POOL_KERNEL, UNPOOL_KERNEL, 0.25)
+    : composedPoolOp(x);
+
+const composedPoolOp = tf.customGrad((x) => {
   const xt = x as tf.Tensor4D;
   return {
     value: tf.avgPool(xt, 2, 2, "valid"),
@@ -625,7 +632,12 @@ const poolOp = tf.customGrad((x) => {
 });
 
 /** Nearest 2x upsampling; its gradient sums `dy` over each 2x2 window. */
-const unpoolOp = tf.customGrad((x) => {
+const unpoolOp = (x: tf.Tensor4D): tf.Tensor =>
+  registered(POOL_KERNEL, UNPOOL_KERNEL) && x.dtype === "float32"
+    ? fusedResample(x, UNPOOL_KERNEL, POOL_KERNEL, 1)
+    : composedUnpoolOp(x);
+
+const composedUnpoolOp = tf.customGrad((x) => {
   const xt = x as tf.Tensor4D;
   const [, h, w] = xt.shape;
   return {
@@ -633,6 +645,14 @@ const unpoolOp = tf.customGrad((x) => {
     gradFunc: (dy: tf.Tensor) => tf.mul(tf.avgPool(dy as tf.Tensor4D, 2, 2, "valid"), 4),
   };
 });
+
+// Pooling and upsampling are each other's gradient up to the scale (1/4 for the average), so
+// one pass each way on the native kernels, the scale included.
+const fusedResample = (x: tf.Tensor, forward: string, backward: string, scale: number) =>
+  tf.customGrad((t) => ({
+    value: tf.engine().runKernel(forward, { x: t as tf.Tensor }, { scale }) as tf.Tensor,
+    gradFunc: (dy: tf.Tensor) => tf.engine().runKernel(backward, { x: dy }, { scale }) as tf.Tensor,
+  }))(x);
 
 /**
  * GroupNorm (+ SiLU) as one forward and one gradient kernel (`core/native/kernels.ts` or

@@ -7,11 +7,13 @@ import { loadDnnl } from "../core/dnnl/onednn.ts";
 import {
   addChannelShift,
   conv2d,
+  downsample,
   groupNorm,
   linear,
   scaledAdd,
   selfAttention,
   silu,
+  upsample,
 } from "../models/layers.ts";
 import { loadNativeKernels } from "../core/native/kernels.ts";
 import { Rng } from "../core/rng.ts";
@@ -79,6 +81,9 @@ if (nativeProbe.ok) {
   const [softmax, softmaxGrad] = [nativeProbe.kernels.softmax, nativeProbe.kernels.softmaxGrad];
   nativeProbe.kernels.softmax = (...a) => (nativeCalls++, softmax(...a));
   nativeProbe.kernels.softmaxGrad = (...a) => (nativeCalls++, softmaxGrad(...a));
+  const [resample, copyColumns] = [nativeProbe.kernels.resample, nativeProbe.kernels.copyColumns];
+  nativeProbe.kernels.resample = (...a) => (nativeCalls++, resample(...a));
+  nativeProbe.kernels.copyColumns = (...a) => (nativeCalls++, copyColumns(...a));
 } else console.warn(`blas_kernels_test: fused native cases skipped (${nativeProbe.why})`);
 
 /**
@@ -586,6 +591,57 @@ for (const backend of ["wasm", "cpu"] as const) {
         dx,
       );
       assertClose(dx, new Float32Array([0.375, -0.375]), "gradient closed form");
+    },
+  });
+}
+
+for (const backend of ["wasm", "cpu"] as const) {
+  Deno.test({
+    name: `Fused native 2x pooling, upsampling and channel splits on ${backend} equal the ` +
+      `composed ops, forward and gradient`,
+    ignore: noBlas || !dnnlProbe.ok || !nativeProbe.ok,
+    async fn() {
+      const run = () => {
+        const x = randn([3, 4, 6, 5], 1), seedDown = randn([3, 2, 3, 5], 2);
+        const seedUp = randn([3, 8, 12, 5], 3), seedCat = randn([3, 4, 6, 9], 4);
+        const y = randn([3, 4, 6, 4], 5);
+        const down = (t: tf.Tensor) => tf.sum(tf.mul(downsample(t as tf.Tensor4D), seedDown));
+        const up = (t: tf.Tensor) => tf.sum(tf.mul(upsample(t as tf.Tensor4D), seedUp));
+        // The gradient of a channel concatenation is a SplitV along the last axis.
+        const cat = (a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(tf.concat([a, b], 3), seedCat));
+        const values = [downsample(x as tf.Tensor4D), upsample(x as tf.Tensor4D)];
+        // A split along another axis goes to the backend's kernel.
+        const [top, rest] = tf.split(x, [1, 3], 1);
+        const grads = hasGradients
+          ? [tf.grad(down)(x), tf.grad(up)(x), ...tf.grads(cat)([x, y])]
+          : [];
+        return [...values, top, rest, ...tf.split(x, [2, 3], 3), ...grads];
+      };
+      const expected = await on("cpu", false, run);
+      const calls = nativeCalls;
+      const actual = await on(backend, "native", run);
+      assert.ok(nativeCalls >= calls + 4, "the native kernels ran");
+      const names = [
+        "down",
+        "up",
+        "top",
+        "rest",
+        "c2",
+        "c3",
+        "d down",
+        "d up",
+        "d cat x",
+        "d cat y",
+      ];
+      assert.equal(actual.length, expected.length);
+      actual.forEach((a, k) => assertClose(a, expected[k], names[k]));
+      // The closed form of one window: the average of 1..4 is 2.5; upsampled, each value 4 times.
+      if (!nativeProbe.ok) return;
+      const pooled = new Float32Array(1), repeated = new Float32Array(4);
+      const one = { n: 1, h: 1, w: 1, c: 1 };
+      nativeProbe.kernels.resample("pool", new Float32Array([1, 2, 3, 4]), one, 0.25, pooled);
+      nativeProbe.kernels.resample("unpool", new Float32Array([3]), one, 0.5, repeated);
+      assert.deepEqual([...pooled, ...repeated], [2.5, 1.5, 1.5, 1.5, 1.5]);
     },
   });
 }

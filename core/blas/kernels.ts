@@ -28,9 +28,11 @@ import {
 import {
   CHANNEL_SUMS_KERNEL,
   type NativeKernels,
+  POOL_KERNEL,
   SCALED_ADD_KERNEL,
   SOFTMAX_GRAD_KERNEL,
   SOFTMAX_KERNEL,
+  UNPOOL_KERNEL,
 } from "../native/kernels.ts";
 
 /** Names of the kernels this module provides. */
@@ -61,6 +63,9 @@ export const NATIVE_KERNEL_NAMES: readonly string[] = [
   CHANNEL_SUMS_KERNEL,
   SOFTMAX_KERNEL,
   SOFTMAX_GRAD_KERNEL,
+  POOL_KERNEL,
+  UNPOOL_KERNEL,
+  "SplitV",
 ];
 
 /** Options of {@linkcode blasKernelConfigs}. */
@@ -155,6 +160,9 @@ export function blasKernelConfigs(
     [CHANNEL_SUMS_KERNEL]: (args, views) => channelSumsKernel(native!, args, views),
     [SOFTMAX_KERNEL]: (args, views) => softmaxKernel(native!, args, views),
     [SOFTMAX_GRAD_KERNEL]: (args, views) => softmaxGradKernel(native!, args, views),
+    [POOL_KERNEL]: (args, views) => resampleKernel(native!, "pool", args, views),
+    [UNPOOL_KERNEL]: (args, views) => resampleKernel(native!, "unpool", args, views),
+    SplitV: (args, views) => splitLastAxis(native!, args, views),
   };
   const names = [
     ...BLAS_KERNEL_NAMES,
@@ -470,6 +478,51 @@ function softmaxGradKernel(native: NativeKernels, args: Args, views: TensorViews
   const dx = views.alloc([...y.shape]);
   native.softmaxGrad(views.view(y), views.view(dy), cols, scale, views.view(dx));
   return dx;
+}
+
+// 2x2 pooling (sum times scale) or nearest 2x upsampling (times scale) of NHWC float32 data.
+function resampleKernel(
+  native: NativeKernels,
+  mode: "pool" | "unpool",
+  args: Args,
+  views: TensorViews,
+) {
+  const { x } = args.inputs as Record<"x", tf.TensorInfo>;
+  const { scale } = args.attrs as { scale: number };
+  const [n, h, w, c] = x.shape;
+  const name = mode === "pool" ? POOL_KERNEL : UNPOOL_KERNEL;
+  if (!allFloat32(x) || x.shape.length !== 4 || (mode === "pool" && (h % 2 || w % 2))) {
+    throw new Error(`${name}: needs float32 [N, H, W, C] (H, W even to pool), got [${x.shape}]`);
+  }
+  const small = mode === "pool" ? { n, h: h / 2, w: w / 2, c } : { n, h, w, c };
+  const k = mode === "pool" ? 1 : 2;
+  const y = views.alloc([n, small.h * k, small.w * k, c]);
+  native.resample(mode, views.view(x), small, scale, views.view(y));
+  return y;
+}
+
+// SplitV of float32 data along its last axis (the gradient of a channel concatenation), each
+// piece on both threads; other splits go to the backend's kernel.
+function splitLastAxis(native: NativeKernels, args: Args, views: TensorViews) {
+  const { x } = args.inputs as Record<"x", tf.TensorInfo>;
+  const { numOrSizeSplits, axis } = args.attrs as {
+    numOrSizeSplits: number | number[];
+    axis: number;
+  };
+  const rank = x.shape.length, c = x.shape[rank - 1];
+  if (!allFloat32(x) || rank === 0 || (axis !== -1 && axis !== rank - 1) || size(x.shape) === 0) {
+    return null;
+  }
+  const sizes = tf.backend_util.prepareSplitSize(x as tf.Tensor, numOrSizeSplits, axis);
+  const rows = size(x.shape) / c;
+  let offset = 0;
+  return sizes.map((width) => {
+    const out = views.alloc([...x.shape.slice(0, -1), width]);
+    // Views after each allocation: a growing wasm heap detaches earlier ones.
+    native.copyColumns(views.view(x), rows, offset, views.view(out));
+    offset += width;
+    return out;
+  });
 }
 
 // oneDNN and the fused kernels take any float32 shape; should they decline (out of memory), free

@@ -445,6 +445,47 @@ void diffuse_softmax_grad(const float *y, const float *dy, long rows, long cols,
   }
 }
 
+/* y [n, h, w, c] = scale * the sum of x [n, 2h, 2w, c] over each 2x2 window: 2x average pooling
+ * (scale 1/4) and the gradient of nearest 2x upsampling (scale 1) in one pass. */
+void diffuse_pool2x(const float *x, long n, long h, long w, long c, float scale, float *y) {
+#pragma omp parallel for schedule(static)
+  for (long r = 0; r < n * h; r++) {
+    const float *top = x + 2 * r * (2 * w) * c, *bottom = top + 2 * w * c;
+    float *yr = y + r * w * c;
+    for (long j = 0; j < w; j++) {
+      const float *a = top + 2 * j * c, *b = bottom + 2 * j * c;
+      for (long k = 0; k < c; k++) yr[j * c + k] = scale * ((a[k] + a[c + k]) + (b[k] + b[c + k]));
+    }
+  }
+}
+
+/* y [n, 2h, 2w, c] = scale * x [n, h, w, c] repeated over each 2x2 window: nearest 2x upsampling
+ * (scale 1) and the gradient of 2x average pooling (scale 1/4) in one pass. */
+void diffuse_unpool2x(const float *x, long n, long h, long w, long c, float scale, float *y) {
+#pragma omp parallel for schedule(static)
+  for (long r = 0; r < n * h; r++) {
+    const float *xr = x + r * w * c;
+    float *top = y + 2 * r * (2 * w) * c, *bottom = top + 2 * w * c;
+    for (long j = 0; j < w; j++) {
+      for (long k = 0; k < c; k++) {
+        float v = scale * xr[j * c + k];
+        top[2 * j * c + k] = top[(2 * j + 1) * c + k] = v;
+      }
+    }
+    memcpy(bottom, top, (size_t)(2 * w * c) * sizeof(float));
+  }
+}
+
+/* out [rows, width] = columns [offset, offset + width) of x [rows, c]: one piece of a split along
+ * the last axis (the gradient of a channel concatenation). */
+void diffuse_copy_columns(const float *x, long rows, long c, long offset, long width,
+                          float *out) {
+#pragma omp parallel for schedule(static)
+  for (long r = 0; r < rows; r++) {
+    memcpy(out + r * width, x + r * c + offset, (size_t)width * sizeof(float));
+  }
+}
+
 /* out = scale (x + y), element-wise over `size` floats (the U-Net's (h + skip) / sqrt(2)). */
 void diffuse_scaled_add(const float *x, const float *y, long size, float scale, float *out) {
 #pragma omp parallel for schedule(static)

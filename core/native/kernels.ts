@@ -1,7 +1,8 @@
 /**
  * The fused kernels of core/native/kernels.c through Deno FFI: GroupNorm (+ SiLU) forward and
  * gradient in two multi-threaded passes each, the U-Net's scaled residual sum, per-channel sums
- * over pixels (bias and shift gradients), and the attention's scaled softmax and its gradient.
+ * over pixels (bias and shift gradients), the attention's scaled softmax and its gradient, 2x
+ * pooling and upsampling, and the pieces of a split along channels.
  *
  * Not tied to a paper: engine work (issue "The main job on both cores"). The group normalization
  * has the contract of core/dnnl/group_norm.ts (same formulas, statistics in float64), so
@@ -42,6 +43,20 @@ export const SOFTMAX_KERNEL = "DiffuseSoftmax";
  * forward's output, and `dy`; attr `scale`): the gradient of {@linkcode SOFTMAX_KERNEL}.
  */
 export const SOFTMAX_GRAD_KERNEL = "DiffuseSoftmaxGrad";
+
+/**
+ * Name of the tfjs kernel `y = scale * sum of x over each 2x2 window` (input `x` `[N, 2H, 2W, C]`,
+ * attr `scale`; output `[N, H, W, C]`): average pooling (scale 1/4) and the gradient of nearest
+ * upsampling (scale 1).
+ */
+export const POOL_KERNEL = "DiffusePool2x";
+
+/**
+ * Name of the tfjs kernel `y = scale * x` repeated over 2x2 windows (input `x` `[N, H, W, C]`,
+ * attr `scale`; output `[N, 2H, 2W, C]`): nearest upsampling (scale 1) and the gradient of average
+ * pooling (scale 1/4).
+ */
+export const UNPOOL_KERNEL = "DiffuseUnpool2x";
 
 const SYMBOLS = {
   diffuse_group_norm: {
@@ -88,6 +103,18 @@ const SYMBOLS = {
     parameters: ["buffer", "buffer", "i64", "f32", "buffer"],
     result: "void",
   },
+  diffuse_pool2x: {
+    parameters: ["buffer", "i64", "i64", "i64", "i64", "f32", "buffer"], // x, n, h, w, c, scale, y
+    result: "void",
+  },
+  diffuse_unpool2x: {
+    parameters: ["buffer", "i64", "i64", "i64", "i64", "f32", "buffer"], // x, n, h, w, c, scale, y
+    result: "void",
+  },
+  diffuse_copy_columns: {
+    parameters: ["buffer", "i64", "i64", "i64", "i64", "buffer"], // x, rows, c, offset, width, out
+    result: "void",
+  },
   diffuse_softmax: {
     parameters: ["buffer", "i64", "i64", "f32", "buffer"], // x, rows, cols, scale, y
     result: "void",
@@ -110,6 +137,19 @@ export interface NativeKernels {
   scaledAdd(x: Float32Array, y: Float32Array, scale: number, out: Float32Array): void;
   /** `out[i, j]` = sum over `hw` pixels of `x[i, :, j]`; false when memory runs out. */
   channelSums(x: Float32Array, n: number, hw: number, c: number, out: Float32Array): boolean;
+  /**
+   * 2x2 windows of `[n, 2h, 2w, c]` data: `pool` sums each window into `[n, h, w, c]`, `unpool`
+   * repeats each value of `[n, h, w, c]` over one; both times `scale`.
+   */
+  resample(
+    mode: "pool" | "unpool",
+    x: Float32Array,
+    shape: { n: number; h: number; w: number; c: number },
+    scale: number,
+    y: Float32Array,
+  ): void;
+  /** `out` = columns `[offset, offset + out.length / rows)` of `x` viewed as `rows` rows. */
+  copyColumns(x: Float32Array, rows: number, offset: number, out: Float32Array): void;
   /** `y = softmax(scale x)` over each row of `cols` values; x and y of one length. */
   softmax(x: Float32Array, cols: number, scale: number, y: Float32Array): void;
   /** `dx = scale y (dy - sum(dy y))` per row of `cols` values; all three of one length. */
@@ -232,6 +272,27 @@ function bind(
       }
       if (x.length === 0) return true;
       return s.diffuse_channel_sums(x, BigInt(n), BigInt(hw), BigInt(c), out) === 1;
+    },
+    resample(mode, x, { n, h, w, c }, scale, y) {
+      const small = n * h * w * c;
+      if (
+        x.length !== (mode === "pool" ? 4 * small : small) ||
+        y.length !== (mode === "pool" ? small : 4 * small)
+      ) {
+        throw new RangeError(
+          `resample: ${x.length} and ${y.length} values do not fit ${mode} of [${n}, ${h}, ${w}, ${c}]`,
+        );
+      }
+      const f = mode === "pool" ? s.diffuse_pool2x : s.diffuse_unpool2x;
+      f(x, BigInt(n), BigInt(h), BigInt(w), BigInt(c), scale, y);
+    },
+    copyColumns(x, rows, offset, out) {
+      if (out.length === 0) return;
+      const c = x.length / rows, width = out.length / rows;
+      if (!Number.isInteger(c) || !Number.isInteger(width) || offset < 0 || offset + width > c) {
+        throw new RangeError(`copyColumns: ${out.length} values are not columns of ${rows} x ${c}`);
+      }
+      s.diffuse_copy_columns(x, BigInt(rows), BigInt(c), BigInt(offset), BigInt(width), out);
     },
     softmax(x, cols, scale, y) {
       if (x.length !== y.length || cols <= 0 || x.length % cols !== 0) {
