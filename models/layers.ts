@@ -27,6 +27,7 @@ import { GROUP_NORM_GRAD_KERNEL, GROUP_NORM_KERNEL } from "../core/dnnl/group_no
 import { SILU_GRAD_KERNEL, SILU_KERNEL } from "../core/dnnl/elementwise.ts";
 import {
   CHANNEL_SUMS_KERNEL,
+  GROUP_NORM_SHIFT_KERNEL,
   POOL_KERNEL,
   SCALED_ADD_KERNEL,
   SOFTMAX_GRAD_KERNEL,
@@ -113,6 +114,12 @@ export interface GroupNormOptions {
   eps?: number;
   /** Apply SiLU to the result (the norm-then-activation of every U-Net block). @default false */
   silu?: boolean;
+  /**
+   * `[N, C]`, added to `x` per image and channel before normalizing (the U-Net's embedding
+   * shift, {@linkcode addChannelShift}); with the native kernels and no gradient recorded, the
+   * sum is never written out. @default none
+   */
+  shift?: tf.Tensor2D;
 }
 
 /**
@@ -158,6 +165,23 @@ export function groupNorm(
     throw new RangeError(
       `groupNorm: ${groups} groups do not divide ${c} channels: pick a channel count divisible ` +
         `by min(32, floor(C / 4)) or pass a groups option that divides it`,
+    );
+  }
+  const { shift } = options;
+  if (shift !== undefined) {
+    const inference = tf.engine().state.gradientDepth === 0;
+    if (inference && registered(GROUP_NORM_SHIFT_KERNEL) && x.dtype === "float32") {
+      const inputs = { x, shift, gamma: layer.weight, beta: layer.bias };
+      const [y, mean, rstd] = tf.engine().runKernel(GROUP_NORM_SHIFT_KERNEL, inputs, {
+        groups,
+        eps,
+        silu: activate,
+      }) as tf.Tensor[];
+      tf.dispose([mean, rstd]);
+      return y as tf.Tensor4D;
+    }
+    return tf.tidy(() =>
+      groupNorm(addChannelShift(x, shift), layer, { ...options, shift: undefined })
     );
   }
   const fused = registered(GROUP_NORM_KERNEL, GROUP_NORM_GRAD_KERNEL);

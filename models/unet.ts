@@ -38,7 +38,6 @@ import type { Params } from "../core/params.ts";
 import type { Rng } from "../core/rng.ts";
 import type { ApplyOptions, Conditioning, Network } from "../core/types.ts";
 import {
-  addChannelShift,
   conv2d,
   defaultGroups,
   type DenseWeights,
@@ -423,8 +422,7 @@ export function unetNetwork(config: UNetConfig, params: Params): Network {
     let h = resample(groupNorm(x, norm(`${b.name}.norm0`), { silu: true }));
     h = conv2d(h, dense(`${b.name}.conv0`));
     const shift = linear(emb, dense(`${b.name}.affine`));
-    h = addChannelShift(h, shift);
-    h = groupNorm(h, norm(`${b.name}.norm1`), { silu: true });
+    h = groupNorm(h, norm(`${b.name}.norm1`), { silu: true, shift });
     if (ctx.training && cfg.dropout > 0) {
       h = dropout(h, { rate: cfg.dropout, uniform: ctx.uniform! });
     }

@@ -69,7 +69,7 @@ if (dnnlProbe.ok) {
 
 // The fused kernels of core/native (built with cc on first use); count their GroupNorm and
 // channel-sum calls.
-let nativeCalls = 0;
+let nativeCalls = 0, shiftedCalls = 0;
 const nativeProbe = ffi ? loadNativeKernels() : { ok: false as const, why: "no --allow-ffi" };
 if (nativeProbe.ok) {
   const gn = nativeProbe.kernels.groupNorm;
@@ -81,6 +81,8 @@ if (nativeProbe.ok) {
   const [softmax, softmaxGrad] = [nativeProbe.kernels.softmax, nativeProbe.kernels.softmaxGrad];
   nativeProbe.kernels.softmax = (...a) => (nativeCalls++, softmax(...a));
   nativeProbe.kernels.softmaxGrad = (...a) => (nativeCalls++, softmaxGrad(...a));
+  const shifted = nativeProbe.kernels.groupNormShifted;
+  nativeProbe.kernels.groupNormShifted = (...a) => (shiftedCalls++, shifted(...a));
   const [resample, copyColumns] = [nativeProbe.kernels.resample, nativeProbe.kernels.copyColumns];
   nativeProbe.kernels.resample = (...a) => (nativeCalls++, resample(...a));
   nativeProbe.kernels.copyColumns = (...a) => (nativeCalls++, copyColumns(...a));
@@ -642,6 +644,43 @@ for (const backend of ["wasm", "cpu"] as const) {
       nativeProbe.kernels.resample("pool", new Float32Array([1, 2, 3, 4]), one, 0.25, pooled);
       nativeProbe.kernels.resample("unpool", new Float32Array([3]), one, 0.5, repeated);
       assert.deepEqual([...pooled, ...repeated], [2.5, 1.5, 1.5, 1.5, 1.5]);
+    },
+  });
+}
+
+for (const backend of ["wasm", "cpu"] as const) {
+  Deno.test({
+    name: `Fused native GroupNorm of x + shift on ${backend} equals groupNorm(addChannelShift), ` +
+      `without and with a gradient tape`,
+    ignore: noBlas || !dnnlProbe.ok || !nativeProbe.ok,
+    async fn() {
+      for (const [n, silu] of [[3, true], [1, false]] as const) {
+        const run = () => {
+          // A shift of a few units against x's spread moves the group means and variances.
+          const x = tf.add(tf.mul(randn([n, 4, 5, 6], 1), 2), 1) as tf.Tensor4D;
+          const shift = tf.mul(randn([n, 6], 2), 3) as tf.Tensor2D;
+          const layer = { weight: randn([6], 3), bias: randn([6], 4) };
+          const seed = randn([n, 4, 5, 6], 5);
+          const f = (t: tf.Tensor, s: tf.Tensor) =>
+            tf.sum(
+              tf.mul(
+                groupNorm(t as tf.Tensor4D, layer, { groups: 3, silu, shift: s as tf.Tensor2D }),
+                seed,
+              ),
+            );
+          return [
+            groupNorm(x, layer, { groups: 3, silu, shift }),
+            ...(hasGradients ? tf.grads(f)([x, shift]) : []),
+          ];
+        };
+        const expected = await on("cpu", false, run);
+        const calls = shiftedCalls;
+        const actual = await on(backend, "native", run);
+        assert.equal(shiftedCalls, calls + 1, "the shifted GroupNorm ran once, outside the tape");
+        ["y", "dx", "dshift"].slice(0, actual.length).forEach((name, k) =>
+          assertClose(actual[k], expected[k], `${name} (batch ${n}, silu ${silu})`)
+        );
+      }
     },
   });
 }

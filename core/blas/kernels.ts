@@ -27,6 +27,7 @@ import {
 } from "../dnnl/group_norm.ts";
 import {
   CHANNEL_SUMS_KERNEL,
+  GROUP_NORM_SHIFT_KERNEL,
   type NativeKernels,
   POOL_KERNEL,
   SCALED_ADD_KERNEL,
@@ -66,6 +67,7 @@ export const NATIVE_KERNEL_NAMES: readonly string[] = [
   POOL_KERNEL,
   UNPOOL_KERNEL,
   "SplitV",
+  GROUP_NORM_SHIFT_KERNEL,
 ];
 
 /** Options of {@linkcode blasKernelConfigs}. */
@@ -163,6 +165,7 @@ export function blasKernelConfigs(
     [POOL_KERNEL]: (args, views) => resampleKernel(native!, "pool", args, views),
     [UNPOOL_KERNEL]: (args, views) => resampleKernel(native!, "unpool", args, views),
     SplitV: (args, views) => splitLastAxis(native!, args, views),
+    [GROUP_NORM_SHIFT_KERNEL]: (args, views) => groupNormKernel(native!, args, views),
   };
   const names = [
     ...BLAS_KERNEL_NAMES,
@@ -371,24 +374,30 @@ function softmax(elementwise: DnnlElementwise, args: Args, views: TensorViews) {
   return ok ? out : release(views, out);
 }
 
-function groupNormKernel(groupNorm: GroupNormKernels, args: Args, views: TensorViews) {
-  const { x, gamma, beta } = args.inputs as Record<"x" | "gamma" | "beta", tf.TensorInfo>;
+// GroupNorm (+ SiLU) of x, or with a `shift` input (the native kernels only) of x + shift.
+function groupNormKernel(
+  kernels: GroupNormKernels | NativeKernels,
+  args: Args,
+  views: TensorViews,
+) {
+  const inputs = args.inputs as Record<"x" | "gamma" | "beta", tf.TensorInfo> & {
+    shift?: tf.TensorInfo;
+  };
+  const { x, gamma, beta, shift } = inputs;
   const { groups, eps, silu } = args.attrs as { groups: number; eps: number; silu: boolean };
   const [n, h, w, c] = x.shape;
   const outs = [views.alloc([...x.shape]), views.alloc([n, groups]), views.alloc([n, groups])];
   const [y, mean, rstd] = outs.map((t) => views.view(t));
-  const ok = allFloat32(x, gamma, beta) && x.shape.length === 4 &&
-    groupNorm.forward(
-      { n, h, w, c, groups, eps, silu },
-      views.view(x),
-      views.view(gamma),
-      views.view(beta),
-      {
+  const shape = { n, h, w, c, groups, eps, silu };
+  const [xv, gv, bv] = [views.view(x), views.view(gamma), views.view(beta)];
+  const ok = allFloat32(x, gamma, beta, shift) && x.shape.length === 4 &&
+    ("groupNormShifted" in kernels
+      ? kernels.groupNormShifted(shape, xv, shift ? views.view(shift) : null, gv, bv, {
         y,
         mean,
         rstd,
-      },
-    );
+      })
+      : shift === undefined && kernels.forward(shape, xv, gv, bv, { y, mean, rstd }));
   const what = `${GROUP_NORM_KERNEL}: the native GroupNorm declined x [${x.shape}] with ` +
     `${groups} groups (out of memory?)`;
   return ok ? outs : declined(views, outs, what, "GroupNorm");

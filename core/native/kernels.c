@@ -176,16 +176,33 @@ static void group_stats(const double *s1, const double *s2, const float *gamma,
   }
 }
 
+/* With a per-channel shift sh added to an image before normalizing, its sums over the hw pixels
+ * become s1 + hw sh and s2 + 2 sh s1 + hw sh^2 (in double, from the sums of x alone). */
+static void shift_sums(const float *sh, long hw, long c, double *s1, double *s2) {
+  for (long j = 0; j < c; j++) {
+    double v = sh[j];
+    s2[j] += 2 * v * s1[j] + (double)hw * v * v;
+    s1[j] += (double)hw * v;
+  }
+}
+
+/* The shift folded into the affine: (x + sh) a + b = x a + (b + sh a). */
+static void shift_affine(const float *sh, const float *a, long c, float *b) {
+  for (long j = 0; j < c; j++) b[j] += sh[j] * a[j];
+}
+
 /* Group normalization of x [n, hw, c] in `groups` contiguous channel groups, optionally followed
  * by SiLU: y = act(gamma (x - mean) r + beta), r = 1 / sqrt(var + eps), var = E[x^2] - mean^2
  * (biased, in double). Writes y and the per-image, per-group mean and r ([n, groups]).
  * With at least one image per thread, each thread normalizes whole images, statistics then
  * output, so that the second pass reads the image from the core's cache (the result is the
- * same); else all statistics first, each image's pixels split over the threads.
+ * same); else all statistics first, each image's pixels split over the threads. With `shift`
+ * ([n, c], may be NULL) the input is x + shift per image and channel, never written out (the
+ * U-Net's embedding shift before its second GroupNorm, in sampling).
  * Returns 0 when memory runs out (nothing written), else 1. */
-int diffuse_group_norm(const float *x, const float *gamma, const float *beta, long n, long hw,
-                       long c, long groups, float eps, int silu, float *y, float *mean,
-                       float *rstd) {
+int diffuse_group_norm(const float *x, const float *shift, const float *gamma,
+                       const float *beta, long n, long hw, long c, long groups, float eps,
+                       int silu, float *y, float *mean, float *rstd) {
   int threads = omp_get_max_threads();
   if (n >= threads) {
     /* Per thread: 2c float accumulators, 2c double sums, 2c affine coefficients. */
@@ -199,8 +216,10 @@ int diffuse_group_norm(const float *x, const float *gamma, const float *beta, lo
       for (long i = 0; i < n; i++) {
         for (long j = 0; j < 2 * c; j++) d[j] = 0;
         sum_range(0, x, NULL, NULL, NULL, i, 0, hw, hw, c, acc, d, d + c);
+        if (shift) shift_sums(shift + i * c, hw, c, d, d + c);
         group_stats(d, d + c, gamma, beta, hw, c, groups, eps, mean + i * groups,
                     rstd + i * groups, ab, ab + c);
+        if (shift) shift_affine(shift + i * c, ab, c, ab + c);
         affine_rows(x + i * hw * c, ab, ab + c, hw, c, silu, y + i * hw * c);
       }
     }
@@ -215,8 +234,10 @@ int diffuse_group_norm(const float *x, const float *gamma, const float *beta, lo
     return 0;
   }
   for (long i = 0; i < n; i++) {
+    if (shift) shift_sums(shift + i * c, hw, c, s + i * c, s + n * c + i * c);
     group_stats(s + i * c, s + n * c + i * c, gamma, beta, hw, c, groups, eps,
                 mean + i * groups, rstd + i * groups, ab + i * c, ab + n * c + i * c);
+    if (shift) shift_affine(shift + i * c, ab + i * c, c, ab + n * c + i * c);
   }
   long rows_per = (hw + threads - 1) / threads;
 #pragma omp parallel for schedule(static) collapse(2)

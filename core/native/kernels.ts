@@ -13,7 +13,7 @@
  * @module
  */
 import { pinLibrary } from "../_pin_library.ts";
-import type { GroupNormKernels } from "../dnnl/group_norm.ts";
+import type { GroupNormKernels, GroupNormShape, GroupNormStats } from "../dnnl/group_norm.ts";
 import { buildNativeKernels } from "./build.ts";
 import { readEnv } from "../_permissions.ts";
 
@@ -52,6 +52,14 @@ export const SOFTMAX_GRAD_KERNEL = "DiffuseSoftmaxGrad";
 export const POOL_KERNEL = "DiffusePool2x";
 
 /**
+ * Name of the tfjs kernel of GroupNorm (+ SiLU) on `x + shift` (inputs `x` `[N, H, W, C]`,
+ * `shift` `[N, C]`, `gamma`, `beta`; attrs and outputs those of `DiffuseGroupNorm`), the sum never
+ * written out: the U-Net's embedding shift and second normalization in one kernel when no
+ * gradient is recorded (sampling). Registered with the fused kernels only.
+ */
+export const GROUP_NORM_SHIFT_KERNEL = "DiffuseGroupNormShift";
+
+/**
  * Name of the tfjs kernel `y = scale * x` repeated over 2x2 windows (input `x` `[N, H, W, C]`,
  * attr `scale`; output `[N, 2H, 2W, C]`): nearest upsampling (scale 1) and the gradient of average
  * pooling (scale 1/4).
@@ -62,6 +70,7 @@ const SYMBOLS = {
   diffuse_group_norm: {
     parameters: [
       "buffer", // x
+      "buffer", // shift ([n, c] added to x, or null)
       "buffer", // gamma
       "buffer", // beta
       "i64", // n
@@ -133,6 +142,18 @@ export interface NativeKernels {
   built: boolean;
   /** GroupNorm (+ SiLU) forward and gradient (the contract of core/dnnl/group_norm.ts). */
   groupNorm: GroupNormKernels;
+  /**
+   * The forward of `groupNorm` on `x + shift`, `shift` `[n, c]` per image and channel (or null),
+   * without writing the sum out; false when memory runs out or the sizes disagree.
+   */
+  groupNormShifted(
+    shape: GroupNormShape,
+    x: Float32Array,
+    shift: Float32Array | null,
+    gamma: Float32Array,
+    beta: Float32Array,
+    out: { y: Float32Array } & GroupNormStats,
+  ): boolean;
   /** `out = scale (x + y)` element-wise; all three of one length. */
   scaledAdd(x: Float32Array, y: Float32Array, scale: number, out: Float32Array): void;
   /** `out[i, j]` = sum over `hw` pixels of `x[i, :, j]`; false when memory runs out. */
@@ -211,27 +232,30 @@ function bind(
 ): NativeKernels {
   const sizes = (n: number, h: number, w: number, c: number) =>
     [BigInt(n), BigInt(h * w), BigInt(c)] as const;
+  const forward: NativeKernels["groupNormShifted"] = (shape, x, shift, gamma, beta, out) => {
+    const { n, h, w, c, groups, eps, silu } = shape;
+    const size = n * h * w * c;
+    if (size === 0 || c % groups !== 0 || x.length !== size || out.y.length !== size) {
+      return false;
+    }
+    if (gamma.length !== c || beta.length !== c || (shift && shift.length !== n * c)) return false;
+    if (out.mean.length !== n * groups || out.rstd.length !== n * groups) return false;
+    return s.diffuse_group_norm(
+      x,
+      shift,
+      gamma,
+      beta,
+      ...sizes(n, h, w, c),
+      BigInt(groups),
+      eps,
+      silu ? 1 : 0,
+      out.y,
+      out.mean,
+      out.rstd,
+    ) === 1;
+  };
   const groupNorm: GroupNormKernels = {
-    forward({ n, h, w, c, groups, eps, silu }, x, gamma, beta, out) {
-      const size = n * h * w * c;
-      if (size === 0 || c % groups !== 0 || x.length !== size || out.y.length !== size) {
-        return false;
-      }
-      if (gamma.length !== c || beta.length !== c) return false;
-      if (out.mean.length !== n * groups || out.rstd.length !== n * groups) return false;
-      return s.diffuse_group_norm(
-        x,
-        gamma,
-        beta,
-        ...sizes(n, h, w, c),
-        BigInt(groups),
-        eps,
-        silu ? 1 : 0,
-        out.y,
-        out.mean,
-        out.rstd,
-      ) === 1;
-    },
+    forward: (shape, x, gamma, beta, out) => forward(shape, x, null, gamma, beta, out),
     backward({ n, h, w, c, groups, silu }, inputs, out) {
       const { dy, x, gamma, beta, mean, rstd } = inputs;
       const size = n * h * w * c;
@@ -260,6 +284,7 @@ function bind(
     path,
     built,
     groupNorm,
+    groupNormShifted: forward,
     scaledAdd(x, y, scale, out) {
       if (x.length !== y.length || x.length !== out.length) {
         throw new RangeError(`scaledAdd: lengths ${x.length}, ${y.length}, ${out.length} differ`);
