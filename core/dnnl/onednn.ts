@@ -12,12 +12,13 @@
  * version is not used. Structures are passed as opaque byte buffers sized from the v2 headers
  * (`dnnl_memory_desc_t` is 696 bytes, `dnnl_convolution_desc_t` 5976); larger buffers are used so
  * that a patch release adding fields cannot overrun them. Loading needs `--allow-ffi`; with env
- * access it also sets `OMP_WAIT_POLICY=PASSIVE` unless set (see `passiveOpenMp` below). Like
+ * access it also bounds how long OpenMP's threads spin (core/_openmp.ts) unless the user set it. Like
  * OpenBLAS, the library is pinned (glibc `RTLD_NODELETE`) so its OpenMP threads never outlive it.
  *
  * @module
  */
 
+import { chooseOpenMpWait } from "../_openmp.ts";
 import { pinLibrary } from "../_pin_library.ts";
 
 /** Byte size reserved for one `dnnl_memory_desc_t` (696 in v2.6). */
@@ -267,8 +268,14 @@ export function loadDnnl(options: LoadDnnlOptions = {}): LoadDnnlResult {
 }
 
 function openDnnl(path: string): LoadDnnlResult {
-  passiveOpenMp();
-  const lib = Deno.dlopen(path, SYMBOLS);
+  const undo = chooseOpenMpWait(true);
+  let lib: Deno.DynamicLibrary<typeof SYMBOLS>;
+  try {
+    lib = Deno.dlopen(path, SYMBOLS);
+  } catch (e) {
+    undo(); // not loaded, nor libgomp with it
+    throw e;
+  }
   pinLibrary(path);
   const s = lib.symbols;
   const v = new Deno.UnsafePointerView(s.dnnl_version()!);
@@ -359,20 +366,6 @@ function openDnnl(path: string): LoadDnnlResult {
     },
   };
   return { ok: true, dnnl };
-}
-
-// oneDNN's OpenMP threads spin after each parallel region by default, and on a small machine the
-// spinning starves OpenBLAS's threads and the engine's own thread: measured on 2 cores, a unet-bench
-// sampling step took 1679 ms with OMP_WAIT_POLICY=ACTIVE and 1152 ms with PASSIVE. libgomp reads
-// the variable when it is loaded, i.e. at the dlopen below; a value the user set is kept.
-function passiveOpenMp(): void {
-  try {
-    const granted = Deno.permissions.querySync({ name: "env", variable: "OMP_WAIT_POLICY" });
-    if (granted.state !== "granted" || Deno.env.get("OMP_WAIT_POLICY") !== undefined) return;
-    Deno.env.set("OMP_WAIT_POLICY", "PASSIVE");
-  } catch {
-    // no permission API or env access: leave OpenMP's default
-  }
 }
 
 function check(status: number, what: string, soft = false): number {

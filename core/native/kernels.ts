@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { chooseOpenMpWait } from "../_openmp.ts";
 import { pinLibrary } from "../_pin_library.ts";
 import type { GroupNormKernels, GroupNormShape, GroupNormStats } from "../dnnl/group_norm.ts";
 import { buildNativeKernels } from "./build.ts";
@@ -216,6 +217,8 @@ export function loadNativeKernels(): LoadNativeResult {
   const found = prebuilt ? { ok: true as const, path: env, built: false } : buildNativeKernels();
   if (!found.ok) return loaded = found;
   try {
+    // Without oneDNN loaded first, libgomp arrives here: beside OpenBLAS's threads, wait passively.
+    chooseOpenMpWait(false);
     const lib = Deno.dlopen(found.path, SYMBOLS);
     pinLibrary(found.path);
     return loaded = { ok: true, kernels: bind(lib.symbols, found.path, found.built) };
