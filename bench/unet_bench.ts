@@ -26,6 +26,7 @@
  *
  * @module
  */
+import { openMpVariableSetHere } from "../core/_openmp.ts";
 import process from "node:process";
 import * as tf from "@tensorflow/tfjs-core";
 import { selectBackend } from "../core/engine.ts";
@@ -355,7 +356,18 @@ async function runTorch(flags: BenchFlags): Promise<Figures | string> {
   const args = [flags.torchRef, "--threads", String(flags.threads), "--json", "--only", only];
   if (flags.quick) args.push("--quick");
   console.error(`running ${python} ${args.join(" ")} ...`);
-  const r = await new Deno.Command(python, { args, stdout: "piped", stderr: "piped" }).output();
+  // PyTorch runs with its own OpenMP defaults, not the wait policy this process chose for itself
+  // (an inherited OMP_WAIT_POLICY=PASSIVE slowed its training by ~15 %).
+  const env = Deno.env.toObject();
+  const ours = openMpVariableSetHere();
+  if (ours !== undefined) delete env[ours];
+  const r = await new Deno.Command(python, {
+    args,
+    env,
+    clearEnv: true,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
   const text = new TextDecoder().decode(r.stdout).trim();
   if (!r.success) {
     const err = new TextDecoder().decode(r.stderr).trim().split("\n").pop();

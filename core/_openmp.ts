@@ -21,6 +21,7 @@ import { granted } from "./_permissions.ts";
 export const OPENMP_SPIN_COUNT = 30000;
 
 let chosen = false;
+let setHere: string | undefined;
 
 /**
  * Sets `GOMP_SPINCOUNT` (oneDNN) or `OMP_WAIT_POLICY=PASSIVE` (OpenMP kernels beside OpenBLAS's
@@ -47,11 +48,29 @@ export function chooseOpenMpWait(withDnnl: boolean): () => void {
     if (!names.every((variable) => granted({ name: "env", variable }))) return () => {};
     if (names.some((n) => Deno.env.get(n) !== undefined)) return () => {};
     Deno.env.set(name, value);
+    setHere = name;
   } catch {
     return () => {}; // no env access: leave OpenMP's defaults
   }
   return () => {
     chosen = false;
+    setHere = undefined;
     Deno.env.delete(name);
   };
+}
+
+/**
+ * The OpenMP variable this process set for itself, if any: a child process that is not ours
+ * (PyTorch in the benchmark) should run without it, with its own defaults.
+ *
+ * @example A child's environment without it
+ * ```ts
+ * import { openMpVariableSetHere } from "./_openmp.ts";
+ * const env = Deno.env.toObject();
+ * const name = openMpVariableSetHere();
+ * if (name !== undefined) delete env[name];
+ * ```
+ */
+export function openMpVariableSetHere(): string | undefined {
+  return setHere;
 }
