@@ -172,13 +172,7 @@ export function groupNorm(
     const inference = tf.engine().state.gradientDepth === 0;
     if (inference && registered(GROUP_NORM_SHIFT_KERNEL) && x.dtype === "float32") {
       const inputs = { x, shift, gamma: layer.weight, beta: layer.bias };
-      const [y, mean, rstd] = tf.engine().runKernel(GROUP_NORM_SHIFT_KERNEL, inputs, {
-        groups,
-        eps,
-        silu: activate,
-      }) as tf.Tensor[];
-      tf.dispose([mean, rstd]);
-      return y as tf.Tensor4D;
+      return normalizedOnly(GROUP_NORM_SHIFT_KERNEL, inputs, { groups, eps, silu: activate });
     }
     return tf.tidy(() =>
       groupNorm(addChannelShift(x, shift), layer, { ...options, shift: undefined })
@@ -187,13 +181,7 @@ export function groupNorm(
   const fused = registered(GROUP_NORM_KERNEL, GROUP_NORM_GRAD_KERNEL);
   if (fused && tf.engine().state.gradientDepth === 0) {
     const inputs = { x, gamma: layer.weight, beta: layer.bias };
-    const [y, mean, rstd] = tf.engine().runKernel(GROUP_NORM_KERNEL, inputs, {
-      groups,
-      eps,
-      silu: activate,
-    }) as tf.Tensor[];
-    tf.dispose([mean, rstd]);
-    return y as tf.Tensor4D;
+    return normalizedOnly(GROUP_NORM_KERNEL, inputs, { groups, eps, silu: activate });
   }
   if (fused) {
     return fusedGroupNormOp(groups, eps, activate)(x, layer.weight, layer.bias) as tf.Tensor4D;
@@ -683,6 +671,17 @@ const fusedResample = (x: tf.Tensor, forward: string, backward: string, scale: n
  * `core/dnnl/group_norm.ts`); with `silu` the gradient kernel recomputes the activation's input
  * from `x` and the statistics, so the tape keeps `x` alone.
  */
+// A GroupNorm kernel's output without its statistics (no gradient will need them).
+function normalizedOnly(
+  kernel: string,
+  inputs: tf.NamedTensorMap,
+  attrs: { groups: number; eps: number; silu: boolean },
+): tf.Tensor4D {
+  const [y, mean, rstd] = tf.engine().runKernel(kernel, inputs, attrs) as tf.Tensor[];
+  tf.dispose([mean, rstd]);
+  return y as tf.Tensor4D;
+}
+
 function fusedGroupNormOp(groups: number, eps: number, silu: boolean) {
   return tf.customGrad((x, gamma, beta, save) => {
     const inputs = { x: x as tf.Tensor, gamma: gamma as tf.Tensor, beta: beta as tf.Tensor };
