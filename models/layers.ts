@@ -16,8 +16,9 @@
  * GroupNorm (`dx = r (g - mean(g) - x_hat mean(g x_hat))`, `g = gamma dy`, from per-channel sums
  * taken as whole-image average pools),
  * SiLU (`dx = dy (s + y (1 - s))`, four ops instead of autodiff's six), convolutions and linear
- * layers with the bias added inside the kernel (`db` as per-channel sums), 2x average pooling (its gradient is nearest 2x upsampling / 4) and nearest 2x
- * upsampling (its gradient is 4 x 2x2 average pooling).
+ * layers with the bias added inside the kernel (`db` as per-channel sums), 2x average pooling
+ * (its gradient is nearest 2x upsampling / 4) and nearest 2x upsampling (its gradient is
+ * 4 x 2x2 average pooling).
  *
  * @module
  */
@@ -628,9 +629,7 @@ const fusedSiluOp = tf.customGrad((x, save) => {
 
 /** 2x2 average pooling; its gradient spreads `dy / 4` over each 2x2 window. */
 const poolOp = (x: tf.Tensor4D): tf.Tensor =>
-  registered(POOL_KERNEL, UNPOOL_KERNEL) && x.dtype === "float32"
-    ? fusedResample(x, POOL_KERNEL, UNPOOL_KERNEL, 0.25)
-    : composedPoolOp(x);
+  nativeResample(x) ? fusedResample(x, POOL_KERNEL, UNPOOL_KERNEL, 0.25) : composedPoolOp(x);
 
 const composedPoolOp = tf.customGrad((x) => {
   const xt = x as tf.Tensor4D;
@@ -645,9 +644,7 @@ const composedPoolOp = tf.customGrad((x) => {
 
 /** Nearest 2x upsampling; its gradient sums `dy` over each 2x2 window. */
 const unpoolOp = (x: tf.Tensor4D): tf.Tensor =>
-  registered(POOL_KERNEL, UNPOOL_KERNEL) && x.dtype === "float32"
-    ? fusedResample(x, UNPOOL_KERNEL, POOL_KERNEL, 1)
-    : composedUnpoolOp(x);
+  nativeResample(x) ? fusedResample(x, UNPOOL_KERNEL, POOL_KERNEL, 1) : composedUnpoolOp(x);
 
 const composedUnpoolOp = tf.customGrad((x) => {
   const xt = x as tf.Tensor4D;
@@ -658,6 +655,9 @@ const composedUnpoolOp = tf.customGrad((x) => {
   };
 });
 
+const nativeResample = (x: tf.Tensor): boolean =>
+  registered(POOL_KERNEL, UNPOOL_KERNEL) && x.dtype === "float32";
+
 // Pooling and upsampling are each other's gradient up to the scale (1/4 for the average), so
 // one pass each way on the native kernels, the scale included.
 const fusedResample = (x: tf.Tensor, forward: string, backward: string, scale: number) =>
@@ -666,11 +666,6 @@ const fusedResample = (x: tf.Tensor, forward: string, backward: string, scale: n
     gradFunc: (dy: tf.Tensor) => tf.engine().runKernel(backward, { x: dy }, { scale }) as tf.Tensor,
   }))(x);
 
-/**
- * GroupNorm (+ SiLU) as one forward and one gradient kernel (`core/native/kernels.ts` or
- * `core/dnnl/group_norm.ts`); with `silu` the gradient kernel recomputes the activation's input
- * from `x` and the statistics, so the tape keeps `x` alone.
- */
 // A GroupNorm kernel's output without its statistics (no gradient will need them).
 function normalizedOnly(
   kernel: string,
@@ -682,6 +677,11 @@ function normalizedOnly(
   return y as tf.Tensor4D;
 }
 
+/**
+ * GroupNorm (+ SiLU) as one forward and one gradient kernel (`core/native/kernels.ts` or
+ * `core/dnnl/group_norm.ts`); with `silu` the gradient kernel recomputes the activation's input
+ * from `x` and the statistics, so the tape keeps `x` alone.
+ */
 function fusedGroupNormOp(groups: number, eps: number, silu: boolean) {
   return tf.customGrad((x, gamma, beta, save) => {
     const inputs = { x: x as tf.Tensor, gamma: gamma as tf.Tensor, beta: beta as tf.Tensor };

@@ -136,6 +136,7 @@ export function blasKernelConfigs(
   const { backend, fallbacks, conv, dnnlMatMul, elementwise, groupNorm, native } = options;
   const { binary, concat } = options;
   const sgemm = blas.sgemm;
+  const plainGroupNorm = groupNorm && plainForward(groupNorm);
   const funcs: Record<
     string,
     (args: Args, views: TensorViews) => tf.TensorInfo | tf.TensorInfo[] | null
@@ -150,7 +151,7 @@ export function blasKernelConfigs(
     Softmax: (args, views) => softmax(elementwise!, args, views),
     [SILU_KERNEL]: (args, views) => siluKernel(elementwise!, args, views),
     [SILU_GRAD_KERNEL]: (args, views) => siluGradKernel(elementwise!, args, views),
-    [GROUP_NORM_KERNEL]: (args, views) => groupNormKernel(groupNorm!, args, views),
+    [GROUP_NORM_KERNEL]: (args, views) => groupNormKernel(plainGroupNorm!, args, views),
     [GROUP_NORM_GRAD_KERNEL]: (args, views) => groupNormGradKernel(groupNorm!, args, views),
     ...Object.fromEntries(
       Object.entries(BINARY_KERNELS).map((
@@ -165,7 +166,8 @@ export function blasKernelConfigs(
     [POOL_KERNEL]: (args, views) => resampleKernel(native!, "pool", args, views),
     [UNPOOL_KERNEL]: (args, views) => resampleKernel(native!, "unpool", args, views),
     SplitV: (args, views) => splitLastAxis(native!, args, views),
-    [GROUP_NORM_SHIFT_KERNEL]: (args, views) => groupNormKernel(native!, args, views),
+    [GROUP_NORM_SHIFT_KERNEL]: (args, views) =>
+      groupNormKernel(native!.groupNormShifted, args, views),
   };
   const names = [
     ...BLAS_KERNEL_NAMES,
@@ -374,9 +376,10 @@ function softmax(elementwise: DnnlElementwise, args: Args, views: TensorViews) {
   return ok ? out : release(views, out);
 }
 
-// GroupNorm (+ SiLU) of x, or with a `shift` input (the native kernels only) of x + shift.
+// GroupNorm (+ SiLU) of x, or with a `shift` input of x + shift (served by `forward`, which
+// takes the shift or null: the native kernels' groupNormShifted, or plainForward).
 function groupNormKernel(
-  kernels: GroupNormKernels | NativeKernels,
+  forward: NativeKernels["groupNormShifted"],
   args: Args,
   views: TensorViews,
 ) {
@@ -388,19 +391,24 @@ function groupNormKernel(
   const [n, h, w, c] = x.shape;
   const outs = [views.alloc([...x.shape]), views.alloc([n, groups]), views.alloc([n, groups])];
   const [y, mean, rstd] = outs.map((t) => views.view(t));
-  const shape = { n, h, w, c, groups, eps, silu };
-  const [xv, gv, bv] = [views.view(x), views.view(gamma), views.view(beta)];
   const ok = allFloat32(x, gamma, beta, shift) && x.shape.length === 4 &&
-    ("groupNormShifted" in kernels
-      ? kernels.groupNormShifted(shape, xv, shift ? views.view(shift) : null, gv, bv, {
-        y,
-        mean,
-        rstd,
-      })
-      : shift === undefined && kernels.forward(shape, xv, gv, bv, { y, mean, rstd }));
+    forward(
+      { n, h, w, c, groups, eps, silu },
+      views.view(x),
+      shift ? views.view(shift) : null,
+      views.view(gamma),
+      views.view(beta),
+      { y, mean, rstd },
+    );
   const what = `${GROUP_NORM_KERNEL}: the native GroupNorm declined x [${x.shape}] with ` +
     `${groups} groups (out of memory?)`;
   return ok ? outs : declined(views, outs, what, "GroupNorm");
+}
+
+// A GroupNorm without a shift input (oneDNN's or the native one) as groupNormKernel's forward.
+function plainForward(groupNorm: GroupNormKernels): NativeKernels["groupNormShifted"] {
+  return (shape, x, shift, gamma, beta, out) =>
+    shift === null && groupNorm.forward(shape, x, gamma, beta, out);
 }
 
 function groupNormGradKernel(groupNorm: GroupNormKernels, args: Args, views: TensorViews) {

@@ -216,16 +216,18 @@ export function loadNativeKernels(): LoadNativeResult {
   const prebuilt = env !== undefined && !["", "1", "on", "true", "yes"].includes(env.toLowerCase());
   const found = prebuilt ? { ok: true as const, path: env, built: false } : buildNativeKernels();
   if (!found.ok) return loaded = found;
+  // Without oneDNN loaded first, libgomp arrives here: beside OpenBLAS's threads, wait passively.
+  const undo = chooseOpenMpWait(false);
+  let lib: Deno.DynamicLibrary<typeof SYMBOLS>;
   try {
-    // Without oneDNN loaded first, libgomp arrives here: beside OpenBLAS's threads, wait passively.
-    chooseOpenMpWait(false);
-    const lib = Deno.dlopen(found.path, SYMBOLS);
-    pinLibrary(found.path);
-    return loaded = { ok: true, kernels: bind(lib.symbols, found.path, found.built) };
+    lib = Deno.dlopen(found.path, SYMBOLS);
   } catch (e) {
+    undo(); // not loaded, nor libgomp with it
     const why = (e instanceof Error ? e.message : String(e)).split("\n")[0];
     return loaded = { ok: false, why: `cannot open ${found.path}: ${why}` };
   }
+  pinLibrary(found.path);
+  return loaded = { ok: true, kernels: bind(lib.symbols, found.path, found.built) };
 }
 
 function bind(
