@@ -1,6 +1,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import assert from "node:assert/strict";
 import { selectBackend } from "../core/engine.ts";
+import { loadNativeKernels } from "../core/native/kernels.ts";
 import type { Params } from "../core/params.ts";
 import {
   adamScalars,
@@ -247,4 +248,94 @@ Deno.test("Adam leaks no tensors: steps keep the count, dispose frees the moment
   disposeAdam(adam);
   dispose(params);
   assert.equal(tf.memory().numTensors, before);
+});
+
+// The native loop (core/native) that adamStep runs on wasm with the fused kernels loaded.
+const ffi = (await Deno.permissions.query({ name: "ffi" })).state === "granted";
+const native = ffi ? loadNativeKernels() : { ok: false as const, why: "no --allow-ffi" };
+if (!native.ok) console.warn(`adam_test: native Adam cases skipped (${native.why})`);
+
+// One step written out in float64 with float32 roundings after each moment and the parameter.
+function adamReference(
+  [p, m, v, g]: Float32Array[],
+  s: { beta1: number; beta2: number; eps: number; stepSize: number; rootCorrection: number },
+  nanToNum: boolean,
+): void {
+  for (let i = 0; i < g.length; i++) {
+    let gi = g[i];
+    if (nanToNum && Number.isNaN(gi)) gi = 0;
+    if (nanToNum && Math.abs(gi) === Infinity) gi = Math.sign(gi) * 1e5;
+    m[i] = (1 - s.beta1) * gi + s.beta1 * m[i];
+    v[i] = (1 - s.beta2) * (gi * gi) + s.beta2 * v[i];
+    p[i] = p[i] - s.stepSize * (m[i] / (Math.sqrt(v[i]) / s.rootCorrection + s.eps));
+  }
+}
+
+Deno.test({
+  name: "native Adam kernel equals the float64 step bit for bit, on one thread and on all",
+  ignore: !native.ok,
+  fn() {
+    if (!native.ok) return;
+    const s = { beta1: 0.9, beta2: 0.999, eps: 1e-8, stepSize: 2e-4 / 0.1, rootCorrection: 0.03 };
+    // 100 values stay below the kernel's threading threshold; 50,001 go over it.
+    for (const [n, nanToNum] of [[100, false], [50_001, true]] as const) {
+      let seed = n;
+      const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31 - 0.5;
+      const fill = (scale: number) => Float32Array.from({ length: n }, () => rand() * scale);
+      const v0 = fill(1e-3).map(Math.abs);
+      const start = [fill(2), fill(0.1), v0, fill(3)];
+      if (nanToNum) [start[3][7], start[3][8], start[3][9]] = [NaN, Infinity, -Infinity];
+      const expected = start.map((a) => a.slice());
+      adamReference(expected, s, nanToNum);
+      const actual = start.map((a) => a.slice());
+      native.kernels.adam(actual[0], actual[1], actual[2], actual[3], { ...s, nanToNum });
+      ["p", "m", "v"].forEach((name, k) => {
+        const bad = actual[k].findIndex((x, i) => !Object.is(x, expected[k][i]));
+        assert.equal(bad, -1, `n ${n}: ${name}[${bad}] ${actual[k][bad]} != ${expected[k][bad]}`);
+      });
+      if (nanToNum) assert.ok(actual.slice(0, 3).every((a) => a.every(Number.isFinite)));
+    }
+  },
+});
+
+Deno.test({
+  name: "adamStep() on wasm (native kernel) and on cpu (JavaScript loop) give the same floats",
+  ignore: !native.ok,
+  async fn() {
+    if (!native.ok) return;
+    let calls = 0;
+    const inner = native.kernels.adam;
+    native.kernels.adam = (...a) => (calls++, inner(...a));
+    const run = async (backend: "wasm" | "cpu") => {
+      await selectBackend({ backend, log: () => {} });
+      const params = tf.tidy(() => ({
+        w: tf.variable(tf.tensor1d(Float32Array.from({ length: 40_000 }, (_, i) => i / 2e4 - 1))),
+        b: tf.variable(tf.ones([3])),
+      }));
+      const adam = createAdam(params);
+      for (let t = 1; t <= 3; t++) {
+        const grads = {
+          // From JavaScript, so that both backends step on the same floats.
+          w: tf.tensor1d(Float32Array.from({ length: 40_000 }, (_, i) => Math.sin(i * 7e-4 * t))),
+          b: tf.tensor1d([0.5, -t, 1e-6]),
+        };
+        adamStep(adam, grads, { lr: 1e-3 });
+        tf.dispose(grads);
+      }
+      const out = [params.w.dataSync().slice(), adam.v.w.dataSync().slice(), params.b.dataSync()];
+      disposeAdam(adam);
+      dispose(params);
+      return out;
+    };
+    try {
+      const onWasm = await run("wasm");
+      assert.equal(calls, 6, "the native kernel ran for both parameters in each of 3 steps");
+      const onCpu = await run("cpu");
+      assert.equal(calls, 6, "the cpu backend ran its own loop");
+      onWasm.forEach((a, k) => assert.deepEqual(a, onCpu[k], `tensor ${k}`));
+    } finally {
+      native.kernels.adam = inner;
+      await selectBackend({ backend: "cpu", log: () => {} });
+    }
+  },
 });

@@ -23,6 +23,12 @@
 import * as tf from "@tensorflow/tfjs-core";
 import type { Params } from "../core/params.ts";
 import { inPlaceViews } from "../core/blas/tensor_views.ts";
+import {
+  type AdamStepScalars,
+  loadedNativeKernels,
+  type NativeKernels,
+  SCALED_ADD_KERNEL,
+} from "../core/native/kernels.ts";
 
 /** Hyperparameters of {@linkcode createAdam} and {@linkcode restoreAdam}. */
 export interface AdamOptions {
@@ -216,14 +222,7 @@ export function adamStep(
   return lrNow;
 }
 
-interface StepScalars {
-  beta1: number;
-  beta2: number;
-  eps: number;
-  nanToNum: boolean;
-  stepSize: number;
-  rootCorrection: number;
-}
+type StepScalars = AdamStepScalars;
 
 // The same update as the kernels below, over Float32Array views of the backend's memory. Returns
 // the names it updated; a parameter whose p, m or v buffer is shared with another tensor (a
@@ -236,10 +235,16 @@ function updateInPlace(
   const done = new Set<string>();
   const { beta1, beta2, eps, nanToNum, stepSize, rootCorrection } = s;
   const c1 = 1 - beta1, c2 = 1 - beta2;
+  const native = nativeAdam();
   for (const [key, grad] of Object.entries(grads)) {
     const views = inPlaceViews([state.params[key], state.m[key], state.v[key]], [grad]);
     if (views === null) continue;
     const [p, m, v, g] = views;
+    if (native) {
+      native(p, m, v, g, s);
+      done.add(key);
+      continue;
+    }
     for (let i = 0; i < g.length; i++) {
       let gi = g[i];
       // nan_to_num: NaN -> 0, +-Infinity -> +-1e5 (finite float32 values pass unchanged).
@@ -253,6 +258,15 @@ function updateInPlace(
     done.add(key);
   }
   return done;
+}
+
+// The same loop on all threads (core/native), where the wasm backend runs the fused kernels: the
+// loop above is one thread's work beside the network's kernels. Bit for bit the same floats.
+function nativeAdam(): NativeKernels["adam"] | null {
+  const kernels = loadedNativeKernels();
+  const backend = tf.getBackend();
+  if (!kernels || backend !== "wasm" || !tf.getKernel(SCALED_ADD_KERNEL, backend)) return null;
+  return kernels.adam;
 }
 
 /**

@@ -528,3 +528,24 @@ int diffuse_channel_sums(const float *x, long n, long hw, long c, float *out) {
   free(s);
   return 1;
 }
+
+/* One Adam step in place on n parameters (training/adam.ts updateInPlace): the same
+ * double-precision arithmetic as its JavaScript loop, rounded to float at the same places, so
+ * both paths give the same floats bit for bit; hence no reassociation, reciprocals or fused
+ * multiply-adds here, whatever the file's flags. nan_to_num maps a NaN gradient to 0 and
+ * +-Infinity to +-1e5 first. */
+__attribute__((optimize("no-associative-math", "no-reciprocal-math", "fp-contract=off")))
+void diffuse_adam(float *p, float *m, float *v, const float *g, long n, double beta1, double beta2,
+                  double eps, double step_size, double root_correction, int nan_to_num) {
+  const double c1 = 1.0 - beta1, c2 = 1.0 - beta2;
+#pragma omp parallel for schedule(static) if (n >= 32768)
+  for (long i = 0; i < n; i++) {
+    double gi = g[i];
+    if (nan_to_num && !(fabs(gi) <= 3.5e38)) gi = gi != gi ? 0.0 : gi > 0 ? 1e5 : -1e5;
+    const float mi = (float)(beta1 * m[i] + c1 * gi);
+    const float vi = (float)(beta2 * v[i] + c2 * (gi * gi));
+    m[i] = mi;
+    v[i] = vi;
+    p[i] = (float)(p[i] - step_size * (mi / (sqrt((double)vi) / root_correction + eps)));
+  }
+}

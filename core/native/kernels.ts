@@ -2,7 +2,8 @@
  * The fused kernels of core/native/kernels.c through Deno FFI: GroupNorm (+ SiLU) forward and
  * gradient in two multi-threaded passes each, the U-Net's scaled residual sum, per-channel sums
  * over pixels (bias and shift gradients), the attention's scaled softmax and its gradient, 2x
- * pooling and upsampling, and the pieces of a split along channels.
+ * pooling and upsampling, the pieces of a split along channels, and Adam's in-place step
+ * (training/adam.ts).
  *
  * Not tied to a paper: engine work (issue "The main job on both cores"). The group normalization
  * has the contract of core/dnnl/group_norm.ts (same formulas, statistics in float64), so
@@ -133,7 +134,40 @@ const SYMBOLS = {
     parameters: ["buffer", "buffer", "i64", "i64", "f32", "buffer"], // y, dy, rows, cols, scale, dx
     result: "void",
   },
+  diffuse_adam: {
+    parameters: [
+      "buffer", // p
+      "buffer", // m
+      "buffer", // v
+      "buffer", // g
+      "i64", // n
+      "f64", // beta1
+      "f64", // beta2
+      "f64", // eps
+      "f64", // stepSize
+      "f64", // rootCorrection
+      "i32", // nanToNum
+    ],
+    result: "void",
+  },
 } as const;
+
+/** The scalars of one Adam step (training/adam.ts): `m = beta1 m + (1 - beta1) g`,
+ * `v = beta2 v + (1 - beta2) g^2`, `p -= stepSize m / (sqrt(v) / rootCorrection + eps)`. */
+export interface AdamStepScalars {
+  /** Decay of the first moment. */
+  beta1: number;
+  /** Decay of the second moment. */
+  beta2: number;
+  /** Added to the root of the corrected second moment. */
+  eps: number;
+  /** `lr / (1 - beta1^t)`. */
+  stepSize: number;
+  /** `sqrt(1 - beta2^t)`. */
+  rootCorrection: number;
+  /** NaN gradients count as 0, +-Infinity as +-1e5. */
+  nanToNum: boolean;
+}
 
 /** The fused kernels of one loaded library. */
 export interface NativeKernels {
@@ -182,6 +216,17 @@ export interface NativeKernels {
     scale: number,
     dx: Float32Array,
   ): void;
+  /**
+   * One Adam step in place on `p`, `m`, `v` from the gradient `g` (all of one length), on all
+   * threads, with the same float64 arithmetic and float32 roundings as training/adam.ts's loop.
+   */
+  adam(
+    p: Float32Array,
+    m: Float32Array,
+    v: Float32Array,
+    g: Float32Array,
+    step: AdamStepScalars,
+  ): void;
 }
 
 /** The loaded kernels, or why they are off. */
@@ -228,6 +273,21 @@ export function loadNativeKernels(): LoadNativeResult {
   }
   pinLibrary(found.path);
   return loaded = { ok: true, kernels: bind(lib.symbols, found.path, found.built) };
+}
+
+/**
+ * The fused kernels if this process has loaded them already, else null; never builds or loads
+ * them (for callers with a plain path of their own, such as training/adam.ts).
+ *
+ * @returns The loaded kernels, or null.
+ * @example Use the kernels only where they are already in use
+ * ```ts
+ * import { loadedNativeKernels } from "./kernels.ts";
+ * const kernels = loadedNativeKernels(); // null until something called loadNativeKernels()
+ * ```
+ */
+export function loadedNativeKernels(): NativeKernels | null {
+  return loaded?.ok ? loaded.kernels : null;
 }
 
 function bind(
@@ -335,6 +395,16 @@ function bind(
         throw new RangeError(`softmaxGrad: ${y.length} values are not rows of ${cols}`);
       }
       s.diffuse_softmax_grad(y, dy, BigInt(y.length / cols), BigInt(cols), scale, dx);
+    },
+    adam(p, m, v, g, { beta1, beta2, eps, stepSize, rootCorrection, nanToNum }) {
+      if ([p, m, v].some((t) => t.length !== g.length)) {
+        throw new RangeError(
+          `adam: lengths ${p.length}, ${m.length}, ${v.length}, ${g.length} differ`,
+        );
+      }
+      if (g.length === 0) return;
+      const n = BigInt(g.length);
+      s.diffuse_adam(p, m, v, g, n, beta1, beta2, eps, stepSize, rootCorrection, nanToNum ? 1 : 0);
     },
   };
 }
