@@ -222,46 +222,50 @@ export function adamStep(
   return lrNow;
 }
 
-type StepScalars = AdamStepScalars;
-
 // The same update as the kernels below, over Float32Array views of the backend's memory. Returns
 // the names it updated; a parameter whose p, m or v buffer is shared with another tensor (a
 // clone, say) is left to the kernels, which replace buffers instead of writing into them.
 function updateInPlace(
   state: AdamState,
   grads: Record<string, tf.Tensor>,
-  s: StepScalars,
+  s: AdamStepScalars,
 ): Set<string> {
   const done = new Set<string>();
-  const { beta1, beta2, eps, nanToNum, stepSize, rootCorrection } = s;
-  const c1 = 1 - beta1, c2 = 1 - beta2;
-  const native = nativeAdam();
+  const update = nativeAdam() ?? adamLoop;
   for (const [key, grad] of Object.entries(grads)) {
     const views = inPlaceViews([state.params[key], state.m[key], state.v[key]], [grad]);
     if (views === null) continue;
     const [p, m, v, g] = views;
-    if (native) {
-      native(p, m, v, g, s);
-      done.add(key);
-      continue;
-    }
-    for (let i = 0; i < g.length; i++) {
-      let gi = g[i];
-      // nan_to_num: NaN -> 0, +-Infinity -> +-1e5 (finite float32 values pass unchanged).
-      if (nanToNum && !(Math.abs(gi) <= 3.5e38)) gi = gi !== gi ? 0 : gi > 0 ? 1e5 : -1e5;
-      const mi = Math.fround(beta1 * m[i] + c1 * gi);
-      const vi = Math.fround(beta2 * v[i] + c2 * (gi * gi));
-      m[i] = mi;
-      v[i] = vi;
-      p[i] -= stepSize * (mi / (Math.sqrt(vi) / rootCorrection + eps));
-    }
+    update(p, m, v, g, s);
     done.add(key);
   }
   return done;
 }
 
-// The same loop on all threads (core/native), where the wasm backend runs the fused kernels: the
-// loop above is one thread's work beside the network's kernels. Bit for bit the same floats.
+// One parameter's step in place, on this thread.
+function adamLoop(
+  p: Float32Array,
+  m: Float32Array,
+  v: Float32Array,
+  g: Float32Array,
+  s: AdamStepScalars,
+): void {
+  const { beta1, beta2, eps, nanToNum, stepSize, rootCorrection } = s;
+  const c1 = 1 - beta1, c2 = 1 - beta2;
+  for (let i = 0; i < g.length; i++) {
+    let gi = g[i];
+    // nan_to_num: NaN -> 0, +-Infinity -> +-1e5 (finite float32 values pass unchanged).
+    if (nanToNum && !(Math.abs(gi) <= 3.5e38)) gi = gi !== gi ? 0 : gi > 0 ? 1e5 : -1e5;
+    const mi = Math.fround(beta1 * m[i] + c1 * gi);
+    const vi = Math.fround(beta2 * v[i] + c2 * (gi * gi));
+    m[i] = mi;
+    v[i] = vi;
+    p[i] -= stepSize * (mi / (Math.sqrt(vi) / rootCorrection + eps));
+  }
+}
+
+// adamLoop on all threads (core/native), where the wasm backend runs the fused kernels: the loop
+// is one thread's work beside the network's kernels. Bit for bit the same floats.
 function nativeAdam(): NativeKernels["adam"] | null {
   const kernels = loadedNativeKernels();
   const backend = tf.getBackend();
